@@ -1,0 +1,326 @@
+"""The trusted side of the process boundary: start workers, send calls, enforce timeouts.
+
+`Zygote` owns the warm fork server; `WorkerSession` is one submission's worker, restarted
+when it dies or hangs. Every reply is decoded with grader.wire's limits and turned into
+plain tensors before anyone compares it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from grader import wire
+from grader.sandbox import Limits, Sandbox, clean_env
+
+
+class WorkerError(Exception):
+    """The worker could not be started or stopped talking sensibly."""
+
+
+class Zygote:
+    """A warm process that forks workers. Thread-safe: one request at a time."""
+
+    def __init__(self, sandbox: Sandbox | None = None, start_timeout: float = 120.0):
+        self.sandbox = sandbox or Sandbox()
+        self._lock = threading.Lock()
+        ours, theirs = socket.socketpair()
+        self.proc = subprocess.Popen(
+            self.sandbox.zygote_argv(theirs.fileno()),
+            pass_fds=[theirs.fileno()],
+            env=clean_env(),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        theirs.close()
+        self.sock = ours
+        try:
+            hello = wire.recv(self.sock, time.monotonic() + start_timeout).header
+        except (EOFError, TimeoutError, wire.ProtocolError) as e:
+            self.close()
+            raise WorkerError(f"the worker fork server did not start: {type(e).__name__}") from e
+        self.torch_version = hello.get("torch")
+
+    def _request(self, header: dict, timeout: float = 30.0) -> dict:
+        wire.send(self.sock, header)
+        return wire.recv(self.sock, time.monotonic() + timeout).header
+
+    def spawn(self, limits: Limits, uid: int | None = None) -> tuple[int, socket.socket, int]:
+        with self._lock:
+            try:
+                reply = self._request({"op": "spawn", "limits": limits.to_json(), "uid": uid})
+                _, fds, _, _ = socket.recv_fds(self.sock, 16, 2)
+            except (EOFError, TimeoutError, OSError, wire.ProtocolError) as e:
+                raise WorkerError(f"could not start a worker: {type(e).__name__}: {e}") from e
+        if len(fds) != 2:
+            raise WorkerError("the fork server sent no worker sockets")
+        return reply["pid"], socket.socket(fileno=fds[0]), fds[1]
+
+    def kill(self, pid: int) -> None:
+        with self._lock:
+            try:
+                self._request({"op": "kill", "pid": pid})
+            except (EOFError, TimeoutError, OSError, wire.ProtocolError):
+                pass
+
+    def status(self, pid: int, wait: float = 0.5) -> int | None:
+        with self._lock:
+            try:
+                return self._request({"op": "status", "pid": pid, "wait": wait}).get("status")
+            except (EOFError, TimeoutError, OSError, wire.ProtocolError):
+                return None
+
+    def close(self) -> None:
+        try:
+            wire.send(self.sock, {"op": "bye"})
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def describe_status(status: int | None) -> str:
+    if status is None:
+        return "the worker stopped responding"
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        extra = {"SIGSEGV": " (segmentation fault)", "SIGABRT": " (aborted)",
+                 "SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)",
+                 "SIGKILL": " (killed, e.g. out of memory)"}.get(name, "")
+        return f"the worker was killed by {name}{extra}"
+    if os.WIFEXITED(status):
+        return f"the worker exited with status {os.WEXITSTATUS(status)}"
+    return f"the worker ended (status {status})"
+
+
+@dataclass
+class CallError:
+    """Why a call produced no value."""
+
+    type: str
+    """Exception type name, or one of "Timeout", "WorkerDied", "ImportFailed", "Protocol"."""
+    message: str = ""
+    traceback: str = ""
+
+
+@dataclass
+class CallResult:
+    """What one call to a student function produced, as seen from the trusted side."""
+
+    value: object = None
+    error: CallError | None = None
+    mutated: list[int] = field(default_factory=list)
+    """Positions of tensor arguments the call modified in place."""
+    ops: list[str] = field(default_factory=list)
+    """Base names of the aten ops the call dispatched."""
+    tensor_types: list[str] = field(default_factory=list)
+    """The Python type of each tensor in the reply, as the worker reported it."""
+    tensor_devices: list[str] = field(default_factory=list)
+    elapsed_ns: int = 0
+    """Round trip measured on the trusted side."""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _OutputTail(threading.Thread):
+    """Drains a worker's stdout/stderr so a flood can't block it; keeps the last bytes."""
+
+    def __init__(self, fd: int, keep: int = 8192):
+        super().__init__(daemon=True)
+        self.fd, self.keep, self.buf = fd, keep, bytearray()
+        self.start()
+
+    def run(self):
+        try:
+            while chunk := os.read(self.fd, 1 << 16):
+                self.buf += chunk
+                if len(self.buf) > 2 * self.keep:
+                    del self.buf[: len(self.buf) - self.keep]
+        except OSError:
+            pass
+        finally:
+            os.close(self.fd)
+
+    def text(self) -> str:
+        return bytes(self.buf[-self.keep:]).decode("utf-8", "replace")
+
+
+class WorkerSession:
+    """One submission loaded in a worker. Restarts the worker after a crash or a timeout."""
+
+    def __init__(self, zygote: Zygote, module: str, source: str, *,
+                 limits: Limits | None = None, uid: int | None = None,
+                 load_timeout: float = 30.0, device: str = "cpu"):
+        self.zygote, self.module, self.source = zygote, module, source
+        self.limits = limits or Limits()
+        self.uid, self.load_timeout, self.device = uid, load_timeout, device
+        self.pid: int | None = None
+        self.sock: socket.socket | None = None
+        self.output: _OutputTail | None = None
+        self.load_error: CallError | None = None
+        self.restarts = 0
+        self._seq = 0
+
+    # -- lifecycle ----------------------------------------------------------------
+    def _start(self) -> None:
+        self.pid, self.sock, out_fd = self.zygote.spawn(self.limits, self.uid)
+        self.output = _OutputTail(out_fd)
+        reply = self._roundtrip({"op": "load", "module": self.module, "source": self.source},
+                                None, self.load_timeout)
+        self.load_error = reply.error
+        if reply.error is not None and reply.error.type not in ("Timeout", "WorkerDied"):
+            reply.error = CallError("ImportFailed", reply.error.message, reply.error.traceback)
+            self.load_error = reply.error
+
+    def ensure(self) -> CallError | None:
+        """Start the worker if it is not running; return the import error, if any.
+
+        An import that failed (raised, hung or crashed) is not retried: it would fail the
+        same way for every test.
+        """
+        if self.load_error is not None:
+            return self.load_error
+        if self.sock is None:
+            if self.pid is not None:
+                self.restarts += 1
+            self._start()
+        return self.load_error
+
+    def _stop(self) -> None:
+        if self.pid is not None:
+            self.zygote.kill(self.pid)
+        if self.sock is not None:
+            self.sock.close()
+        self.sock = None
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                wire.send(self.sock, {"op": "bye"})
+            except OSError:
+                pass
+        self._stop()
+        if self.output is not None:
+            self.output.join(timeout=1)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- calls --------------------------------------------------------------------
+    def _roundtrip(self, header: dict, enc: wire.Encoder | None, timeout: float) -> CallResult:
+        self._seq += 1
+        header = dict(header, seq=self._seq)
+        start = time.perf_counter_ns()
+        try:
+            wire.send(self.sock, header, enc)
+            msg = wire.recv(self.sock, time.monotonic() + timeout)
+        except TimeoutError:
+            self._stop()
+            return CallResult(error=CallError("Timeout", f"no answer within {timeout:g} s"))
+        except (EOFError, OSError):
+            status = self.zygote.status(self.pid, wait=1.0)
+            self._stop()
+            return CallResult(error=CallError("WorkerDied", describe_status(status)))
+        except wire.ProtocolError as e:
+            self._stop()
+            return CallResult(error=CallError("Protocol", f"malformed reply: {e}"))
+        elapsed = time.perf_counter_ns() - start
+        reply = msg.header
+        if reply.get("seq") != self._seq:
+            self._stop()
+            return CallResult(error=CallError("Protocol", "reply out of sequence"))
+        if not reply.get("ok"):
+            err = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+            return CallResult(error=CallError(str(err.get("type", "Error"))[:100],
+                                              str(err.get("message", ""))[:2000],
+                                              str(err.get("traceback", ""))[:4000]),
+                              elapsed_ns=elapsed)
+        try:
+            value = wire.Decoder(msg).decode(reply.get("result"))
+        except wire.ProtocolError as e:
+            self._stop()
+            return CallResult(error=CallError("Protocol", f"malformed reply: {e}"))
+        mutated = reply.get("mutated", [])
+        ops = reply.get("ops", [])
+        return CallResult(
+            value=value,
+            mutated=[i for i in mutated if isinstance(i, int)] if isinstance(mutated, list) else [],
+            ops=[str(o)[:100] for o in ops] if isinstance(ops, list) else [],
+            tensor_types=[str(m.get("type", ""))[:200] for m in msg.tensor_meta],
+            tensor_devices=[str(m.get("device", ""))[:50] for m in msg.tensor_meta],
+            elapsed_ns=elapsed,
+        )
+
+    def call(self, fn: str, args: tuple | list = (), kwargs: dict | None = None, *,
+             keep: tuple[int, ...] = (), timeout: float = 10.0, record_ops: bool = True,
+             repeat: int = 1) -> tuple[CallResult, list[list[int]]]:
+        """Call `fn` in the worker.
+
+        Returns the result and, for each positional argument, the indices of the tensors
+        it contributed to the request (to name what `mutated` refers to); keyword
+        arguments follow in order.
+        """
+        load_error = self.ensure()
+        if load_error is not None:
+            self._stop()
+            return CallResult(error=load_error), []
+        enc = wire.Encoder()
+        spans: list[list[int]] = []
+        enc_args = []
+        for a in args:
+            before = len(enc.tensors)
+            enc_args.append(enc.encode(a))
+            spans.append(list(range(before, len(enc.tensors))))
+        enc_kwargs = []
+        for k, v in (kwargs or {}).items():
+            before = len(enc.tensors)
+            enc_kwargs.append([k, enc.encode(v)])
+            spans.append(list(range(before, len(enc.tensors))))
+        header = {"op": "call", "fn": fn, "args": enc_args, "kwargs": {"$dict": enc_kwargs},
+                  "keep": list(keep), "device": self.device, "record_ops": record_ops,
+                  "repeat": repeat}
+        return self._roundtrip(header, enc, timeout), spans
+
+    def drop(self, handles: list[wire.Handle]) -> None:
+        if self.sock is None or not handles:
+            return
+        self._roundtrip({"op": "drop", "handles": [h.id for h in handles]}, None, 5.0)
+
+
+def as_plain(value):
+    """Recursively replace tensor subclasses by plain tensors (defence in depth)."""
+    if isinstance(value, torch.Tensor):
+        return value if type(value) is torch.Tensor else value.as_subclass(torch.Tensor)
+    if isinstance(value, tuple):
+        return tuple(as_plain(v) for v in value)
+    if isinstance(value, list):
+        return [as_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_plain(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,307 @@
+"""The pipe protocol between the trusted grader and an untrusted worker.
+
+A message is a JSON header followed by raw binary blobs:
+
+    [4-byte big-endian header length][header JSON][8-byte length][blob] ...
+
+Values inside the header are JSON with a few tagged objects:
+
+    {"$t": i}              tensor i of the header's "tensors" table (dtype, shape, device, blob)
+    {"$tuple": [...]}      a tuple (JSON lists stay lists)
+    {"$dict": [[k, v]]}    a dict with string keys, in order
+    {"$dtype": "float32"}  a torch.dtype
+    {"$h": [n, "type"]}    a handle: an object kept on the worker side (a cache), and its type
+    {"$gen": {"seed": s}}  a torch.Generator seeded with s (made on the worker side)
+    {"$nonfinite": "nan"}  a float that JSON cannot carry portably
+
+Nothing here unpickles anything. The trusted side decodes with limits (header size, blob
+size, element count, dtype allow-list) checked before any allocation, because the
+worker's bytes are attacker-controlled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import select
+import socket
+import struct
+import time
+from dataclasses import dataclass
+
+import torch
+
+MAX_HEADER_BYTES = 8 * 1024 * 1024
+MAX_BLOB_BYTES = 1024 * 1024 * 1024
+MAX_ELEMENTS = 256 * 1024 * 1024
+
+DTYPES: dict[str, torch.dtype] = {
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "int8": torch.int8,
+    "int16": torch.int16,
+    "int32": torch.int32,
+    "int64": torch.int64,
+    "uint8": torch.uint8,
+    "bool": torch.bool,
+}
+DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+
+
+class ProtocolError(Exception):
+    """The other side sent something that is not a well-formed message."""
+
+
+@dataclass(frozen=True)
+class Handle:
+    """An object that stays in the worker (e.g. a cache); only its number and type cross."""
+
+    id: int
+    type: str = ""
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """A request for a fresh torch.Generator, seeded, on the worker's device."""
+
+    seed: int
+
+
+# ---------------------------------------------------------------------------- encoding
+
+
+def type_name(obj) -> str:
+    t = type(obj)
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def tensor_to_bytes(t: torch.Tensor) -> bytes:
+    flat = t.detach().to("cpu").contiguous().reshape(-1)
+    if flat.numel() == 0:
+        return b""
+    return flat.view(torch.uint8).numpy().tobytes()
+
+
+def tensor_from_bytes(blob: bytes, dtype: torch.dtype, shape: list[int]) -> torch.Tensor:
+    if len(blob) == 0:
+        return torch.empty(shape, dtype=dtype)
+    return torch.frombuffer(bytearray(blob), dtype=torch.uint8).view(dtype).reshape(shape)
+
+
+class Encoder:
+    """Turns Python values into a JSON-able tree plus a tensor table and blobs.
+
+    The same tensor object appearing twice is sent once, so the other side recreates one
+    tensor (self-attention passes the very same tensor as xq and xkv).
+    """
+
+    def __init__(self, handle_for=None):
+        self.tensors: list[dict] = []
+        self.blobs: list[bytes] = []
+        self._ids: dict[int, int] = {}
+        self._keep: list[torch.Tensor] = []  # keeps id() stable while encoding
+        self._handle_for = handle_for
+
+    def encode(self, obj):
+        if obj is None or isinstance(obj, (bool, int, str)):
+            return obj
+        if isinstance(obj, float):
+            if math.isfinite(obj):
+                return obj
+            return {"$nonfinite": repr(obj)}
+        if isinstance(obj, torch.Tensor):
+            key = id(obj)
+            if key not in self._ids:
+                self._ids[key] = len(self.tensors)
+                self._keep.append(obj)
+                plain = obj.as_subclass(torch.Tensor) if type(obj) is not torch.Tensor else obj
+                dtype = DTYPE_NAMES.get(plain.dtype)
+                if dtype is None:
+                    raise ProtocolError(f"cannot send a tensor of dtype {plain.dtype}")
+                self.tensors.append(
+                    {
+                        "dtype": dtype,
+                        "shape": list(plain.shape),
+                        "device": str(plain.device),
+                        "type": type_name(obj),
+                        "blob": len(self.blobs),
+                    }
+                )
+                self.blobs.append(tensor_to_bytes(plain))
+            return {"$t": self._ids[key]}
+        if isinstance(obj, torch.dtype):
+            return {"$dtype": DTYPE_NAMES[obj]}
+        if isinstance(obj, Handle):
+            return {"$h": [obj.id, obj.type]}
+        if isinstance(obj, GeneratorSpec):
+            return {"$gen": {"seed": int(obj.seed)}}
+        if isinstance(obj, tuple):
+            return {"$tuple": [self.encode(v) for v in obj]}
+        if isinstance(obj, list):
+            return [self.encode(v) for v in obj]
+        if isinstance(obj, dict) and all(isinstance(k, str) for k in obj):
+            return {"$dict": [[k, self.encode(v)] for k, v in obj.items()]}
+        if self._handle_for is not None:
+            return {"$h": [self._handle_for(obj), type_name(obj)]}
+        raise ProtocolError(f"cannot send a value of type {type(obj).__name__}")
+
+
+@dataclass
+class Decoded:
+    """A decoded message: the header's fields and the tensors it carried."""
+
+    header: dict
+    tensors: list[torch.Tensor]
+    tensor_meta: list[dict]
+
+
+class Decoder:
+    """Rebuilds values from a decoded message.
+
+    ``resolve_handle`` maps {"$h": n} to an object (worker side) or a Handle (trusted
+    side); ``make_generator`` builds a generator from a seed (worker side only).
+    """
+
+    def __init__(self, msg: Decoded, resolve_handle=Handle, make_generator=None):
+        self.msg = msg
+        self.resolve_handle = resolve_handle
+        self.make_generator = make_generator
+
+    def decode(self, node, depth: int = 0):
+        if depth > 64:
+            raise ProtocolError("value nested too deeply")
+        if node is None or isinstance(node, (bool, int, float, str)):
+            return node
+        if isinstance(node, list):
+            return [self.decode(v, depth + 1) for v in node]
+        if not isinstance(node, dict) or len(node) != 1:
+            raise ProtocolError(f"malformed value: {str(node)[:80]}")
+        (tag, val), = node.items()
+        if tag == "$t":
+            if not isinstance(val, int) or not 0 <= val < len(self.msg.tensors):
+                raise ProtocolError(f"tensor reference out of range: {val!r}")
+            return self.msg.tensors[val]
+        if tag == "$tuple" and isinstance(val, list):
+            return tuple(self.decode(v, depth + 1) for v in val)
+        if tag == "$dict" and isinstance(val, list):
+            out = {}
+            for item in val:
+                if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+                    raise ProtocolError("malformed dict entry")
+                out[item[0]] = self.decode(item[1], depth + 1)
+            return out
+        if tag == "$dtype" and val in DTYPES:
+            return DTYPES[val]
+        if (tag == "$h" and isinstance(val, list) and len(val) == 2
+                and isinstance(val[0], int) and isinstance(val[1], str)):
+            return self.resolve_handle(val[0], val[1][:200])
+        if tag == "$nonfinite" and val in ("nan", "inf", "-inf"):
+            return float(val)
+        if tag == "$gen" and isinstance(val, dict) and self.make_generator is not None:
+            return self.make_generator(int(val["seed"]))
+        raise ProtocolError(f"malformed value tag {tag!r}")
+
+
+# ---------------------------------------------------------------------------- framing
+
+
+def pack(header: dict, enc: Encoder | None = None) -> bytes:
+    header = dict(header)
+    blobs: list[bytes] = []
+    if enc is not None:
+        header["tensors"] = enc.tensors
+        blobs = enc.blobs
+    header["nblobs"] = len(blobs)
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    parts = [struct.pack(">I", len(raw)), raw]
+    for b in blobs:
+        parts.append(struct.pack(">Q", len(b)))
+        parts.append(b)
+    return b"".join(parts)
+
+
+def send(sock: socket.socket, header: dict, enc: Encoder | None = None) -> None:
+    sock.sendall(pack(header, enc))
+
+
+class _Reader:
+    """Reads exact byte counts from a socket, honouring an absolute deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float | None):
+        self.sock = sock
+        self.deadline = deadline
+
+    def read(self, n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            if self.deadline is not None:
+                left = self.deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                ready, _, _ = select.select([self.sock], [], [], left)
+                if not ready:
+                    raise TimeoutError
+            chunk = self.sock.recv(min(n - len(buf), 1 << 20))
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        return bytes(buf)
+
+
+def _check_tensor_meta(meta, nblobs: int) -> tuple[torch.dtype, list[int]]:
+    if not isinstance(meta, dict):
+        raise ProtocolError("malformed tensor entry")
+    dtype = DTYPES.get(meta.get("dtype"))
+    if dtype is None:
+        raise ProtocolError(f"tensor dtype {meta.get('dtype')!r} is not supported")
+    shape = meta.get("shape")
+    if not (isinstance(shape, list) and len(shape) <= 16
+            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)):
+        raise ProtocolError(f"malformed tensor shape {str(shape)[:60]}")
+    numel = math.prod(shape)
+    if numel > MAX_ELEMENTS:
+        raise ProtocolError(f"tensor of {numel} elements exceeds the limit of {MAX_ELEMENTS}")
+    blob = meta.get("blob")
+    if not isinstance(blob, int) or not 0 <= blob < nblobs:
+        raise ProtocolError("tensor blob reference out of range")
+    return dtype, shape
+
+
+def recv(sock: socket.socket, deadline: float | None = None) -> Decoded:
+    """Read one message. Raises EOFError, TimeoutError or ProtocolError."""
+    r = _Reader(sock, deadline)
+    (hlen,) = struct.unpack(">I", r.read(4))
+    if hlen > MAX_HEADER_BYTES:
+        raise ProtocolError(f"header of {hlen} bytes exceeds the limit")
+    try:
+        header = json.loads(r.read(hlen))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ProtocolError(f"header is not JSON: {e}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError("header is not an object")
+    nblobs = header.get("nblobs", 0)
+    metas = header.get("tensors", [])
+    if not isinstance(nblobs, int) or not isinstance(metas, list) or nblobs > 100_000:
+        raise ProtocolError("malformed blob table")
+    checked = [_check_tensor_meta(m, nblobs) for m in metas]
+    blobs = []
+    total = 0
+    for _ in range(nblobs):
+        (blen,) = struct.unpack(">Q", r.read(8))
+        total += blen
+        if total > MAX_BLOB_BYTES:
+            raise ProtocolError("message payload exceeds the limit")
+        blobs.append(r.read(blen))
+    tensors = []
+    for (dtype, shape), meta in zip(checked, metas):
+        blob = blobs[meta["blob"]]
+        expected = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+        if len(blob) != expected:
+            raise ProtocolError(
+                f"tensor of shape {tuple(shape)} and dtype {meta['dtype']} needs "
+                f"{expected} bytes, got {len(blob)}"
+            )
+        tensors.append(tensor_from_bytes(blob, dtype, shape))
+    return Decoded(header=header, tensors=tensors, tensor_meta=metas)

@@ -1,0 +1,163 @@
+"""The untrusted side: a loop that imports one submission and executes call requests.
+
+This module runs inside the sandboxed worker process, next to student code. It holds no
+secret and decides nothing about grades: it only executes what the trusted side asks and
+reports what happened. Everything it says is re-checked on the trusted side.
+
+Requests (see grader.wire for the encoding):
+    {"op": "load", "module": name, "source": text}
+    {"op": "call", "fn": name, "args": [...], "kwargs": {...}, "keep": [i, ...],
+     "device": "cpu", "record_ops": bool, "repeat": n}
+    {"op": "drop", "handles": [n, ...]}
+    {"op": "bye"}
+Every reply carries the request's "seq" and "ok"; failures carry "error": {"type",
+"message", "traceback"}.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import sys
+import traceback
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from grader import wire
+
+
+class OpRecorder(TorchDispatchMode):
+    """Records the base name of every aten op dispatched (e.g. "convolution")."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops: set[str] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.add(func._schema.name.split("::")[-1])
+        return func(*args, **(kwargs or {}))
+
+
+def _error(exc: BaseException) -> dict:
+    tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    # Drop the worker's own frames: the student needs their code's frames only.
+    text = "".join(line for line in tb if "grader/worker.py" not in line)
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc)[:2000],
+        "traceback": text[-4000:],
+    }
+
+
+class Worker:
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.module = None
+        self.objects: dict[int, object] = {}
+        self.next_handle = 1
+
+    # -- handles ------------------------------------------------------------------
+    def keep(self, obj) -> int:
+        n = self.next_handle
+        self.next_handle += 1
+        self.objects[n] = obj
+        return n
+
+    def resolve(self, n: int, _type: str = ""):
+        if n not in self.objects:
+            raise LookupError(f"unknown handle {n} (the cache came from a previous worker)")
+        return self.objects[n]
+
+    # -- requests -----------------------------------------------------------------
+    def load(self, req: dict) -> dict:
+        name = req["module"]
+        path = os.path.join(os.getcwd(), name + ".py")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(req["source"])
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        self.module = module
+        return {}
+
+    def call(self, req: dict, msg: wire.Decoded) -> tuple[dict, wire.Encoder]:
+        device = torch.device(req.get("device", "cpu"))
+        originals = [wire.tensor_to_bytes(t) for t in msg.tensors]
+        moved = [t.to(device) for t in msg.tensors]
+        msg = wire.Decoded(msg.header, moved, msg.tensor_meta)
+        dec = wire.Decoder(
+            msg,
+            resolve_handle=self.resolve,
+            make_generator=lambda seed: torch.Generator(device=device).manual_seed(seed),
+        )
+        args = dec.decode(req.get("args", []))
+        kwargs = dec.decode(req.get("kwargs", {"$dict": []}))
+        fn = getattr(self.module, req["fn"], None)
+        if fn is None or not callable(fn):
+            raise AttributeError(f"the submission defines no function {req['fn']!r}")
+        recorder = OpRecorder() if req.get("record_ops", True) else None
+        repeat = max(1, int(req.get("repeat", 1)))
+        if recorder is not None:
+            with recorder:
+                result = fn(*args, **kwargs)
+        else:
+            for _ in range(repeat):
+                result = fn(*args, **kwargs)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        keep = set(req.get("keep", []))
+        if keep and isinstance(result, tuple):
+            result = tuple(
+                wire.Handle(self.keep(v), wire.type_name(v)) if i in keep else v
+                for i, v in enumerate(result)
+            )
+        mutated = [
+            i for i, (orig, now) in enumerate(zip(originals, moved))
+            if orig != wire.tensor_to_bytes(now)
+        ]
+        enc = wire.Encoder(handle_for=self.keep)
+        value = enc.encode(result)
+        reply = {"result": value, "mutated": mutated}
+        if recorder is not None:
+            reply["ops"] = sorted(recorder.ops)
+        return reply, enc
+
+    def serve(self) -> None:
+        while True:
+            try:
+                msg = wire.recv(self.sock)
+            except (EOFError, ConnectionError):
+                return
+            req = msg.header
+            seq = req.get("seq")
+            op = req.get("op")
+            enc = None
+            try:
+                if op == "load":
+                    reply = self.load(req)
+                elif op == "call":
+                    reply, enc = self.call(req, msg)
+                elif op == "drop":
+                    for n in req.get("handles", []):
+                        self.objects.pop(n, None)
+                    reply = {}
+                elif op == "bye":
+                    wire.send(self.sock, {"seq": seq, "ok": True})
+                    return
+                else:
+                    raise ValueError(f"unknown op {op!r}")
+                reply.update(seq=seq, ok=True)
+            except BaseException as exc:  # noqa: BLE001 - SystemExit and friends are results too
+                reply, enc = {"seq": seq, "ok": False, "error": _error(exc)}, None
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:  # noqa: BLE001 - a student may have replaced the stream
+                    pass
+            try:
+                wire.send(self.sock, reply, enc)
+            except wire.ProtocolError as exc:
+                wire.send(self.sock, {"seq": seq, "ok": False, "error": _error(exc)})
