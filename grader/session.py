@@ -134,6 +134,8 @@ class CallResult:
     """Positions of tensor arguments the call modified in place."""
     ops: list[str] = field(default_factory=list)
     """Base names of the aten ops the call dispatched."""
+    tensors: list = field(default_factory=list)
+    """The reply's tensors, in table order (the objects inside `value`)."""
     tensor_types: list[str] = field(default_factory=list)
     """The Python type of each tensor in the reply, as the worker reported it."""
     tensor_devices: list[str] = field(default_factory=list)
@@ -272,6 +274,7 @@ class WorkerSession:
             value=value,
             mutated=[i for i in mutated if isinstance(i, int)] if isinstance(mutated, list) else [],
             ops=[str(o)[:100] for o in ops] if isinstance(ops, list) else [],
+            tensors=msg.tensors,
             tensor_types=[str(m.get("type", ""))[:200] for m in msg.tensor_meta],
             tensor_devices=[str(m.get("device", ""))[:50] for m in msg.tensor_meta],
             elapsed_ns=elapsed,

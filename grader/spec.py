@@ -1,0 +1,268 @@
+"""The assignment spec (`assignments/<name>/assignment.yaml`): loading and validation.
+
+Errors name the file, the key path, what was expected and what was found:
+`assignment.yaml: tests[2].points: expected a number >= 0, got -2`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+VISIBILITIES = ("public", "hidden")
+KINDS = ("compare", "property", "performance")
+DTYPE_NAMES = ("float32", "float64")
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class SpecError(Exception):
+    """An assignment spec is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How close a float output must be: |got - exp| <= atol + atol_scaled*max|exp| + rtol*|exp|."""
+
+    rtol: float = 0.0
+    """Relative to each expected element."""
+    atol: float = 0.0
+    """Absolute."""
+    atol_scaled: float = 0.0
+    """Absolute, in units of the largest |expected| of that tensor (cancellation-safe)."""
+
+    def bound(self, expected_abs, scale: float):
+        return self.atol + self.atol_scaled * scale + self.rtol * expected_abs
+
+    def describe(self) -> str:
+        parts = [f"{k}={getattr(self, k):g}" for k in ("rtol", "atol", "atol_scaled")
+                 if getattr(self, k)]
+        return ", ".join(parts) or "exact"
+
+
+@dataclass(frozen=True)
+class TestSpec:
+    """One graded test of an assignment."""
+
+    id: str
+    """Unique within the assignment; performance tests start with `perf_`."""
+    points: float
+    """Full marks; partial credit is points * passed cases / cases."""
+    visibility: str
+    """"public" (ships with the handout, detailed feedback) or "hidden" (pass/fail only)."""
+    kind: str
+    """"compare" (against the reference), "property" (outputs alone), or "performance"."""
+    functions: tuple[str, ...]
+    """Student functions the test calls; a forbidden op in any of them zeroes the test."""
+    tolerances: dict[str, Tolerance]
+    """Per dtype name ("float32", "float64")."""
+    timeout: float
+    """Wall-clock seconds allowed per call."""
+    description: str = ""
+    options: dict = field(default_factory=dict)
+    """Kind-specific settings (e.g. performance thresholds per device class)."""
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A loaded, validated assignment spec."""
+
+    name: str
+    title: str
+    module: str
+    """The student's file is `<module>.py`."""
+    version: str
+    directory: Path
+    """The assignment folder (stub, handout, spec, public tests, fixtures)."""
+    functions: dict[str, tuple[str, ...] | str]
+    """Student API: function -> output names (a tuple) or a single output name (a str)."""
+    forbidden_aten: tuple[str, ...]
+    forbidden_python: tuple[str, ...]
+    tolerances: dict[str, Tolerance]
+    timeout: float
+    tests: tuple[TestSpec, ...]
+    digest: str
+    """Hash of the spec file: results of another version are not reused."""
+
+    @property
+    def max_score(self) -> float:
+        return sum(t.points for t in self.tests)
+
+    def test(self, test_id: str) -> TestSpec:
+        for t in self.tests:
+            if t.id == test_id:
+                return t
+        raise KeyError(test_id)
+
+    def outputs(self, fn: str) -> tuple[str, ...]:
+        spec = self.functions[fn]
+        return (spec,) if isinstance(spec, str) else spec
+
+    def keep_indices(self, fn: str) -> tuple[int, ...]:
+        """Outputs named `cache` stay in the worker; only a handle crosses."""
+        spec = self.functions[fn]
+        if isinstance(spec, str):
+            return ()
+        return tuple(i for i, name in enumerate(spec) if name == "cache")
+
+
+# ---------------------------------------------------------------------------- validation
+
+
+def _describe(value) -> str:
+    if isinstance(value, str):
+        return repr(value) if len(value) < 40 else repr(value[:37] + "...")
+    if value is None:
+        return "nothing"
+    if isinstance(value, (dict, list)):
+        return f"a {type(value).__name__}"
+    return repr(value)
+
+
+class _Ctx:
+    def __init__(self, file: str):
+        self.file = file
+
+    def fail(self, path: str, expected: str, got) -> SpecError:
+        return SpecError(f"{self.file}: {path}: expected {expected}, got {_describe(got)}")
+
+    def mapping(self, value, path):
+        if not isinstance(value, dict):
+            raise self.fail(path, "a mapping", value)
+        return value
+
+    def string(self, value, path, pattern=None, what="a string"):
+        if not isinstance(value, str) or not value or (pattern and not pattern.match(value)):
+            raise self.fail(path, what, value)
+        return value
+
+    def number(self, value, path, minimum=0.0):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+            raise self.fail(path, f"a number >= {minimum:g}", value)
+        return float(value)
+
+    def choice(self, value, path, choices):
+        if value not in choices:
+            raise self.fail(path, "one of " + ", ".join(choices), value)
+        return value
+
+    def string_list(self, value, path):
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(path, "a list of strings", value)
+        return tuple(value)
+
+    def unknown_keys(self, data: dict, path: str, allowed):
+        for k in data:
+            if k not in allowed:
+                where = f"{path}.{k}" if path else str(k)
+                raise self.fail(where, "one of the keys " + ", ".join(allowed), k)
+
+
+def _tolerances(ctx: _Ctx, data, path: str, base: dict[str, Tolerance]) -> dict[str, Tolerance]:
+    out = dict(base)
+    if data is None:
+        return out
+    ctx.mapping(data, path)
+    for dtype, tol in data.items():
+        ctx.choice(dtype, f"{path}.{dtype}", DTYPE_NAMES)
+        ctx.mapping(tol, f"{path}.{dtype}")
+        ctx.unknown_keys(tol, f"{path}.{dtype}", ("rtol", "atol", "atol_scaled"))
+        out[dtype] = Tolerance(**{k: ctx.number(v, f"{path}.{dtype}.{k}") for k, v in tol.items()})
+    return out
+
+
+def parse(data, directory: Path, file: str = "assignment.yaml", digest: str = "") -> Assignment:
+    """Validate a parsed YAML document and build the Assignment."""
+    ctx = _Ctx(file)
+    ctx.mapping(data, "(top level)")
+    ctx.unknown_keys(data, "", ("name", "title", "module", "version", "timeout", "functions",
+                                "forbidden", "tolerances", "tests"))
+    for key in ("name", "title", "module", "functions", "tests"):
+        if key not in data:
+            raise ctx.fail(key, "a value (required key)", None)
+    name = ctx.string(data["name"], "name", _ID, "a lower-case identifier")
+    module = ctx.string(data["module"], "module", _ID, "a lower-case identifier")
+    title = ctx.string(data["title"], "title")
+    version = str(data.get("version", "1"))
+    timeout = ctx.number(data.get("timeout", 10), "timeout", 0.1)
+
+    functions: dict[str, tuple[str, ...] | str] = {}
+    for fn, outs in ctx.mapping(data["functions"], "functions").items():
+        ctx.string(fn, f"functions.{fn}", re.compile(r"^[A-Za-z_]\w*$"), "a function name")
+        if isinstance(outs, str):
+            functions[fn] = outs
+        else:
+            functions[fn] = ctx.string_list(outs, f"functions.{fn}")
+
+    forbidden = ctx.mapping(data.get("forbidden") or {}, "forbidden")
+    ctx.unknown_keys(forbidden, "forbidden", ("aten", "python"))
+    f_aten = ctx.string_list(forbidden.get("aten", []), "forbidden.aten")
+    f_python = ctx.string_list(forbidden.get("python", []), "forbidden.python")
+
+    tolerances = _tolerances(ctx, data.get("tolerances"), "tolerances",
+                             {d: Tolerance() for d in DTYPE_NAMES})
+
+    tests_data = data["tests"]
+    if not isinstance(tests_data, list) or not tests_data:
+        raise ctx.fail("tests", "a non-empty list", tests_data)
+    tests = []
+    seen = set()
+    for i, t in enumerate(tests_data):
+        p = f"tests[{i}]"
+        ctx.mapping(t, p)
+        ctx.unknown_keys(t, p, ("id", "points", "visibility", "kind", "functions",
+                                "tolerances", "timeout", "description", "options"))
+        for key in ("id", "points", "visibility", "kind", "functions"):
+            if key not in t:
+                raise ctx.fail(f"{p}.{key}", "a value (required key)", None)
+        tid = ctx.string(t["id"], f"{p}.id", _ID, "a lower-case identifier")
+        if tid in seen:
+            raise ctx.fail(f"{p}.id", "an id not used by another test", tid)
+        seen.add(tid)
+        kind = ctx.choice(t["kind"], f"{p}.kind", KINDS)
+        if (kind == "performance") != tid.startswith("perf_"):
+            raise ctx.fail(f"{p}.id", "a performance test id to start with 'perf_' "
+                           "(and only those)", tid)
+        fns = ctx.string_list(t["functions"], f"{p}.functions")
+        for j, fn in enumerate(fns):
+            if fn not in functions:
+                raise ctx.fail(f"{p}.functions[{j}]", "a function listed under functions", fn)
+        options = t.get("options") or {}
+        ctx.mapping(options, f"{p}.options")
+        tests.append(TestSpec(
+            id=tid,
+            points=ctx.number(t["points"], f"{p}.points"),
+            visibility=ctx.choice(t["visibility"], f"{p}.visibility", VISIBILITIES),
+            kind=kind,
+            functions=fns,
+            tolerances=_tolerances(ctx, t.get("tolerances"), f"{p}.tolerances", tolerances),
+            timeout=ctx.number(t.get("timeout", timeout), f"{p}.timeout", 0.1),
+            description=str(t.get("description", "")),
+            options=options,
+        ))
+    return Assignment(name=name, title=title, module=module, version=version,
+                      directory=directory, functions=functions, forbidden_aten=f_aten,
+                      forbidden_python=f_python, tolerances=tolerances, timeout=timeout,
+                      tests=tuple(tests), digest=digest)
+
+
+def load(path: Path) -> Assignment:
+    """Load `assignment.yaml` (or the folder holding it)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "assignment.yaml"
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise SpecError(f"{path}: cannot read the spec: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise SpecError(f"{path}: not valid YAML{where}: "
+                        f"{getattr(e, 'problem', None) or e}") from None
+    return parse(data, path.parent, str(path), hashlib.sha256(raw).hexdigest()[:16])
