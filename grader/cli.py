@@ -1,0 +1,159 @@
+"""The `dlgrade` command: a thin layer over the library's functions.
+
+Library code raises its own exceptions; this module turns them into one line on stderr
+and an exit status (2 for usage, spec and input errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from grader import assignments, bulk, grading, intake, report
+from grader.spec import SpecError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for; printed as one line, exit status 2."""
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda: no CUDA device is available here")
+    return device
+
+
+def _load(name: str, with_reference: bool):
+    a = assignments.load(name)
+    ref = assignments.reference_dir(name) if with_reference else None
+    return grading.load_suite(a, ref)
+
+
+def cmd_list(args) -> int:
+    names = assignments.available()
+    if not names:
+        print("no assignments found under", assignments.project_root() / "assignments")
+        return EXIT_OK
+    rows = []
+    for name in names:
+        try:
+            a = assignments.load(name)
+            public = sum(t.points for t in a.tests if t.visibility == "public")
+            rows.append([name, a.title, f"{a.module}.py", f"{len(a.tests)}",
+                         f"{report._num(a.max_score)} ({report._num(public)} public)"])
+        except SpecError as e:
+            rows.append([name, f"invalid spec: {e}", "", "", ""])
+    print(report.table(rows, ["assignment", "title", "file", "tests", "points"]))
+    return EXIT_OK
+
+
+def cmd_check(args) -> int:
+    suite = _load(args.assignment, with_reference=False)
+    a = suite.assignment
+    path = Path(args.path) if args.path else Path.cwd() / f"{a.module}.py"
+    if not path.exists():
+        raise UsageError(f"{path}: file not found (expected your {a.module}.py)")
+    subs = intake.collect([path], a.module)
+    if len(subs) != 1:
+        raise UsageError(f"{path}: expected one submission, found {len(subs)}")
+    sub = subs[0]
+    if sub.error:
+        raise UsageError(sub.error)
+    from grader.session import Zygote
+
+    with Zygote() as zygote:
+        r = grading.grade_source(suite, sub.source, sub.id, zygote=zygote, seed=0,
+                                 device=resolve_device(args.device), visibilities=("public",),
+                                 sandbox_name=zygote.sandbox.name)
+    print(f"{a.title}: public tests on {path}\n")
+    print(report.check_table(r))
+    return EXIT_OK if r.tests and all(t.passed for t in r.tests) else EXIT_FAILED
+
+
+def cmd_grade(args) -> int:
+    suite = _load(args.assignment, with_reference=True)
+    a = suite.assignment
+    if suite.reference is None:
+        raise UsageError(f"no reference solution for {a.name} under "
+                         f"{assignments.project_root() / 'reference' / a.name}")
+    subs = intake.collect([Path(p) for p in args.submissions], a.module)
+    out = Path(args.out)
+    secret = bulk.resolve_secret(args.secret, out)
+    device = resolve_device(args.device)
+    from grader.session import Zygote
+
+    with Zygote() as zygote:
+        warning = zygote.sandbox.warning()
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
+        run = bulk.grade_all(suite, subs, out, secret=secret, device=device, zygote=zygote)
+    print(report.gradebook_table(run.results))
+    print(f"\n{len(run.results)} submissions graded into {out}/ (grades.csv, "
+          "<id>/results.json, <id>/feedback.txt)")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="dlgrade",
+        description="Grade hand-written deep-learning assignments: sandboxed workers, "
+                    "numerical comparison with a reference, performance checks.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    s = sub.add_parser("list", help="show the assignments and their points")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("check", help="student: run the public tests on your file",
+                       description="Run an assignment's public tests on your file and show "
+                                   "what passes and why. Exit status: 0 all passed, 1 some "
+                                   "failed, 2 usage or spec error.")
+    s.add_argument("assignment", help="assignment name (see `dlgrade list`)")
+    s.add_argument("path", nargs="?", help="your file or folder (default: ./<module>.py)")
+    s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
+                   help="where your code runs (default: cpu)")
+    s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("grade", help="TA: grade submissions into a gradebook",
+                       description="Grade submissions (a folder per student, .py files, or a "
+                                   "folder of those) against public and hidden tests. Writes "
+                                   "DIR/grades.csv and DIR/<id>/results.json and feedback.txt. "
+                                   "Exit status 0 when every submission was graded.")
+    s.add_argument("assignment", help="assignment name (see `dlgrade list`)")
+    s.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                   help="a student's folder, .py file, or a folder of those")
+    s.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="where submissions run (default: auto = cuda when available)")
+    s.add_argument("--secret", help="secret for hidden inputs (default: $DLGRADE_SECRET, "
+                                    "else one kept in DIR/.secret)")
+    s.set_defaults(func=cmd_grade)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (UsageError, SpecError, assignments.UnknownAssignment, intake.IntakeError) as e:
+        msg = e.args[0] if e.args else str(e)
+        print(f"error: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

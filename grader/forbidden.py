@@ -1,0 +1,149 @@
+"""The static half of forbidden-op enforcement: a syntax-tree scan on the trusted side.
+
+The run-time half records the aten ops each call dispatches (grader.worker.OpRecorder).
+The scan catches what a trace can miss (torch.nn.LSTM dispatches only matmuls on some
+builds) and names the offending line. It resolves import aliases (`import
+torch.nn.functional as F; F.conv2d` is `torch.nn.functional.conv2d`) and follows a
+module's own helpers, so a forbidden call inside a helper taints every function using it.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+# Autograd does the assignment's work for the student in every assignment.
+ALWAYS_FORBIDDEN = (
+    "torch.autograd", "torch.autograd.*", "*.backward", "*.requires_grad", "*.requires_grad_",
+    "torch.func", "torch.func.*", "functorch", "functorch.*", "torch.enable_grad",
+)
+
+
+@dataclass(frozen=True)
+class Use:
+    """A forbidden name used by the submission."""
+
+    name: str
+    """The resolved dotted name, e.g. torch.nn.functional.conv2d."""
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.name} (line {self.line})"
+
+
+def _matches(dotted: str, attr: str | None, python_patterns, aten_patterns) -> bool:
+    if any(fnmatchcase(dotted, p) for p in python_patterns):
+        return True
+    # Tensor methods and torch.* functions share names with the aten ops they dispatch
+    # (x.softmax, torch.relu): match the attribute's own name against the aten list.
+    return attr is not None and any(fnmatchcase(attr, p) for p in aten_patterns)
+
+
+class _Resolver(ast.NodeVisitor):
+    def __init__(self, aliases: dict[str, str]):
+        self.aliases = aliases
+
+    def dotted(self, node) -> str | None:
+        parts = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if isinstance(node, ast.Name):
+            parts.append(self.aliases.get(node.id, node.id))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id == "getattr" and len(node.args) >= 2:
+            return None
+        else:
+            parts.append("<expr>")
+        return ".".join(reversed(parts))
+
+
+def _import_aliases(tree: ast.Module) -> dict[str, str]:
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname:
+                    aliases[a.asname] = a.name
+                else:
+                    aliases[a.name.split(".")[0]] = a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for a in node.names:
+                aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    return aliases
+
+
+def _direct_uses(node, resolver: _Resolver, python_patterns, aten_patterns) -> list[Use]:
+    uses = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Attribute):
+            dotted = resolver.dotted(sub)
+            if dotted and _matches(dotted, sub.attr, python_patterns, aten_patterns):
+                uses.append(Use(dotted, sub.lineno))
+        elif isinstance(sub, ast.Name) and sub.id in resolver.aliases:
+            dotted = resolver.aliases[sub.id]
+            if dotted != sub.id and _matches(dotted, dotted.rsplit(".", 1)[-1],
+                                             python_patterns, ()):
+                uses.append(Use(dotted, sub.lineno))
+        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+            for a in sub.names:
+                full = (f"{sub.module}.{a.name}" if isinstance(sub, ast.ImportFrom)
+                        and sub.module else a.name)
+                if any(fnmatchcase(full, p) for p in python_patterns):
+                    uses.append(Use(full, sub.lineno))
+        elif (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name)
+              and sub.func.id == "getattr" and len(sub.args) >= 2
+              and isinstance(sub.args[1], ast.Constant) and isinstance(sub.args[1].value, str)):
+            base = resolver.dotted(sub.args[0]) or "<expr>"
+            attr = sub.args[1].value
+            if _matches(f"{base}.{attr}", attr, python_patterns, aten_patterns):
+                uses.append(Use(f"{base}.{attr}", sub.lineno))
+    return uses
+
+
+def _names_used(node) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _names_bound(stmt) -> set[str]:
+    out = set()
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        out.add(stmt.name)
+    for n in ast.walk(stmt):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            out.add(n.id)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            out.update((a.asname or a.name).split(".")[0] for a in n.names)
+    return out
+
+
+def scan(source: str, python_patterns=(), aten_patterns=()) -> dict[str, list[Use]]:
+    """Map each top-level name (function, class, variable) to the forbidden uses it reaches.
+
+    A name is tainted when its definition uses a forbidden name directly, or refers to
+    another tainted top-level name. Raises SyntaxError for unparsable code.
+    """
+    python_patterns = tuple(python_patterns) + ALWAYS_FORBIDDEN
+    tree = ast.parse(source)
+    resolver = _Resolver(_import_aliases(tree))
+    direct: dict[str, list[Use]] = {}
+    refs: dict[str, set[str]] = {}
+    for stmt in tree.body:
+        uses = _direct_uses(stmt, resolver, python_patterns, aten_patterns)
+        for name in _names_bound(stmt):
+            direct.setdefault(name, []).extend(uses)
+            refs.setdefault(name, set()).update(_names_used(stmt) - {name})
+    tainted = {n: list(u) for n, u in direct.items() if u}
+    changed = True
+    while changed:
+        changed = False
+        for name, used in refs.items():
+            for other in used:
+                if other in tainted and other != name:
+                    before = len(tainted.get(name, []))
+                    merged = {(u.name, u.line): u for u in tainted.get(name, []) + tainted[other]}
+                    if len(merged) != before:
+                        tainted[name] = sorted(merged.values(), key=lambda u: u.line)
+                        changed = True
+    return tainted

@@ -1,0 +1,229 @@
+"""Grading one submission: run the spec's tests against a worker and score them.
+
+Pure orchestration on the trusted side: the worker session (grader.session) runs the
+student's code, the tests (grader.testing) decide pass/fail per case, and this module
+turns cases into points, statuses and messages.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import forbidden, testing
+from grader.session import WorkerSession, Zygote
+from grader.spec import Assignment, TestSpec
+
+STATUS_GRADED, STATUS_ERROR, STATUS_TIMEOUT = "graded", "error", "timeout"
+
+
+@dataclass
+class TestResult:
+    """One test's outcome for one submission."""
+
+    id: str
+    points: float
+    max_points: float
+    visibility: str
+    kind: str
+    passed: bool
+    output: str
+    """What the student sees: details for public tests, kinds of failure for hidden ones."""
+    cases_passed: int = 0
+    cases_total: int = 0
+    not_attempted: bool = False
+    extra: dict = field(default_factory=dict)
+    """Kind-specific figures (e.g. a performance ratio)."""
+
+
+@dataclass
+class SubmissionResult:
+    """Everything graded for one submission."""
+
+    submission: str
+    assignment: str
+    score: float
+    max_score: float
+    status: str
+    """graded, error (could not be imported or run) or timeout."""
+    reason: str
+    tests: list[TestResult]
+    seed: str
+    """Hex of the per-submission seed the hidden inputs came from."""
+    sandbox: str
+    execution_time: float
+    spec_digest: str
+    source_digest: str = ""
+
+
+@dataclass
+class Suite:
+    """What grading an assignment needs on the trusted side, loaded once per run."""
+
+    assignment: Assignment
+    reference: object | None
+    """The reference module (None on a student's machine)."""
+    hidden_tests: object | None
+    public_tests: object | None
+    signatures: dict[str, list[str]]
+    reference_dir: Path | None = None
+
+    def fixture(self, test: TestSpec) -> Path:
+        return self.assignment.directory / "fixtures" / f"{test.id}.npz"
+
+
+def load_module(path: Path, name: str):
+    """Import a trusted file (reference, tests) by path, under a private module name."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path}: cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_suite(assignment: Assignment, reference_dir: Path | None) -> Suite:
+    d = assignment.directory
+    public = (load_module(d / "public_tests.py", f"_dlgrade_public_{assignment.name}")
+              if (d / "public_tests.py").exists() else None)
+    reference = hidden = None
+    if reference_dir is not None and (reference_dir / f"{assignment.module}.py").exists():
+        reference = load_module(reference_dir / f"{assignment.module}.py",
+                                f"_dlgrade_reference_{assignment.name}")
+        hidden_path = reference_dir / "hidden_tests.py"
+        if hidden_path.exists():
+            hidden = load_module(hidden_path, f"_dlgrade_hidden_{assignment.name}")
+    sigs = testing.stub_signatures(d / f"{assignment.module}.py")
+    return Suite(assignment, reference, hidden, public, sigs, reference_dir)
+
+
+def _case_summary(ctx: testing.TestContext, hidden: bool) -> tuple[int, int, str, bool]:
+    cases = ctx.cases
+    passed = sum(c.passed for c in cases)
+    failures = [c for c in cases if not c.passed]
+    if not failures:
+        return passed, len(cases), f"passed ({passed}/{len(cases)} cases)", False
+    if all(c.failure.kind == "not_attempted" for c in failures) and passed == 0:
+        return 0, len(cases), "not attempted", True
+    lines = [f"{passed}/{len(cases)} cases passed"]
+    shown = 0
+    for c in failures:
+        if c.failure.kind == "skipped":
+            continue
+        if shown == 4:
+            lines.append(f"  ... and {len(failures) - shown} more")
+            break
+        lines.append(f"  {c.label}: {c.failure.message(hidden)}")
+        shown += 1
+    return passed, len(cases), "\n".join(lines), False
+
+
+def run_test(suite: Suite, test: TestSpec, session: WorkerSession, *, seed: int,
+             device: str, static_uses: dict[str, list[forbidden.Use]],
+             source_mode: str = "auto") -> TestResult:
+    """Run one test. `source_mode`: "auto" (public: replay fixtures, hidden: live),
+    "live" (both live; needs the reference) or "record" (live, keeping a Recorder)."""
+    hidden = test.visibility == "hidden"
+    base = dict(id=test.id, max_points=test.points, visibility=test.visibility, kind=test.kind)
+    bad = [(fn, u) for fn in test.functions for u in static_uses.get(fn, [])]
+    if bad:
+        fn, use = bad[0]
+        msg = f"{fn} uses the forbidden {use}: this test scores 0"
+        return TestResult(points=0.0, passed=False, output=msg, **base)
+    module = suite.hidden_tests if hidden else suite.public_tests
+    if module is None:
+        where = "reference/hidden_tests.py" if hidden else "public_tests.py"
+        raise FileNotFoundError(f"{suite.assignment.name}: no {where} for test {test.id}")
+    test_fn = testing.test_function(module, test.id)
+    test_seed = testing.derive_seed(str(seed), test.id)
+    if source_mode == "auto" and not hidden:
+        source = testing.Replay(suite.fixture(test))
+    elif source_mode == "record":
+        source = testing.Recorder(test_seed, suite.reference)
+    else:
+        source = testing.LiveSource(test_seed, suite.reference)
+    ctx = testing.TestContext(suite.assignment, test, session, source, suite.signatures, device)
+    try:
+        test_fn(ctx)
+    except testing.FixtureError as e:
+        return TestResult(points=0.0, passed=False, output=f"grader error: {e}", **base)
+    passed, total, output, not_attempted = _case_summary(ctx, hidden)
+    points = test.points * passed / total if total else 0.0
+    if ctx.forbidden_used:
+        points = 0.0
+        ops = ", ".join(sorted(set(ctx.forbidden_used)))
+        output = f"used the forbidden op {ops}: this test scores 0\n" + output
+    result = TestResult(points=round(points, 6), passed=total > 0 and passed == total,
+                        output=output, cases_passed=passed, cases_total=total,
+                        not_attempted=not_attempted, **base)
+    result.extra["context"] = ctx  # removed before anything is written
+    return result
+
+
+def grade_source(suite: Suite, source: str, submission_id: str, *, zygote: Zygote,
+                 seed: int, device: str = "cpu", visibilities=("public", "hidden"),
+                 time_budget: float = 600.0, sandbox_name: str = "rlimits",
+                 source_mode: str = "auto", uid: int | None = None,
+                 source_digest: str = "") -> SubmissionResult:
+    """Grade one submission's source text. Never raises for anything the student did."""
+    a = suite.assignment
+    start = time.monotonic()
+    tests = [t for t in a.tests if t.visibility in visibilities]
+    max_score = sum(t.points for t in tests)
+
+    def finish(results, status, reason):
+        for r in results:
+            r.extra.pop("context", None)
+        score = round(sum(r.points for r in results), 6)
+        return SubmissionResult(
+            submission=submission_id, assignment=a.name, score=score, max_score=max_score,
+            status=status, reason=reason, tests=results, seed=f"{seed:016x}",
+            sandbox=sandbox_name, execution_time=round(time.monotonic() - start, 3),
+            spec_digest=a.digest, source_digest=source_digest)
+
+    def all_zero(reason: str, status: str):
+        return finish([TestResult(id=t.id, points=0.0, max_points=t.points,
+                                  visibility=t.visibility, kind=t.kind, passed=False,
+                                  output=reason) for t in tests], status, reason)
+
+    try:
+        static_uses = forbidden.scan(source, a.forbidden_python, a.forbidden_aten)
+    except SyntaxError as e:
+        return all_zero(f"syntax error in {a.module}.py line {e.lineno}: {e.msg}", STATUS_ERROR)
+    except (ValueError, RecursionError) as e:
+        return all_zero(f"{a.module}.py cannot be parsed: {e}", STATUS_ERROR)
+
+    with WorkerSession(zygote, a.module, source, device=device, uid=uid) as session:
+        err = session.ensure()
+        if err is not None:
+            if err.type == "Timeout":
+                return all_zero(f"importing {a.module}.py did not finish within "
+                                f"{session.load_timeout:g} s", STATUS_TIMEOUT)
+            if err.type == "WorkerDied":
+                return all_zero(f"importing {a.module}.py ended the worker: {err.message}",
+                                STATUS_ERROR)
+            tb = err.traceback.strip().splitlines()
+            last = tb[-1] if tb else f"{err.type}: {err.message}"
+            return all_zero(f"importing {a.module}.py failed: {last}", STATUS_ERROR)
+        results = []
+        status, reason = STATUS_GRADED, ""
+        for test in tests:
+            if time.monotonic() - start > time_budget:
+                status = STATUS_TIMEOUT
+                reason = f"the submission used up its time budget of {time_budget:g} s"
+                results.append(TestResult(id=test.id, points=0.0, max_points=test.points,
+                                          visibility=test.visibility, kind=test.kind,
+                                          passed=False, output=reason))
+                continue
+            try:
+                results.append(run_test(suite, test, session, seed=seed, device=device,
+                                        static_uses=static_uses, source_mode=source_mode))
+            except Exception as e:  # noqa: BLE001 - a grader bug costs one test, not the batch
+                detail = "".join(traceback.format_exception_only(type(e), e)).strip()
+                results.append(TestResult(id=test.id, points=0.0, max_points=test.points,
+                                          visibility=test.visibility, kind=test.kind,
+                                          passed=False, output=f"grader error: {detail}"))
+    return finish(results, status, reason)

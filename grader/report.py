@@ -1,0 +1,151 @@
+"""Turning results into files and text: grades.csv, results.json, feedback, tables.
+
+Pure functions from SubmissionResult to strings/dicts, plus atomic writers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from grader.grading import SubmissionResult, TestResult
+
+
+def _num(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else round(x, 4)
+
+
+def test_name(t: TestResult) -> str:
+    return t.id
+
+
+def results_json(r: SubmissionResult) -> dict:
+    """The Gradescope results schema, plus dlgrade's own fields."""
+    return {
+        "score": _num(r.score),
+        "execution_time": r.execution_time,
+        "output": (f"{r.status}: {r.reason}" if r.reason else
+                   f"{_num(r.score)} / {_num(r.max_score)} points"),
+        "tests": [
+            {
+                "name": test_name(t),
+                "score": _num(t.points),
+                "max_score": _num(t.max_points),
+                "status": "passed" if t.passed else "failed",
+                "output": t.output,
+                "visibility": "visible" if t.visibility == "public" else "after_published",
+                **({"extra_data": t.extra} if t.extra else {}),
+            }
+            for t in r.tests
+        ],
+        "submission": r.submission,
+        "assignment": r.assignment,
+        "max_score": _num(r.max_score),
+        "status": r.status,
+        "seed": r.seed,
+        "sandbox": r.sandbox,
+        "spec_digest": r.spec_digest,
+        "source_digest": r.source_digest,
+    }
+
+
+def feedback_text(r: SubmissionResult, title: str = "") -> str:
+    """A readable report for the student: public tests in detail, hidden ones pass/fail."""
+    lines = [f"{title or r.assignment}: {_num(r.score)} / {_num(r.max_score)} points"]
+    if r.status != "graded":
+        lines.append(f"status: {r.status}: {r.reason}")
+    lines.append("")
+    for t in r.tests:
+        mark = "PASS" if t.passed else "FAIL"
+        where = "" if t.visibility == "public" else " (hidden)"
+        lines.append(f"[{mark}] {t.id}{where}: {_num(t.points)} / {_num(t.max_points)}")
+        if not t.passed or t.visibility == "public":
+            lines.extend("    " + line for line in t.output.splitlines())
+    return "\n".join(lines) + "\n"
+
+
+def grades_csv(results: list[SubmissionResult], test_ids: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+    w.writerow(["submission", "score", "max_score", "status", *test_ids])
+    for r in sorted(results, key=lambda r: r.submission):
+        by_id = {t.id: t.points for t in r.tests}
+        w.writerow([r.submission, _num(r.score), _num(r.max_score), r.status,
+                    *[_num(by_id.get(t, 0.0)) for t in test_ids]])
+    return buf.getvalue()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+    out.extend(fmt.format(*map(str, row)) for row in rows)
+    return "\n".join(line.rstrip() for line in out)
+
+
+def check_table(r: SubmissionResult) -> str:
+    """What `dlgrade check` prints: one row per public test, then the failures."""
+    rows = []
+    details = []
+    for t in r.tests:
+        first = t.output.splitlines()[0] if t.output else ""
+        rows.append([t.id, f"{_num(t.points)}/{_num(t.max_points)}",
+                     "passed" if t.passed else ("not attempted" if t.not_attempted else "FAILED"),
+                     first if not t.passed else ""])
+        if not t.passed and not t.not_attempted and len(t.output.splitlines()) > 1:
+            details.append(f"{t.id}:\n" + "\n".join(t.output.splitlines()[1:]))
+    out = table(rows, ["test", "points", "result", "why"])
+    if details:
+        out += "\n\n" + "\n\n".join(details)
+    passed = sum(t.passed for t in r.tests)
+    out += (f"\n\n{passed}/{len(r.tests)} public tests passed, "
+            f"{_num(r.score)}/{_num(r.max_score)} points")
+    if r.status != "graded":
+        out += f"\n{r.status}: {r.reason}"
+    return out
+
+
+def gradebook_table(results: list[SubmissionResult]) -> str:
+    rows = [[r.submission, f"{_num(r.score)}/{_num(r.max_score)}", r.status,
+             (r.reason or _first_failure(r))[:70]] for r in sorted(results, key=lambda r: r.submission)]
+    return table(rows, ["submission", "score", "status", "note"])
+
+
+def _first_failure(r: SubmissionResult) -> str:
+    failed = [t for t in r.tests if not t.passed]
+    if not failed:
+        return "all tests passed"
+    if all(t.not_attempted for t in failed):
+        return "not attempted" if len(failed) == len(r.tests) else \
+            f"{len(failed)} tests not attempted"
+    t = next(t for t in failed if not t.not_attempted)
+    return f"{len(failed)} failed; first: {t.id}: {t.output.splitlines()[-1].strip()}"
+
+
+def write_submission(out_dir: Path, folder: str, r: SubmissionResult, title: str = "") -> None:
+    d = out_dir / folder
+    write_atomic(d / "feedback.txt", feedback_text(r, title))
+    # results.json last: its presence marks the submission as done (resume relies on it).
+    write_atomic(d / "results.json", json.dumps(results_json(r), indent=2) + "\n")
