@@ -103,6 +103,34 @@ def cmd_grade(args) -> int:
     return EXIT_OK
 
 
+def cmd_build(args) -> int:
+    from grader import fixtures, stubgen
+    from grader.session import Zygote
+
+    with Zygote() as zygote:
+        for name in args.assignments:
+            suite = _load(name, with_reference=True)
+            a = suite.assignment
+            if suite.reference_dir is None:
+                raise UsageError(f"no reference folder for {name}")
+            ref = suite.reference_dir / f"{a.module}.py"
+            stub = a.directory / f"{a.module}.py"
+            try:
+                stub.write_text(stubgen.generate(ref.read_text(encoding="utf-8"), str(ref)),
+                                encoding="utf-8")
+            except stubgen.MarkerError as e:
+                raise UsageError(str(e)) from None
+            print(f"{name}: wrote the stub {stub} from {ref}")
+            suite = _load(name, with_reference=True)
+            try:
+                paths = fixtures.build(suite, zygote)
+            except fixtures.FixtureBuildError as e:
+                raise UsageError(str(e)) from None
+            print(f"{name}: wrote {len(paths)} public-test fixtures to "
+                  f"{suite.assignment.directory / 'fixtures'}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="dlgrade",
@@ -138,6 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--secret", help="secret for hidden inputs (default: $DLGRADE_SECRET, "
                                     "else one kept in DIR/.secret)")
     s.set_defaults(func=cmd_grade)
+
+    s = sub.add_parser("build", help="instructor: regenerate stubs and public fixtures from "
+                                     "the reference",
+                       description="Generate assignments/<name>/<module>.py from the "
+                                   "reference's solution markers, then run each public test "
+                                   "against the reference and save its inputs and expected "
+                                   "outputs under assignments/<name>/fixtures/.")
+    s.add_argument("assignments", nargs="+", metavar="ASSIGNMENT")
+    s.set_defaults(func=cmd_build)
     return p
 
 
