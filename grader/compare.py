@@ -125,7 +125,8 @@ def _report(name, kind, got, expected, bad, badness, tol_text) -> Mismatch:
     g = got.reshape(-1)[i].item()
     e = expected.reshape(-1)[i].item()
     where = f" at {fmt_index(idx)}" if got.dim() else ""
-    what = "values differ" if kind == "values" else "values are NaN or inf where finite values were expected"
+    what = ("values differ" if kind == "values"
+            else "values are NaN or inf where finite values were expected")
     if n == 1:
         detail = f"{name}: got {fmt(g)}, expected {fmt(e)} (tolerance {tol_text})"
     else:
@@ -165,7 +166,8 @@ def compare_value(name: str, got, expected, tol_for, *, float_dtype=None, types=
     if isinstance(expected, dict):
         if not isinstance(got, dict) or set(got) != set(expected):
             keys = ", ".join(sorted(expected))
-            have = ", ".join(sorted(map(str, got))) if isinstance(got, dict) else describe_value(got)
+            have = (", ".join(sorted(map(str, got))) if isinstance(got, dict)
+                    else describe_value(got))
             return Mismatch("structure", name, f"{name}: expected the keys {keys}, got {have}")
         for k in expected:
             m = compare_value(f"{name}[{k!r}]", got[k], expected[k], tol_for,

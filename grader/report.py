@@ -129,7 +129,8 @@ def check_table(r: SubmissionResult) -> str:
 
 def gradebook_table(results: list[SubmissionResult]) -> str:
     rows = [[r.submission, f"{_num(r.score)}/{_num(r.max_score)}", r.status,
-             (r.reason or _first_failure(r))[:70]] for r in sorted(results, key=lambda r: r.submission)]
+             (r.reason or _first_failure(r))[:70]]
+            for r in sorted(results, key=lambda r: r.submission)]
     return table(rows, ["submission", "score", "status", "note"])
 
 

@@ -5,7 +5,7 @@ A test is a function named after its spec id, taking a `TestContext` `t`:
     def linear(t):
         for dtype in (torch.float32, torch.float64):
             with t.case(f"{dtype_name(dtype)} N=4 D=5 M=3"):
-                x, w, b = t.randn(4, 5, dtype=dtype), t.randn(5, 3, dtype=dtype), t.randn(3, dtype=dtype)
+                x, w, b = (t.randn(*shape, dtype=dtype) for shape in [(4, 5), (5, 3), (3,)])
                 fw = t.run("linear_forward", x, w, b)          # student vs reference, compared
                 t.run("linear_backward", t.randn(4, 3, dtype=dtype), fw.cache)
 
@@ -36,7 +36,7 @@ import torch
 from grader import compare
 from grader.session import CallResult, WorkerSession, as_plain
 from grader.spec import Assignment, TestSpec, Tolerance
-from grader.wire import GeneratorSpec, Handle
+from grader.wire import GeneratorSpec
 
 FAILURE_HIDDEN_TEXT = {
     "not_attempted": "not attempted",
