@@ -80,8 +80,23 @@ def collect(paths: list[Path], module: str) -> list[Submission]:
                 raise IntakeError(f"no submissions in {p}: the folder is empty")
             subs.extend(_one(e, module, e.stem if e.is_file() else e.name) for e in entries)
         else:
-            sid = p.stem if p.is_file() else p.resolve().name
+            # A lone `<module>.py` is named after its folder (students/alice/backprop.py).
+            if p.is_file() and p.stem == module:
+                sid = p.resolve().parent.name
+            else:
+                sid = p.stem if p.is_file() else p.resolve().name
             subs.append(_one(p, module, sid))
+    return _distinct(subs)
+
+
+def _distinct(subs: list[Submission]) -> list[Submission]:
+    """Two entries with the same id (alice.py and alice.zip) get -2, -3 suffixes."""
+    seen: dict[str, int] = {}
+    for s in subs:
+        n = seen.get(s.id, 0) + 1
+        seen[s.id] = n
+        if n > 1:
+            s.id = f"{s.id}-{n}"
     return subs
 
 
