@@ -11,7 +11,9 @@ from grader.testing import dtype_name
 def linear_public(t):
     for dtype, (N, D, M) in [(torch.float64, (4, 5, 3)), (torch.float32, (2, 6, 7))]:
         with t.case(f"{dtype_name(dtype)} N={N} D={D} M={M}"):
-            x, w, b = t.randn(N, D, dtype=dtype), t.randn(D, M, dtype=dtype), t.randn(M, dtype=dtype)
+            x = t.randn(N, D, dtype=dtype)
+            w = t.randn(D, M, dtype=dtype)
+            b = t.randn(M, dtype=dtype)
             fw = t.run("linear_forward", x, w, b)
             t.run("linear_backward", t.randn(N, M, dtype=dtype), fw.cache)
 

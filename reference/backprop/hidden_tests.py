@@ -14,7 +14,9 @@ def linear(t):
     for dtype in DTYPES:
         for N, D, M in LINEAR_SHAPES:
             with t.case(f"{dtype_name(dtype)} N={N} D={D} M={M}"):
-                x, w, b = t.randn(N, D, dtype=dtype), t.randn(D, M, dtype=dtype), t.randn(M, dtype=dtype)
+                x = t.randn(N, D, dtype=dtype)
+                w = t.randn(D, M, dtype=dtype)
+                b = t.randn(M, dtype=dtype)
                 fw = t.run("linear_forward", x, w, b)
                 t.run("linear_backward", t.randn(N, M, dtype=dtype), fw.cache)
     with t.case("float64 arguments by keyword"):
