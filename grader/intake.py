@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader import notebook
+
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
 
 
@@ -55,6 +57,8 @@ def _read_source(path: Path) -> tuple[str | None, str | None]:
 def _one(path: Path, module: str, sid: str) -> Submission:
     if path.is_dir():
         target = path / f"{module}.py"
+        if not target.is_file() and (path / f"{module}.ipynb").is_file():
+            return _one(path / f"{module}.ipynb", module, sid)
         if not target.is_file():
             found = sorted(p.name for p in path.iterdir())[:5]
             return Submission(sid, str(path), error=f"no {module}.py in the submission "
@@ -62,8 +66,16 @@ def _one(path: Path, module: str, sid: str) -> Submission:
         source, err = _read_source(target)
     elif path.suffix == ".py":
         source, err = _read_source(path)
+    elif path.suffix == ".ipynb":
+        source, err = _read_source(path)
+        if source is not None:
+            try:
+                source = notebook.extract_code(source)
+            except notebook.NotebookError as e:
+                source, err = None, f"{path.name}: {e}"
     else:
-        return Submission(sid, str(path), error=f"{path.name}: expected a folder or a .py file")
+        return Submission(sid, str(path), error=f"{path.name}: expected a folder, a .py file "
+                                                "or a .ipynb notebook")
     return Submission(sid, str(path), source=source, error=err)
 
 
