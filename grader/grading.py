@@ -123,9 +123,11 @@ def _case_summary(ctx: testing.TestContext, hidden: bool) -> tuple[int, int, str
 
 def run_test(suite: Suite, test: TestSpec, session: WorkerSession, *, seed: int,
              device: str, static_uses: dict[str, list[forbidden.Use]],
-             source_mode: str = "auto") -> TestResult:
+             source_mode: str = "auto", perf_settings=None) -> TestResult:
     """Run one test. `source_mode`: "auto" (public: replay fixtures, hidden: live),
-    "live" (both live; needs the reference) or "record" (live, keeping a Recorder)."""
+    "live" (both live; needs the reference) or "record" (live, keeping a Recorder).
+    Performance tests always draw live (they have no fixtures); `perf_settings`
+    (grader.perf.PerfSettings) adjusts them, e.g. for calibration."""
     hidden = test.visibility == "hidden"
     base = dict(id=test.id, max_points=test.points, visibility=test.visibility, kind=test.kind)
     bad = [(fn, u) for fn in test.functions for u in static_uses.get(fn, [])]
@@ -139,13 +141,17 @@ def run_test(suite: Suite, test: TestSpec, session: WorkerSession, *, seed: int,
         raise FileNotFoundError(f"{suite.assignment.name}: no {where} for test {test.id}")
     test_fn = testing.test_function(module, test.id)
     test_seed = testing.derive_seed(str(seed), test.id)
-    if source_mode == "auto" and not hidden:
+    if test.kind == "performance":
+        source = testing.LiveSource(test_seed, suite.reference)
+    elif source_mode == "auto" and not hidden:
         source = testing.Replay(suite.fixture(test))
     elif source_mode == "record":
         source = testing.Recorder(test_seed, suite.reference)
     else:
         source = testing.LiveSource(test_seed, suite.reference)
     ctx = testing.TestContext(suite.assignment, test, session, source, suite.signatures, device)
+    if perf_settings is not None:
+        ctx.perf_settings = perf_settings
     try:
         test_fn(ctx)
     except testing.FixtureError as e:
@@ -159,6 +165,13 @@ def run_test(suite: Suite, test: TestSpec, session: WorkerSession, *, seed: int,
     result = TestResult(points=round(points, 6), passed=total > 0 and passed == total,
                         output=output, cases_passed=passed, cases_total=total,
                         not_attempted=not_attempted, **base)
+    if test.kind == "performance":
+        from grader import perf
+
+        figures, lines = perf.summarize(ctx)
+        result.extra.update(figures)
+        if result.passed and lines:
+            result.output = "\n".join(["passed", *("  " + line for line in lines)])
     result.extra["context"] = ctx  # removed before anything is written
     return result
 

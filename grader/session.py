@@ -141,6 +141,10 @@ class CallResult:
     tensor_devices: list[str] = field(default_factory=list)
     elapsed_ns: int = 0
     """Round trip measured on the trusted side."""
+    op_count: int = 0
+    """How many aten ops the call dispatched (when asked for with count_ops)."""
+    extra: dict = field(default_factory=dict)
+    """Op-specific reply fields (e.g. "handle" for stage, "gpu_ms" for time)."""
 
     @property
     def ok(self) -> bool:
@@ -270,7 +274,10 @@ class WorkerSession:
             return CallResult(error=CallError("Protocol", f"malformed reply: {e}"))
         mutated = reply.get("mutated", [])
         ops = reply.get("ops", [])
+        op_count = reply.get("op_count", 0)
+        extra = {k: reply[k] for k in ("handle", "gpu_ms") if k in reply}
         return CallResult(
+            op_count=op_count if isinstance(op_count, int) else 0, extra=extra,
             value=value,
             mutated=[i for i in mutated if isinstance(i, int)] if isinstance(mutated, list) else [],
             ops=[str(o)[:100] for o in ops] if isinstance(ops, list) else [],
@@ -282,7 +289,7 @@ class WorkerSession:
 
     def call(self, fn: str, args: tuple | list = (), kwargs: dict | None = None, *,
              keep: tuple[int, ...] = (), timeout: float = 10.0, record_ops: bool = True,
-             repeat: int = 1) -> tuple[CallResult, list[list[int]]]:
+             repeat: int = 1, count_ops: bool = False) -> tuple[CallResult, list[list[int]]]:
         """Call `fn` in the worker.
 
         Returns the result and, for each positional argument, the indices of the tensors
@@ -307,8 +314,33 @@ class WorkerSession:
             spans.append(list(range(before, len(enc.tensors))))
         header = {"op": "call", "fn": fn, "args": enc_args, "kwargs": {"$dict": enc_kwargs},
                   "keep": list(keep), "device": self.device, "record_ops": record_ops,
-                  "repeat": repeat}
+                  "repeat": repeat, "count_ops": count_ops}
         return self._roundtrip(header, enc, timeout), spans
+
+    def stage(self, args: tuple | list = (), kwargs: dict | None = None, *,
+              timeout: float = 60.0) -> CallResult:
+        """Send a call's inputs ahead of a timed call; `extra["handle"]` names them."""
+        load_error = self.ensure()
+        if load_error is not None:
+            self._stop()
+            return CallResult(error=load_error)
+        enc = wire.Encoder()
+        header = {"op": "stage", "args": [enc.encode(a) for a in args],
+                  "kwargs": {"$dict": [[k, enc.encode(v)] for k, v in (kwargs or {}).items()]},
+                  "device": self.device}
+        return self._roundtrip(header, enc, timeout)
+
+    def time(self, fn: str, handles: list[int], *, keep: tuple[int, ...] = (),
+             timeout: float = 10.0, flush_mb: int = 0) -> CallResult:
+        """Call `fn` once per staged input set; `value` is the list of outputs and
+        `elapsed_ns` the round trip on this side's clock (see grader.perf)."""
+        load_error = self.ensure()
+        if load_error is not None:
+            self._stop()
+            return CallResult(error=load_error)
+        header = {"op": "time", "fn": fn, "sets": list(handles), "keep": list(keep),
+                  "device": self.device, "flush_mb": flush_mb}
+        return self._roundtrip(header, None, timeout)
 
     def drop(self, handles: list[wire.Handle]) -> None:
         if self.sock is None or not handles:

@@ -476,6 +476,13 @@ class TestContext:
         return Outcome(tuple(names), tuple(got), tuple(expected))
 
 
+    def perf(self, fn: str, make_inputs, **options):
+        """A performance check of `fn` against a baseline: see grader.perf.measure."""
+        from grader import perf
+
+        return perf.measure(self, fn, make_inputs, **options)
+
+
 class _SkipCase(Exception):
     """Internal: the case body is abandoned because the test already timed out."""
 

@@ -9,7 +9,15 @@ Requests (see grader.wire for the encoding):
     {"op": "call", "fn": name, "args": [...], "kwargs": {...}, "keep": [i, ...],
      "device": "cpu", "record_ops": bool, "repeat": n}
     {"op": "drop", "handles": [n, ...]}
+    {"op": "stage", "args": [...], "kwargs": {...}, "device": "cpu"}  -> {"handle": n}
+    {"op": "time", "fn": name, "sets": [n, ...], "keep": [i, ...], "device": "cpu",
+     "flush_mb": m}  -> {"result": [out, ...], "gpu_ms": [...]}
     {"op": "bye"}
+"call" also takes "count_ops": bool (the reply then carries "op_count", the number of aten
+ops dispatched). "stage" keeps a call's inputs, already on the device, under a handle;
+"time" consumes staged inputs, calls fn once per set and replies with every output: the
+trusted side times the round trip with its own clock (see grader.perf), so nothing this
+process reports about time is believed.
 Every reply carries the request's "seq" and "ok"; failures carry "error": {"type",
 "message", "traceback"}.
 """
@@ -34,9 +42,11 @@ class OpRecorder(TorchDispatchMode):
     def __init__(self):
         super().__init__()
         self.ops: set[str] = set()
+        self.count = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.ops.add(func._schema.name.split("::")[-1])
+        self.count += 1
         return func(*args, **(kwargs or {}))
 
 
@@ -98,7 +108,8 @@ class Worker:
         fn = getattr(self.module, req["fn"], None)
         if fn is None or not callable(fn):
             raise AttributeError(f"the submission defines no function {req['fn']!r}")
-        recorder = OpRecorder() if req.get("record_ops", True) else None
+        recorder = (OpRecorder() if req.get("record_ops", True) or req.get("count_ops")
+                    else None)
         repeat = max(1, int(req.get("repeat", 1)))
         if recorder is not None:
             with recorder:
@@ -123,7 +134,60 @@ class Worker:
         reply = {"result": value, "mutated": mutated}
         if recorder is not None:
             reply["ops"] = sorted(recorder.ops)
+            if req.get("count_ops"):
+                reply["op_count"] = recorder.count
         return reply, enc
+
+    def stage(self, req: dict, msg: wire.Decoded) -> dict:
+        device = torch.device(req.get("device", "cpu"))
+        msg = wire.Decoded(msg.header, [t.to(device) for t in msg.tensors], msg.tensor_meta)
+        dec = wire.Decoder(
+            msg, resolve_handle=self.resolve,
+            make_generator=lambda seed: torch.Generator(device=device).manual_seed(seed))
+        args = dec.decode(req.get("args", []))
+        kwargs = dec.decode(req.get("kwargs", {"$dict": []}))
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return {"handle": self.keep((args, kwargs))}
+
+    def time(self, req: dict) -> tuple[dict, wire.Encoder]:
+        import gc
+
+        device = torch.device(req.get("device", "cpu"))
+        sets = [self.objects.pop(n) for n in req.get("sets", []) if n in self.objects]
+        fn = getattr(self.module, req["fn"], None)
+        if fn is None or not callable(fn):
+            raise AttributeError(f"the submission defines no function {req['fn']!r}")
+        cuda = device.type == "cuda"
+        flush = None
+        if cuda and req.get("flush_mb"):
+            flush = torch.empty(int(req["flush_mb"]) * 1024 * 1024 // 4, dtype=torch.float32,
+                                device=device)
+        results, gpu_ms = [], []
+        gc.disable()
+        try:
+            for args, kwargs in sets:
+                if flush is not None:
+                    flush.zero_()  # evict the L2, as the trusted side does for the baseline
+                if cuda:
+                    torch.cuda.synchronize(device)
+                    start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+                    start.record()
+                results.append(fn(*args, **kwargs))
+                if cuda:
+                    end.record()
+                    torch.cuda.synchronize(device)
+                    gpu_ms.append(start.elapsed_time(end))
+        finally:
+            gc.enable()
+        keep = set(req.get("keep", []))
+        if keep:
+            # Caches are not timed outputs: a placeholder crosses, nothing is stored.
+            results = [tuple(wire.Handle(0, wire.type_name(v)) if i in keep else v
+                             for i, v in enumerate(r)) if isinstance(r, tuple) else r
+                       for r in results]
+        enc = wire.Encoder(handle_for=lambda obj: 0)
+        return {"result": enc.encode(results), "gpu_ms": gpu_ms}, enc
 
     def serve(self) -> None:
         while True:
@@ -140,6 +204,10 @@ class Worker:
                     reply = self.load(req)
                 elif op == "call":
                     reply, enc = self.call(req, msg)
+                elif op == "stage":
+                    reply = self.stage(req, msg)
+                elif op == "time":
+                    reply, enc = self.time(req)
                 elif op == "drop":
                     for n in req.get("handles", []):
                         self.objects.pop(n, None)

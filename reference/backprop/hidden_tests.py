@@ -96,3 +96,34 @@ def mlp(t):
                 params = _params(t, sizes, dtype)
                 x = t.randn(N, sizes[0], dtype=dtype)
                 t.run("mlp_loss", params, x, t.randint(0, sizes[-1], N))
+
+
+# ---------------------------------------------------------------- performance
+# Sizes are the defaults; the spec's options override them per device class. The op
+# count starts from N=8 (then N=16) with the other sizes as timed.
+PERF_WIDTHS = (64, 128, 128, 10)
+
+
+def perf_linear(t):
+    def inputs(N, D, M, dtype):
+        return t.randn(N, D, dtype=dtype), t.randn(D, M, dtype=dtype), t.randn(M, dtype=dtype)
+
+    t.perf("linear_forward", inputs, sizes={"N": 4096, "D": 256, "M": 32},
+           grow={"N": "the batch"}, count_sizes={"N": 8})
+
+
+def perf_softmax_ce(t):
+    def inputs(N, C, dtype):
+        return t.randn(N, C, dtype=dtype, scale=3.0), t.randint(0, C, N)
+
+    t.perf("softmax_cross_entropy", inputs, sizes={"N": 4096, "C": 100},
+           grow={"N": "the batch"}, count_sizes={"N": 8})
+
+
+def perf_mlp(t):
+    def inputs(N, dtype):
+        params = _params(t, PERF_WIDTHS, dtype)
+        return params, t.randn(N, PERF_WIDTHS[0], dtype=dtype), t.randint(0, PERF_WIDTHS[-1], N)
+
+    t.perf("mlp_loss", inputs, sizes={"N": 2048}, grow={"N": "the batch"},
+           count_sizes={"N": 8})

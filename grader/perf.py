@@ -1,0 +1,480 @@
+"""Performance tests: time a student function against a baseline, fairly and unfakeably.
+
+A performance test (`kind: performance`, id `perf_*`) calls `t.perf(...)` (this module's
+`measure`) once per function it times:
+
+    def perf_mlp(t):
+        def inputs(N, dtype):
+            return (_params(t, WIDTHS, dtype), t.randn(N, WIDTHS[0], dtype=dtype),
+                    t.randint(0, WIDTHS[-1], N))
+        t.perf("mlp_loss", inputs, sizes={"N": 4096}, grow={"N": "the batch"})
+
+What happens, in order, inside one `t.case` (so a failure is that function's 0 points):
+
+1. Correctness first: the function runs once on inputs of the timed size and is compared
+   with the reference (or the native baseline), with the usual checks (forbidden ops,
+   inputs modified in place). A failing or unattempted function is not timed.
+2. The op count (grader.opcount): the aten ops the function dispatches at two sizes of
+   each dimension in `grow`; a count that grows with the batch is a Python loop.
+3. Timing, in rounds. Round i draws fresh inputs, stages them in the worker (untimed), then
+   times the baseline in this (trusted) process, then an honest probe worker's echo of
+   outputs of the same size (the fixed cost of a round trip), then the student. The
+   student's time is the round trip of one `time` request on this process's clock, less
+   the probe's; its outputs come back in that same reply and are checked against the
+   baseline's every round. The figure is the median of the per-round ratios.
+
+Why it cannot be faked: the worker's clock is never read (patching `time.perf_counter`
+there changes nothing); the timed reply must carry correct outputs for inputs it has
+not seen before, so skipping a CUDA synchronization or answering early leaves nothing
+correct to send, and caching outputs across calls returns the previous round's answer;
+the overhead subtracted comes from a separate worker running no student code, and at
+most half of a round trip is ever subtracted (an attacker who slowed the probe
+gains at most 2x; a loop is 20x or more).
+
+Fairness: both sides run with one thread, gc off, on the same device, with the same
+inputs, one after the other (never concurrently: `TIMING_LOCK` serializes timing in a
+process). On CUDA the L2 is flushed before every timed call on both sides (a 256 MB
+write), each call is bracketed by synchronizations, and CUDA events cross-check the wall
+clock. TF32 is off on both sides (DESIGN: correctness on CUDA runs without it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import inspect
+import statistics
+import threading
+import time
+import types as _types
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from grader import compare, opcount
+from grader.session import WorkerSession, as_plain
+from grader.spec import Tolerance
+
+TIMING_LOCK = threading.Lock()
+"""Held while a test times anything: two submissions timed at once would share cores."""
+
+FLUSH_MB = 256
+PROBE_MODULE = "dlgrade_probe"
+PROBE_SOURCE = '''
+def echo(outputs):
+    return outputs
+'''
+MAX_OVERHEAD_FRACTION = 0.5
+"""The most of a student's round trip that the probe's overhead may cancel."""
+CHECK_TOLERANCE_FACTOR = 4.0
+"""Per-round checks compare with the baseline at the same dtype: both sides round."""
+DEBUG = False
+DEFAULT_DTYPES = {"cpu": torch.float64, "cuda": torch.float32}
+
+
+@dataclass
+class PerfSettings:
+    """How a run of performance tests behaves (grading uses the defaults)."""
+
+    rounds: int | None = None
+    """Override the spec's round count."""
+    warmup: int | None = None
+    opcount: bool = True
+    """Run the op-count check (calibration turns it off to time naive code too)."""
+    enforce: bool = True
+    """Fail the case when the ratio is over the limit (calibration only records it)."""
+    early_stop: bool = True
+    """Stop timing once the median is over 4x the limit after 3 rounds: decided."""
+
+
+@dataclass
+class Measurement:
+    """One timed function: what TestResult.extra and the calibration report hold."""
+
+    fn: str
+    limit: float
+    device: str
+    baseline: str
+    ratio: float | None = None
+    baseline_ms: float | None = None
+    student_ms: float | None = None
+    ratios: list[float] = field(default_factory=list)
+    overhead_ms: float = 0.0
+    op_counts: dict = field(default_factory=dict)
+    reason: str = ""
+    """Why it was not timed (empty when it was)."""
+    gpu_check: str = ""
+    """"" or a note that CUDA events disagree with the wall clock."""
+    sizes: dict = field(default_factory=dict)
+
+    @property
+    def timed(self) -> bool:
+        return self.ratio is not None
+
+    def as_extra(self) -> dict:
+        out = {"fn": self.fn, "ratio": _r(self.ratio), "limit": self.limit,
+               "baseline_ms": _r(self.baseline_ms), "student_ms": _r(self.student_ms),
+               "rounds": len(self.ratios), "device": self.device, "baseline": self.baseline,
+               "overhead_ms": _r(self.overhead_ms),
+               "sizes": {k: v for k, v in self.sizes.items() if isinstance(v, int)}}
+        if self.op_counts:
+            out["op_counts"] = self.op_counts
+        if self.reason:
+            out["reason"] = self.reason
+        if self.gpu_check:
+            out["gpu_check"] = self.gpu_check
+        return out
+
+
+def _r(x):
+    return None if x is None else round(float(x), 4)
+
+
+def device_class(device: str) -> str:
+    return "cuda" if str(device).startswith("cuda") else "cpu"
+
+
+def settings_of(t) -> PerfSettings:
+    return getattr(t, "perf_settings", None) or PerfSettings()
+
+
+def results_of(t) -> list[Measurement]:
+    if getattr(t, "perf_results", None) is None:
+        t.perf_results = []
+    return t.perf_results
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def to_device(value, device):
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, tuple):
+        return tuple(to_device(v, device) for v in value)
+    if isinstance(value, list):
+        return [to_device(v, device) for v in value]
+    if isinstance(value, dict):
+        return {k: to_device(v, device) for k, v in value.items()}
+    return value
+
+
+@contextlib.contextmanager
+def timing_conditions(device: str):
+    """One thread, gc off, TF32 off: the conditions every timed call in this process gets."""
+    threads = torch.get_num_threads()
+    tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.set_num_threads(1)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+        torch.set_num_threads(threads)
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+
+
+class Clock:
+    """Times calls in this (trusted) process, the way the worker's `time` op runs them."""
+
+    def __init__(self, device: str, flush_mb: int = FLUSH_MB):
+        self.device = torch.device(device)
+        self.cuda = self.device.type == "cuda"
+        self.flush = (torch.empty(flush_mb * 1024 * 1024 // 4, dtype=torch.float32,
+                                  device=self.device) if self.cuda and flush_mb else None)
+
+    def call(self, fn: Callable, args, kwargs) -> tuple[object, int, float | None]:
+        """(outputs, wall ns, CUDA-event ms or None) of one call."""
+        if self.flush is not None:
+            self.flush.zero_()
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+            start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+            start.record()
+        t0 = time.perf_counter_ns()
+        out = fn(*args, **kwargs)
+        if self.cuda:
+            end.record()
+            torch.cuda.synchronize(self.device)
+        ns = time.perf_counter_ns() - t0
+        return out, ns, (start.elapsed_time(end) if self.cuda else None)
+
+
+def _strip(value, keep: tuple[int, ...]):
+    """Outputs as the time op returns them: caches replaced (None here, a handle there)."""
+    if keep and isinstance(value, tuple):
+        return tuple(None if i in keep else v for i, v in enumerate(value))
+    return value
+
+
+def _call_inputs(made) -> tuple[tuple, dict]:
+    if isinstance(made, tuple) and len(made) == 2 and isinstance(made[1], dict) \
+            and isinstance(made[0], tuple):
+        return made
+    if isinstance(made, tuple):
+        return made, {}
+    return (made,), {}
+
+
+def _make(make_inputs, sizes: dict):
+    params = inspect.signature(make_inputs).parameters
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return _call_inputs(make_inputs(**sizes))
+    return _call_inputs(make_inputs(**{k: v for k, v in sizes.items() if k in params}))
+
+
+def _fmt_ms(ns: float) -> str:
+    ms = ns / 1e6
+    return f"{ms:.3g} ms" if ms < 100 else f"{ms:.0f} ms"
+
+
+# ---------------------------------------------------------------------------- the test API
+
+
+def measure(t, fn: str, make_inputs: Callable, *, sizes: dict, grow=(),
+            count_sizes: dict | None = None, baseline: str | Callable = "reference",
+            baseline_name: str | None = None, label: str | None = None) -> Measurement:
+    """Check, op-count and time the student's `fn` against a baseline (see module doc).
+
+    make_inputs(**sizes, dtype=...) draws one call's inputs from `t` and returns the
+    positional arguments (a tuple) or (args, kwargs). `sizes` are the timed problem sizes;
+    the spec's options override them (`options.sizes`, `options.<cpu|cuda>.sizes`).
+    `grow`: the dimensions whose op count must not grow (a list, or a dict naming each:
+    {"N": "the batch"}); `count_sizes`: the (small) sizes the op count starts from.
+    `baseline`: "reference" (the live reference: hidden tests) or a function returning
+    what the student's function returns (a native PyTorch op: public tests too).
+    """
+    settings = settings_of(t)
+    options = t.test.options or {}
+    dclass = device_class(t.device)
+    dev_opts = options.get(dclass) or {}
+    if "max_ratio" not in dev_opts:
+        raise ValueError(f"{t.test.id}: options.{dclass}.max_ratio is not set")
+    limit = float(dev_opts["max_ratio"])
+    sizes = {**sizes, **(options.get("sizes") or {}), **(dev_opts.get("sizes") or {})}
+    dtype = getattr(torch, str(dev_opts.get("dtype", "")), None) or DEFAULT_DTYPES[dclass]
+    sizes.setdefault("dtype", dtype)
+    rounds = settings.rounds or int(dev_opts.get("rounds", options.get("rounds", 15)))
+    warmup = settings.warmup if settings.warmup is not None else int(
+        dev_opts.get("warmup", options.get("warmup", 2)))
+    sets = max(1, int(dev_opts.get("sets", options.get("sets", 1))))
+    budget = float(dev_opts.get("budget_s", options.get("budget_s", 60.0)))
+    if isinstance(grow, dict):
+        grow_names = dict(grow)
+    else:
+        grow_names = {d: "" for d in grow}
+    if baseline == "reference":
+        reference = getattr(t.source, "reference", None)
+        if reference is None or not hasattr(reference, fn):
+            raise ValueError(f"{t.test.id}: the reference baseline needs the reference "
+                             "solution (grade with it, or give a native baseline)")
+        base_fn = getattr(reference, fn)
+        base_name = baseline_name or "reference"
+    else:
+        base_fn = baseline
+        base_name = baseline_name or getattr(baseline, "__name__", "baseline")
+    m = Measurement(fn=fn, limit=limit, device=str(t.device), baseline=base_name,
+                    sizes=dict(sizes))
+    results_of(t).append(m)
+    shown = ", ".join(f"{k}={v}" for k, v in sizes.items() if isinstance(v, int))
+    case_label = label or f"{fn} {shown}".strip()
+    with t.case(case_label):
+        # 1. correctness on inputs of the timed size
+        try:
+            _correctness(t, fn, make_inputs, sizes, base_fn, baseline == "reference")
+        except Exception as e:
+            failure = getattr(e, "failure", None)
+            if failure is not None:
+                m.reason = f"not timed: {failure.message(t.hidden)}"
+                if failure.kind != "not_attempted":
+                    failure.detail = f"not timed: {failure.detail}"
+                    failure.hidden_detail = f"not timed: {failure.message(True)}"
+            raise
+        # 2. op count
+        if settings.opcount and grow_names:
+            start = {**sizes, **(count_sizes or {})}
+            keep = t.assignment.keep_indices(fn)
+            for dim, what in grow_names.items():
+                msg, counts = opcount.check_growth(
+                    t, fn, lambda **s: _make(make_inputs, s), start, dim, what, keep=keep)
+                m.op_counts[dim] = counts
+                if msg:
+                    m.reason = msg
+                    t.fail("performance", msg, msg)
+        # 3. timing
+        _time_rounds(t, m, fn, make_inputs, sizes, base_fn, rounds=rounds, warmup=warmup,
+                     sets=sets, budget=budget, settings=settings)
+        verdict = (f"{fn}: {m.ratio:.2g}x the {base_name}'s time; the limit is {limit:g}x "
+                   f"({base_name} {m.baseline_ms:.3g} ms, yours {m.student_ms:.3g} ms, "
+                   f"median of {len(m.ratios)} rounds on {dclass})")
+        if m.ratio > limit and settings.enforce:
+            t.fail("performance", verdict, verdict)
+        m.reason = ""
+    return m
+
+
+def _correctness(t, fn, make_inputs, sizes, base_fn, is_reference: bool) -> None:
+    args, kwargs = _make(make_inputs, sizes)
+    if is_reference:
+        t.run(fn, *args, **kwargs)
+        return
+    # A native baseline: compare with it as if it were the reference.
+    saved = t.source.reference
+    t.source.reference = _types.SimpleNamespace(**{fn: base_fn})
+    try:
+        t.run(fn, *args, **kwargs)
+    finally:
+        t.source.reference = saved
+
+
+def _time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, warmup,
+                 sets, budget, settings: PerfSettings) -> None:
+    session: WorkerSession = t.session
+    device = session.device
+    clock = Clock(device)
+    keep = t.assignment.keep_indices(fn)
+    timeout = t.test.timeout * sets + 5.0
+    probe = WorkerSession(session.zygote, PROBE_MODULE, PROBE_SOURCE, device=device)
+    overheads: list[int] = []
+    base_ns_all: list[float] = []
+    stud_ns_all: list[float] = []
+    gpu_notes: list[str] = []
+    start = time.monotonic()
+    try:
+        with TIMING_LOCK, timing_conditions(device):
+            for i in range(warmup + rounds):
+                made = [_make(make_inputs, sizes) for _ in range(sets)]
+                handles = []
+                for args, kwargs in made:
+                    r = session.stage(args, kwargs, timeout=timeout)
+                    if r.error is not None:
+                        t._call_failed(fn, r)
+                    handles.append(r.extra.get("handle"))
+                # the baseline, here
+                base_outs, base_ns, base_gpu = [], 0, 0.0
+                for args, kwargs in made:
+                    out, ns, gpu = clock.call(base_fn, to_device(args, device),
+                                              to_device(kwargs, device))
+                    base_outs.append(_strip(out, keep))
+                    base_ns += ns
+                    base_gpu += gpu or 0.0
+                if clock.cuda and base_gpu > base_ns / 1e6 * 1.05 + 0.05:
+                    gpu_notes.append(f"baseline: events {base_gpu:.3f} ms > wall")
+                # the probe: what a round trip with these outputs costs an honest worker
+                overheads.append(_probe_round_trip(probe, base_outs, sets, timeout))
+                # the student
+                r = session.time(fn, handles, keep=keep, timeout=timeout,
+                                 flush_mb=FLUSH_MB if clock.cuda else 0)
+                if r.error is not None:
+                    t._call_failed(fn, r)
+                got = as_plain(r.value)
+                _check_round(t, fn, got, base_outs, sets)
+                gpu_ms = r.extra.get("gpu_ms") or []
+                if clock.cuda and isinstance(gpu_ms, list) and all(
+                        isinstance(x, (int, float)) for x in gpu_ms) and \
+                        sum(gpu_ms) > r.elapsed_ns / 1e6 * 1.05 + 0.05:
+                    gpu_notes.append("student: the worker's CUDA events exceed the round "
+                                     "trip (ignored: the round trip is what counts)")
+                if i < warmup:
+                    continue
+                honest = [o for o in overheads if o is not None]
+                overhead = int(statistics.median(honest)) if honest else 0
+                overhead = min(overhead, int(r.elapsed_ns * MAX_OVERHEAD_FRACTION))
+                stud_ns = max(r.elapsed_ns - overhead, 1) / sets
+                base_ns_all.append(base_ns / sets)
+                stud_ns_all.append(stud_ns)
+                m.ratios.append(stud_ns * sets / max(base_ns, 1))
+                if DEBUG:
+                    print(f"round {i}: base {base_ns/1e6:.2f} probe {overheads[-1]/1e6:.2f} "
+                          f"student rt {r.elapsed_ns/1e6:.2f}")
+                m.overhead_ms = overhead / 1e6
+                done = len(m.ratios)
+                if done >= 3 and settings.early_stop and \
+                        statistics.median(m.ratios) > 4 * m.limit:
+                    break
+                if done >= 3 and time.monotonic() - start > budget:
+                    break
+    finally:
+        probe.close()
+    m.ratio = statistics.median(m.ratios)
+    m.baseline_ms = statistics.median(base_ns_all) / 1e6
+    m.student_ms = statistics.median(stud_ns_all) / 1e6
+    m.gpu_check = "; ".join(sorted(set(gpu_notes)))
+
+
+def _probe_round_trip(probe: WorkerSession, outputs: list, sets: int,
+                      timeout: float) -> int | None:
+    handles = []
+    for out in outputs:
+        r = probe.stage((out,), {}, timeout=timeout)
+        if r.error is not None:
+            return None
+        handles.append(r.extra.get("handle"))
+    r = probe.time("echo", handles, timeout=timeout,
+                   flush_mb=FLUSH_MB if probe.device.startswith("cuda") else 0)
+    return r.elapsed_ns if r.error is None else None
+
+
+def _check_round(t, fn: str, got, expected: list, sets: int) -> None:
+    """The timed call's outputs, against the baseline's on the same inputs."""
+    if not isinstance(got, list) or len(got) != sets:
+        t.fail("protocol", f"{fn}: the timed call returned {compare.describe_value(got)}",
+               f"{fn}: returned an unreadable value")
+    names = t.assignment.outputs(fn)
+    single = isinstance(t.assignment.functions[fn], str)
+
+    def tol_for(dtype):
+        base = t.tolerance(dtype)
+        f = CHECK_TOLERANCE_FACTOR
+        return Tolerance(rtol=base.rtol * f, atol=base.atol * f,
+                         atol_scaled=base.atol_scaled * f)
+
+    for g, e in zip(got, expected):
+        pairs = [(names[0], g, e)] if single else None
+        if pairs is None:
+            if not isinstance(g, (tuple, list)) or len(g) != len(names):
+                t.fail("structure", f"{fn}: the timed call returned "
+                       f"{compare.describe_value(g)}", f"{fn}: wrong number of return values")
+            pairs = list(zip(names, g, e))
+        for name, gv, ev in pairs:
+            if name == "cache":
+                continue
+            mm = compare.compare_value(name, gv, ev, tol_for, device=None)
+            if mm is not None:
+                msg = (f"{fn}: the output of a timed call is wrong ({mm.detail}); outputs "
+                       "are checked on fresh inputs every round")
+                t.fail(mm.kind, msg, f"{fn}: the output of a timed call is wrong "
+                       f"({mm.hidden()})")
+
+
+# ---------------------------------------------------------------------------- reporting
+
+
+def summarize(t) -> tuple[dict, list[str]]:
+    """TestResult.extra for a performance test, and one line per timed function.
+
+    With several functions timed, the figures are the worst ratio's (the one that
+    decides); "functions" lists them all.
+    """
+    ms = results_of(t)
+    if not ms:
+        return {}, []
+    timed = [m for m in ms if m.timed]
+    worst = max(timed, key=lambda m: m.ratio / m.limit) if timed else ms[0]
+    extra = {"ratio": _r(worst.ratio), "limit": worst.limit,
+             "baseline_ms": _r(worst.baseline_ms), "student_ms": _r(worst.student_ms),
+             "functions": [m.as_extra() for m in ms]}
+    lines = []
+    for m in ms:
+        if m.timed:
+            lines.append(f"{m.fn}: {m.ratio:.2g}x the {m.baseline}'s time (limit {m.limit:g}x; "
+                         f"{m.baseline} {m.baseline_ms:.3g} ms, yours {m.student_ms:.3g} ms)")
+        elif m.reason:
+            lines.append(f"{m.fn}: {m.reason}")
+    return extra, lines
