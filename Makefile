@@ -28,5 +28,8 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q
 
+bench: $(STAMP)
+	$(BIN)/dlgrade bench
+
 clean:
 	rm -rf $(VENV) demo-out dist bench-out

@@ -131,6 +131,56 @@ def cmd_build(args) -> int:
     return EXIT_OK
 
 
+def cmd_calibrate(args) -> int:
+    import json
+
+    from grader import calibrate
+
+    device = resolve_device(args.device)
+    assignments.load(args.assignment)
+
+    def progress(sample, m):
+        print(f"  {sample.test} {sample.source}: {m.ratio:.2f}x", file=sys.stderr, flush=True)
+
+    samples, proposals = calibrate.run(args.assignment, device=device, rounds=args.rounds,
+                                       runs=args.runs, only=args.only, tests=args.test,
+                                       progress=progress)
+    if not proposals:
+        raise UsageError(f"{args.assignment} has no performance tests")
+    print(calibrate.report(args.assignment, device, samples, proposals))
+    if args.save:
+        from grader import perf
+
+        out = (assignments.project_root() / "docs" / "benchmarks" /
+               f"calibrate-{args.assignment}-{perf.device_class(device)}.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(calibrate.as_json(args.assignment, device, samples,
+                                                    proposals), indent=1) + "\n")
+        print(f"\nwrote {out}")
+    return EXIT_OK
+
+
+def cmd_bench(args) -> int:
+    from grader import bench
+
+    devices = args.device or (["cpu", "cuda"] if _cuda() else ["cpu"])
+    for d in devices:
+        resolve_device(d)
+    data = bench.run(devices, rounds=args.rounds, names=args.assignment or None)
+    md = bench.markdown(data)
+    print(md)
+    if not args.no_write:
+        j, m = bench.write(data, assignments.project_root() / "docs" / "benchmarks")
+        print(f"wrote {j} and {m}")
+    return EXIT_OK
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="dlgrade",
@@ -175,6 +225,35 @@ def build_parser() -> argparse.ArgumentParser:
                                    "outputs under assignments/<name>/fixtures/.")
     s.add_argument("assignments", nargs="+", metavar="ASSIGNMENT")
     s.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("calibrate", help="instructor: measure where performance limits go",
+                       description="Time the reference and reference/<name>/variants/"
+                                   "correct_*.py and naive_*.py with the assignment's "
+                                   "performance tests; report each one's ratio and propose "
+                                   "a limit per test (the geometric midpoint between the "
+                                   "slowest legitimate and the fastest naive ratio).")
+    s.add_argument("assignment")
+    s.add_argument("--rounds", type=int, default=None, help="timed rounds per test "
+                   "(default: the spec's)")
+    s.add_argument("--runs", type=int, default=1, help="repeat every test this many times")
+    s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--only", action="append", metavar="SOURCE",
+                   help="only this source (reference, correct_x, naive_y); repeatable")
+    s.add_argument("--test", action="append", metavar="ID", help="only this test; repeatable")
+    s.add_argument("--save", action="store_true",
+                   help="write docs/benchmarks/calibrate-<name>-<device>.json")
+    s.set_defaults(func=cmd_calibrate)
+
+    s = sub.add_parser("bench", help="the performance benchmarks",
+                       description="Time each assignment's reference against the native "
+                                   "PyTorch op, show the performance limits' separation and "
+                                   "the grader's overhead; write docs/benchmarks/.")
+    s.add_argument("assignment", nargs="*", help="default: every assignment in the map")
+    s.add_argument("--device", action="append", choices=["cpu", "cuda"],
+                   help="default: cpu, and cuda when available")
+    s.add_argument("--rounds", type=int, default=9)
+    s.add_argument("--no-write", action="store_true", help="print only")
+    s.set_defaults(func=cmd_bench)
     return p
 
 
