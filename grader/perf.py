@@ -190,6 +190,7 @@ class Clock:
     def __init__(self, device: str, flush_mb: int = FLUSH_MB):
         self.device = torch.device(device)
         self.cuda = self.device.type == "cuda"
+        self.own_delay = f"/proc/self/task/{threading.get_native_id()}/schedstat"
         self.flush = (torch.empty(flush_mb * 1024 * 1024 // 4, dtype=torch.float32,
                                   device=self.device) if self.cuda and flush_mb else None)
 
@@ -201,13 +202,66 @@ class Clock:
             torch.cuda.synchronize(self.device)
             start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
             start.record()
+        d0 = _schedstat_delay(self.own_delay)
         t0 = time.perf_counter_ns()
         out = fn(*args, **kwargs)
         if self.cuda:
             end.record()
             torch.cuda.synchronize(self.device)
         ns = time.perf_counter_ns() - t0
+        d1 = _schedstat_delay(self.own_delay)
+        if d0 is not None and d1 is not None:
+            ns -= min(max(0, d1 - d0), int(ns * MAX_DELAY_FRACTION))
         return out, ns, (start.elapsed_time(end) if self.cuda else None)
+
+
+def _schedstat_delay(path: str) -> int | None:
+    """run_delay (ns spent runnable but waiting for a CPU) from a schedstat file."""
+    try:
+        with open(path) as f:
+            return int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class RunDelay:
+    """Time the kernel kept a process's main thread (and this thread) waiting for a CPU.
+
+    On a loaded machine a round trip to the worker includes waiting to be scheduled, on
+    both ends; that is load, not the submission. The kernel's per-task accounting
+    (/proc/<pid>/schedstat: run_delay) measures it and cannot be changed from inside the
+    worker. Time the worker spends blocked (waiting for a helper process it started, say)
+    is not run delay, so it still counts. Where /proc is unreadable (another OS, another
+    pid namespace) nothing is subtracted: the plain wall clock, which load only inflates.
+    """
+
+    def __init__(self, pid: int | None):
+        self.own = f"/proc/self/task/{threading.get_native_id()}/schedstat"
+        self.worker = f"/proc/{pid}/schedstat" if pid and _session_leader(pid) else None
+
+    def read(self) -> tuple[int, int]:
+        own = _schedstat_delay(self.own) or 0
+        other = (_schedstat_delay(self.worker) or 0) if self.worker else 0
+        return own, other
+
+    @staticmethod
+    def between(a: tuple[int, int], b: tuple[int, int]) -> int:
+        return max(0, b[0] - a[0]) + max(0, b[1] - a[1])
+
+
+def _session_leader(pid: int) -> bool:
+    """A worker calls setsid(): its pid is its session id. A weak identity check that the
+    pid we were given is the worker as this process's /proc sees it."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[3]) == pid
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+MAX_DELAY_FRACTION = 0.9
+"""Never take more than this share of a round trip away as scheduling delay."""
 
 
 def _strip(value, keep: tuple[int, ...]):
@@ -347,6 +401,9 @@ def _time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, 
     keep = t.assignment.keep_indices(fn)
     timeout = t.test.timeout * sets + 5.0
     probe = WorkerSession(session.zygote, PROBE_MODULE, PROBE_SOURCE, device=device)
+    probe.ensure()
+    session.ensure()
+    delay_student, delay_probe = RunDelay(session.pid), RunDelay(probe.pid)
     overheads: list[int] = []
     base_ns_all: list[float] = []
     stud_ns_all: list[float] = []
@@ -373,10 +430,13 @@ def _time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, 
                 if clock.cuda and base_gpu > base_ns / 1e6 * 1.05 + 0.05:
                     gpu_notes.append(f"baseline: events {base_gpu:.3f} ms > wall")
                 # the probe: what a round trip with these outputs costs an honest worker
-                overheads.append(_probe_round_trip(probe, base_outs, sets, timeout))
+                overheads.append(_probe_round_trip(probe, base_outs, sets, timeout,
+                                                   delay_probe))
                 # the student
+                d0 = delay_student.read()
                 r = session.time(fn, handles, keep=keep, timeout=timeout,
                                  flush_mb=FLUSH_MB if clock.cuda else 0)
+                waited = RunDelay.between(d0, delay_student.read())
                 if r.error is not None:
                     t._call_failed(fn, r)
                 got = as_plain(r.value)
@@ -391,14 +451,16 @@ def _time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, 
                     continue
                 honest = [o for o in overheads if o is not None]
                 overhead = int(statistics.median(honest)) if honest else 0
-                overhead = min(overhead, int(r.elapsed_ns * MAX_OVERHEAD_FRACTION))
-                stud_ns = max(r.elapsed_ns - overhead, 1) / sets
+                busy = r.elapsed_ns - min(waited, int(r.elapsed_ns * MAX_DELAY_FRACTION))
+                overhead = min(overhead, int(busy * MAX_OVERHEAD_FRACTION))
+                stud_ns = max(busy - overhead, 1) / sets
                 base_ns_all.append(base_ns / sets)
                 stud_ns_all.append(stud_ns)
                 m.ratios.append(stud_ns * sets / max(base_ns, 1))
                 if DEBUG:
-                    print(f"round {i}: base {base_ns/1e6:.2f} probe {overheads[-1]/1e6:.2f} "
-                          f"student rt {r.elapsed_ns/1e6:.2f}")
+                    print(f"round {i}: base {base_ns / 1e6:.2f} probe "
+                          f"{(overheads[-1] or 0) / 1e6:.2f} student rt "
+                          f"{r.elapsed_ns / 1e6:.2f} waited {waited / 1e6:.2f}")
                 m.overhead_ms = overhead / 1e6
                 done = len(m.ratios)
                 if done >= 3 and settings.early_stop and \
@@ -415,16 +477,20 @@ def _time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, 
 
 
 def _probe_round_trip(probe: WorkerSession, outputs: list, sets: int,
-                      timeout: float) -> int | None:
+                      timeout: float, delay: RunDelay) -> int | None:
     handles = []
     for out in outputs:
         r = probe.stage((out,), {}, timeout=timeout)
         if r.error is not None:
             return None
         handles.append(r.extra.get("handle"))
+    d0 = delay.read()
     r = probe.time("echo", handles, timeout=timeout,
                    flush_mb=FLUSH_MB if probe.device.startswith("cuda") else 0)
-    return r.elapsed_ns if r.error is None else None
+    if r.error is not None:
+        return None
+    waited = RunDelay.between(d0, delay.read())
+    return r.elapsed_ns - min(waited, int(r.elapsed_ns * MAX_DELAY_FRACTION))
 
 
 def _check_round(t, fn: str, got, expected: list, sets: int) -> None:
