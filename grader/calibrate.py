@@ -11,6 +11,7 @@ naive variant that loops only in mlp_loss is a legitimate sample for perf_linear
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -100,16 +101,44 @@ def run(name: str, *, device: str = "cpu", rounds: int | None = None, runs: int 
     finally:
         if own:
             zygote.close()
+    return samples, propose(perf_tests, samples, device)
+
+
+def propose(tests, samples: list[Sample], device: str) -> list[Proposal]:
     dclass = perf.device_class(device)
     proposals = []
-    for test in perf_tests:
+    for test in tests:
         mine = [s for s in samples if s.test == test.id and s.ratios]
         legit = [max(s.ratios) for s in mine if not s.naive]
         naive = [min(s.ratios) for s in mine if s.naive]
         limit = float((test.options.get(dclass) or {}).get("max_ratio", float("nan")))
         proposals.append(Proposal(test.id, limit, max(legit) if legit else None,
                                   min(naive) if naive else None))
-    return samples, proposals
+    return proposals
+
+
+def merge_saved(path: Path, name: str, device: str, samples: list[Sample],
+                root: Path | None = None) -> tuple[list[Sample], list[Proposal]]:
+    """This run's samples plus those of a saved calibration for sources not re-measured
+    (so sources can be calibrated a few at a time), with proposals recomputed."""
+    new = {(s.source, s.test) for s in samples}
+    merged = list(samples)
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError):
+            old = {}
+        for d in old.get("samples", []):
+            if (d["source"], d["test"]) not in new:
+                merged.append(Sample(d["source"], d["test"], list(d["ratios"]),
+                                     list(d.get("loops", [])), d.get("op_counts", {}),
+                                     d.get("passed_runs", 0), d.get("runs", 0),
+                                     d.get("error", "")))
+    a = assignments.load(name, root)
+    tests = [t for t in a.tests if t.kind == "performance"]
+    order = {t.id: i for i, t in enumerate(tests)}
+    merged.sort(key=lambda s: (order.get(s.test, 99), s.source != "reference", s.source))
+    return merged, propose(tests, merged, device)
 
 
 def _measure(suite, test, session, device, rounds, run_index, s: Sample):

@@ -154,6 +154,9 @@ def cmd_calibrate(args) -> int:
         out = (assignments.project_root() / "docs" / "benchmarks" /
                f"calibrate-{args.assignment}-{perf.device_class(device)}.json")
         out.parent.mkdir(parents=True, exist_ok=True)
+        samples, proposals = calibrate.merge_saved(out, args.assignment, device, samples)
+        print("\nwith the saved samples of other sources:\n")
+        print(calibrate.report(args.assignment, device, samples, proposals))
         out.write_text(json.dumps(calibrate.as_json(args.assignment, device, samples,
                                                     proposals), indent=1) + "\n")
         print(f"\nwrote {out}")
@@ -241,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only this source (reference, correct_x, naive_y); repeatable")
     s.add_argument("--test", action="append", metavar="ID", help="only this test; repeatable")
     s.add_argument("--save", action="store_true",
-                   help="write docs/benchmarks/calibrate-<name>-<device>.json")
+                   help="write docs/benchmarks/calibrate-<name>-<device>.json (keeping "
+                        "the saved samples of sources not measured this time)")
     s.set_defaults(func=cmd_calibrate)
 
     s = sub.add_parser("bench", help="the performance benchmarks",
