@@ -36,6 +36,16 @@ tests:
       cuda: {max_ratio: 8.0, sizes: {N: 65536}}
       rounds: 5
       warmup: 1
+  - id: perf_softmax_public
+    points: 1
+    visibility: public
+    kind: performance
+    functions: [softmax_rows]
+    options:
+      cpu: {max_ratio: 8.0}
+      cuda: {max_ratio: 8.0}
+      rounds: 3
+      warmup: 1
   - id: perf_softmax_fw
     points: 1
     visibility: hidden
@@ -74,6 +84,20 @@ def perf_softmax(t):
 def perf_softmax_fw(t):
     t.perf("softmax_rows_fw", lambda N, C, dtype: (t.randn(N, C, dtype=dtype),),
            sizes={"N": 4096, "C": 32}, grow=["N"], count_sizes={"N": 8})
+'''
+
+PUBLIC = '''
+import torch
+
+
+def native_softmax(x):
+    return torch.softmax(x, dim=1)
+
+
+def perf_softmax_public(t):
+    t.perf("softmax_rows", lambda N, C, dtype: (t.randn(N, C, dtype=dtype),),
+           sizes={"N": 4096, "C": 32}, grow=["N"], count_sizes={"N": 8},
+           baseline=native_softmax, baseline_name="torch.softmax")
 '''
 
 STUB = '''
@@ -166,6 +190,7 @@ def demo(tmp_path_factory):
     (a_dir / "perfdemo.py").write_text(STUB)
     (r_dir / "perfdemo.py").write_text(REFERENCE)
     (r_dir / "hidden_tests.py").write_text(HIDDEN)
+    (a_dir / "public_tests.py").write_text(PUBLIC)
     a = assignments.load("perfdemo", root)
     return grading.load_suite(a, r_dir)
 
@@ -248,6 +273,17 @@ def test_calibration_settings_record_without_failing(zygote, demo):
     f = r.extra["functions"][0]
     assert r.passed  # nothing enforced: calibration reads the figures
     assert f["loops"] == ["N"] and f["ratio"] > 16 and f["rounds"] == 3
+
+
+def test_public_test_with_a_native_baseline_needs_no_reference(zygote, demo):
+    import dataclasses
+
+    student_machine = dataclasses.replace(demo, reference=None, hidden_tests=None)
+    r = _run(zygote, student_machine, REFERENCE, test_id="perf_softmax_public")
+    assert r.passed, r.output
+    assert "torch.softmax's time" in r.output
+    r = _run(zygote, student_machine, WRONG, test_id="perf_softmax_public")
+    assert r.points == 0 and "not timed" in r.output
 
 
 def test_missing_limit_is_a_grader_error(demo):

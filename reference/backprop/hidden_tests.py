@@ -101,14 +101,14 @@ def mlp(t):
 # ---------------------------------------------------------------- performance
 # Sizes are the defaults; the spec's options override them per device class. The op
 # count starts from N=8 (then N=16) with the other sizes as timed.
-PERF_WIDTHS = (64, 128, 128, 10)
+PERF_WIDTHS = (32, 64, 64, 10)
 
 
 def perf_linear(t):
     def inputs(N, D, M, dtype):
         return t.randn(N, D, dtype=dtype), t.randn(D, M, dtype=dtype), t.randn(M, dtype=dtype)
 
-    t.perf("linear_forward", inputs, sizes={"N": 4096, "D": 256, "M": 32},
+    t.perf("linear_forward", inputs, sizes={"N": 4096, "D": 64, "M": 32},
            grow={"N": "the batch"}, count_sizes={"N": 8})
 
 
@@ -116,7 +116,7 @@ def perf_softmax_ce(t):
     def inputs(N, C, dtype):
         return t.randn(N, C, dtype=dtype, scale=3.0), t.randint(0, C, N)
 
-    t.perf("softmax_cross_entropy", inputs, sizes={"N": 4096, "C": 100},
+    t.perf("softmax_cross_entropy", inputs, sizes={"N": 4096, "C": 32},
            grow={"N": "the batch"}, count_sizes={"N": 8})
 
 
