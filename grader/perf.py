@@ -43,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import inspect
+import os
 import statistics
 import threading
 import time
@@ -62,8 +63,15 @@ TIMING_LOCK = threading.Lock()
 FLUSH_MB = 256
 PROBE_MODULE = "dlgrade_probe"
 PROBE_SOURCE = '''
-def echo(outputs):
-    return outputs
+_kept = []
+
+
+def keep(outputs):
+    _kept[:] = [outputs]
+
+
+def echo():
+    return _kept[0]
 '''
 MAX_OVERHEAD_FRACTION = 0.5
 """The most of a student's round trip that the probe's overhead may cancel."""
@@ -80,6 +88,7 @@ class PerfSettings:
     rounds: int | None = None
     """Override the spec's round count."""
     warmup: int | None = None
+    """Untimed rounds first (default 1: the correctness check already ran it once)."""
     opcount: bool = True
     """Run the op-count check (calibration turns it off to time naive code too)."""
     enforce: bool = True
@@ -225,28 +234,68 @@ def _schedstat_delay(path: str) -> int | None:
 
 
 class RunDelay:
-    """Time the kernel kept a process's main thread (and this thread) waiting for a CPU.
+    """Time the kernel kept the worker's main thread (and this thread) waiting for a CPU,
+    and the CPU time the worker's whole session used.
 
     On a loaded machine a round trip to the worker includes waiting to be scheduled, on
     both ends; that is load, not the submission. The kernel's per-task accounting
     (/proc/<pid>/schedstat: run_delay) measures it and cannot be changed from inside the
-    worker. Time the worker spends blocked (waiting for a helper process it started, say)
-    is not run delay, so it still counts. Where /proc is unreadable (another OS, another
-    pid namespace) nothing is subtracted: the plain wall clock, which load only inflates.
+    worker. Time the worker spends blocked (waiting for a helper it started, say) is not
+    run delay, so it still counts. A worker could inflate its main thread's run delay by
+    running helpers (threads or processes) beside it, so the time kept is never less than
+    the CPU time of every task in the worker's session (its threads, its children, and
+    children it reaped). Where /proc is unreadable (another OS, another pid namespace)
+    nothing is subtracted: the plain wall clock, which load only inflates.
     """
 
     def __init__(self, pid: int | None):
         self.own = f"/proc/self/task/{threading.get_native_id()}/schedstat"
-        self.worker = f"/proc/{pid}/schedstat" if pid and _session_leader(pid) else None
+        self.pid = pid if pid and _session_leader(pid) else None
 
-    def read(self) -> tuple[int, int]:
+    def read(self) -> tuple[int, int, int]:
+        """(this thread's run delay, the worker's main-thread run delay, session CPU ns)."""
         own = _schedstat_delay(self.own) or 0
-        other = (_schedstat_delay(self.worker) or 0) if self.worker else 0
-        return own, other
+        if self.pid is None:
+            return own, 0, 0
+        worker = _schedstat_delay(f"/proc/{self.pid}/schedstat") or 0
+        return own, worker, _session_cpu_ns(self.pid)
 
     @staticmethod
-    def between(a: tuple[int, int], b: tuple[int, int]) -> int:
-        return max(0, b[0] - a[0]) + max(0, b[1] - a[1])
+    def between(a: tuple[int, int, int], b: tuple[int, int, int]) -> tuple[int, int]:
+        """(run delay to subtract, CPU time the worker's session used) between reads."""
+        return max(0, b[0] - a[0]) + max(0, b[1] - a[1]), max(0, b[2] - a[2])
+
+    @staticmethod
+    def busy(wall_ns: int, a, b) -> int:
+        """A round trip's wall time less scheduling delay, never less than the CPU used."""
+        waited, cpu = RunDelay.between(a, b)
+        return max(wall_ns - min(waited, int(wall_ns * MAX_DELAY_FRACTION)), cpu)
+
+
+_TICK_NS = 10**9 // (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
+
+
+def _session_cpu_ns(sid: int) -> int:
+    """CPU time of every process in session `sid`: each thread's schedstat, plus the
+    children each has reaped (cutime + cstime, in clock ticks)."""
+    total = 0
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[3]) != sid:
+                continue
+            total += (int(fields[13]) + int(fields[14])) * _TICK_NS  # cutime, cstime
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
 
 
 def _session_leader(pid: int) -> bool:
@@ -320,7 +369,7 @@ def measure(t, fn: str, make_inputs: Callable, *, sizes: dict, grow=(),
     sizes.setdefault("dtype", dtype)
     rounds = settings.rounds or int(dev_opts.get("rounds", options.get("rounds", 15)))
     warmup = settings.warmup if settings.warmup is not None else int(
-        dev_opts.get("warmup", options.get("warmup", 2)))
+        dev_opts.get("warmup", options.get("warmup", 1)))
     sets = max(1, int(dev_opts.get("sets", options.get("sets", 1))))
     budget = float(dev_opts.get("budget_s", options.get("budget_s", 60.0)))
     if isinstance(grow, dict):
@@ -436,7 +485,7 @@ def _time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, 
                 d0 = delay_student.read()
                 r = session.time(fn, handles, keep=keep, timeout=timeout,
                                  flush_mb=FLUSH_MB if clock.cuda else 0)
-                waited = RunDelay.between(d0, delay_student.read())
+                d1 = delay_student.read()
                 if r.error is not None:
                     t._call_failed(fn, r)
                 got = as_plain(r.value)
@@ -451,7 +500,7 @@ def _time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, 
                     continue
                 honest = [o for o in overheads if o is not None]
                 overhead = int(statistics.median(honest)) if honest else 0
-                busy = r.elapsed_ns - min(waited, int(r.elapsed_ns * MAX_DELAY_FRACTION))
+                busy = RunDelay.busy(r.elapsed_ns, d0, d1)
                 overhead = min(overhead, int(busy * MAX_OVERHEAD_FRACTION))
                 stud_ns = max(busy - overhead, 1) / sets
                 base_ns_all.append(base_ns / sets)
@@ -460,7 +509,7 @@ def _time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, 
                 if DEBUG:
                     print(f"round {i}: base {base_ns / 1e6:.2f} probe "
                           f"{(overheads[-1] or 0) / 1e6:.2f} student rt "
-                          f"{r.elapsed_ns / 1e6:.2f} waited {waited / 1e6:.2f}")
+                          f"{r.elapsed_ns / 1e6:.2f} busy {busy / 1e6:.2f}")
                 m.overhead_ms = overhead / 1e6
                 done = len(m.ratios)
                 if done >= 3 and settings.early_stop and \
@@ -478,19 +527,19 @@ def _time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, 
 
 def _probe_round_trip(probe: WorkerSession, outputs: list, sets: int,
                       timeout: float, delay: RunDelay) -> int | None:
-    handles = []
-    for out in outputs:
-        r = probe.stage((out,), {}, timeout=timeout)
+    """The probe's round trip for a timed request returning `outputs` (the first time,
+    they are handed to it; afterwards it returns the same again: same size each round)."""
+    if not getattr(probe, "_kept", False):
+        r, _ = probe.call("keep", (outputs[0],), timeout=timeout, record_ops=False)
         if r.error is not None:
             return None
-        handles.append(r.extra.get("handle"))
+        probe._kept = True
     d0 = delay.read()
-    r = probe.time("echo", handles, timeout=timeout,
+    r = probe.time("echo", [0] * sets, timeout=timeout,
                    flush_mb=FLUSH_MB if probe.device.startswith("cuda") else 0)
     if r.error is not None:
         return None
-    waited = RunDelay.between(d0, delay.read())
-    return r.elapsed_ns - min(waited, int(r.elapsed_ns * MAX_DELAY_FRACTION))
+    return RunDelay.busy(r.elapsed_ns, d0, delay.read())
 
 
 def _check_round(t, fn: str, got, expected: list, sets: int) -> None:

@@ -154,7 +154,8 @@ class Worker:
         import gc
 
         device = torch.device(req.get("device", "cpu"))
-        sets = [self.objects.pop(n) for n in req.get("sets", []) if n in self.objects]
+        # A set that names no staged inputs (0) is a call without arguments.
+        sets = [self.objects.pop(n) if n else ((), {}) for n in req.get("sets", [])]
         fn = getattr(self.module, req["fn"], None)
         if fn is None or not callable(fn):
             raise AttributeError(f"the submission defines no function {req['fn']!r}")
