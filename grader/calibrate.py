@@ -74,8 +74,8 @@ def sources(name: str, root: Path | None = None) -> list[tuple[str, Path]]:
 
 def run(name: str, *, device: str = "cpu", rounds: int | None = None, runs: int = 1,
         only: list[str] | None = None, tests: list[str] | None = None,
-        zygote: Zygote | None = None, root: Path | None = None,
-        progress=None) -> tuple[list[Sample], list[Proposal]]:
+        zygote: Zygote | None = None, root: Path | None = None, graded: bool = False,
+        opcount: bool = True, progress=None) -> tuple[list[Sample], list[Proposal]]:
     a = assignments.load(name, root)
     suite = grading.load_suite(a, assignments.reference_dir(name, root))
     perf_tests = [t for t in a.tests if t.kind == "performance"
@@ -95,8 +95,9 @@ def run(name: str, *, device: str = "cpu", rounds: int | None = None, runs: int 
                     s = Sample(label, test.id)
                     samples.append(s)
                     for i in range(runs):
-                        measured = _measure(suite, test, session, device, rounds, i, s)
-                        if progress and measured:
+                        measured = _measure(suite, test, session, device, rounds, i, s,
+                                            graded, opcount)
+                        if progress:
                             progress(s, measured)
     finally:
         if own:
@@ -141,22 +142,33 @@ def merge_saved(path: Path, name: str, device: str, samples: list[Sample],
     return merged, propose(tests, merged, device)
 
 
-def _measure(suite, test, session, device, rounds, run_index, s: Sample):
-    settings = perf.PerfSettings(rounds=rounds, enforce=False, early_stop=False)
+def _measure(suite, test, session, device, rounds, run_index, s: Sample, graded=False,
+             opcount=True):
+    """One run of `test`. Calibration: limits not enforced, no early stop, so every
+    ratio is measured. `graded`: exactly as grading runs it (early stops, limits and, with
+    `opcount`, the op count enforced): counts passes, ratios where it got that far."""
+    settings = perf.PerfSettings(rounds=rounds, enforce=graded, early_stop=graded,
+                                 opcount=opcount)
     r = grading.run_test(suite, test, session, seed=run_index + 1, device=device,
                          static_uses={}, perf_settings=settings)
     ctx = r.extra.pop("context", None)
     ms = perf.results_of(ctx) if ctx is not None else []
     s.runs += 1
     timed = [m for m in ms if m.timed]
-    if not timed or len(timed) != len(ms):
+    s.loops = sorted(set(s.loops) | {d for m in ms for d in m.loops})
+    s.op_counts = {m.fn: m.op_counts for m in ms} or s.op_counts
+    if graded:
+        s.passed_runs += r.passed
+        if not r.passed and not s.error:
+            s.error = r.output.splitlines()[-1].strip()[:200] if r.output else ""
+    elif not timed or len(timed) != len(ms):
         s.error = r.output.splitlines()[-1].strip() if r.output else "not timed"
+        return None
+    if not timed:
         return None
     worst = max(timed, key=lambda m: m.ratio / m.limit)
     s.ratios.append(worst.ratio)
-    s.loops = sorted({d for m in ms for d in m.loops})
-    s.op_counts = {m.fn: m.op_counts for m in ms}
-    if not s.loops and all(m.ratio <= m.limit for m in timed):
+    if not graded and not s.loops and all(m.ratio <= m.limit for m in timed):
         s.passed_runs += 1
     return worst
 
@@ -172,8 +184,10 @@ def report(name: str, device: str, samples: list[Sample], proposals: list[Propos
              "(median of per-round ratios; per source: median [min, max] over runs)", ""]
     rows = []
     for s in samples:
-        if s.error:
-            rows.append([s.test, s.source, "error", s.error[:60], "", ""])
+        if s.error and not s.ratios and not s.passed_runs:
+            rows.append([s.test, s.source, "failed", s.error[:70], f"{s.passed_runs}/{s.runs}",
+                         "; ".join(f"{d}: {c}" for m in s.op_counts.values()
+                                   for d, c in m.items())])
             continue
         kind = f"naive (loops over {', '.join(s.loops)})" if s.naive else "legitimate"
         rows.append([s.test, s.source, kind,

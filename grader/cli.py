@@ -140,15 +140,18 @@ def cmd_calibrate(args) -> int:
     assignments.load(args.assignment)
 
     def progress(sample, m):
-        print(f"  {sample.test} {sample.source}: {m.ratio:.2f}x", file=sys.stderr, flush=True)
+        figure = f"{m.ratio:.2f}x" if m is not None else "not timed"
+        print(f"  {sample.test} {sample.source}: {figure} (passed {sample.passed_runs}/"
+              f"{sample.runs})", file=sys.stderr, flush=True)
 
     samples, proposals = calibrate.run(args.assignment, device=device, rounds=args.rounds,
                                        runs=args.runs, only=args.only, tests=args.test,
+                                       graded=args.graded, opcount=not args.no_opcount,
                                        progress=progress)
     if not proposals:
         raise UsageError(f"{args.assignment} has no performance tests")
     print(calibrate.report(args.assignment, device, samples, proposals))
-    if args.save:
+    if args.save and not args.graded and not args.no_opcount:
         from grader import perf
 
         out = (assignments.project_root() / "docs" / "benchmarks" /
@@ -243,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--only", action="append", metavar="SOURCE",
                    help="only this source (reference, correct_x, naive_y); repeatable")
     s.add_argument("--test", action="append", metavar="ID", help="only this test; repeatable")
+    s.add_argument("--graded", action="store_true",
+                   help="run the tests exactly as grading does (limits enforced, early "
+                        "stops) and count passes: the acceptance check for a limit")
+    s.add_argument("--no-opcount", action="store_true",
+                   help="skip the op-count check (with --graded: does the timing alone "
+                        "fail a loop?)")
     s.add_argument("--save", action="store_true",
                    help="write docs/benchmarks/calibrate-<name>-<device>.json (keeping "
                         "the saved samples of sources not measured this time)")

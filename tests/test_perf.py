@@ -213,7 +213,8 @@ def test_reference_passes_with_figures(zygote, demo):
         assert isinstance(r.extra[key], float), key
     assert r.extra["limit"] == 8.0
     f = r.extra["functions"][0]
-    assert f["rounds"] == 5 and f["op_counts"]["N"][0] == f["op_counts"]["N"][1]
+    assert 3 <= f["rounds"] <= 5  # a clear pass may stop after 3 rounds
+    assert f["op_counts"]["N"][0] == f["op_counts"]["N"][1]
     assert "the reference's time" in r.output
 
 
@@ -296,6 +297,25 @@ def test_missing_limit_is_a_grader_error(demo):
 
     with pytest.raises(ValueError, match="options.cpu.max_ratio"):
         perf.measure(T(), "softmax_rows", lambda N: (), sizes={"N": 1})
+
+
+def test_scheduling_delay_is_subtracted_but_never_below_cpu_time():
+    # (own run delay, worker run delay, worker session CPU) before and after, in ns
+    a = (0, 0, 0)
+    # waited 60 of a 100 round trip, used 30 CPU: 40 counts
+    assert perf.RunDelay.busy(100, a, (20, 40, 30)) == 40
+    # never more than 90% taken away
+    assert perf.RunDelay.busy(100, a, (100, 100, 5)) == 10
+    # helpers inflating the main thread's delay: the session's CPU time is the floor
+    assert perf.RunDelay.busy(100, a, (0, 90, 95)) == 95
+
+
+def test_run_delay_reads_this_process():
+    import os
+
+    d = perf.RunDelay(os.getpid())
+    own, worker, cpu = d.read()
+    assert own >= 0 and worker >= 0 and cpu >= 0
 
 
 def test_timing_conditions_restore_threads():
