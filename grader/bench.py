@@ -63,9 +63,33 @@ def _backprop_cases(size):
         (dz,) = torch.autograd.grad(loss, z)
         return loss, dz
 
+    widths = (32, 64, 64, 10)
+
+    def mlp(g, dev, dt):
+        params = {}
+        for i in range(1, len(widths)):
+            params[f"W{i}"] = _r(g, widths[i - 1], widths[i], dtype=dt, device=dev,
+                                 scale=widths[i - 1] ** -0.5)
+            params[f"b{i}"] = _r(g, widths[i], dtype=dt, device=dev, scale=0.1)
+        return (params, _r(g, N // 2, widths[0], dtype=dt, device=dev),
+                torch.randint(0, widths[-1], (N // 2,), generator=g).to(dev)), {}
+
+    def native_mlp(params, x, y):
+        ps = {k: v.detach().requires_grad_() for k, v in params.items()}
+        L = len(widths) - 1
+        h = x
+        for i in range(1, L + 1):
+            h = F.linear(h, ps[f"W{i}"].T, ps[f"b{i}"])
+            if i < L:
+                h = F.relu(h)
+        loss = F.cross_entropy(h, y)
+        return loss, dict(zip(ps, torch.autograd.grad(loss, list(ps.values()))))
+
     return [
         Case("linear_forward", "linear_forward", linear, lambda x, w, b: F.linear(x, w.T, b),
              "F.linear"),
+        Case("mlp_loss 32-64-64-10", "mlp_loss", mlp, native_mlp, "F.linear/relu/"
+             "cross_entropy + autograd"),
         Case("softmax_cross_entropy", "softmax_cross_entropy", ce, native_ce,
              "F.cross_entropy + autograd"),
     ]
