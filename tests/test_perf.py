@@ -333,3 +333,23 @@ def test_cuda_reference_passes_and_loop_fails(zygote, demo):
     assert not r.extra["functions"][0].get("gpu_check")
     r = _run(zygote, demo, CLOCK_PATCH, device="cuda", opcount=False)
     assert r.points == 0
+
+
+def test_calibration_proposes_the_geometric_midpoint():
+    from grader import calibrate
+
+    p = calibrate.Proposal("perf_x", 6.0, slowest_legit=2.0, fastest_naive=50.0)
+    assert p.threshold == pytest.approx(10.0)
+    below, above = p.margins
+    assert below == pytest.approx(5.0) and above == pytest.approx(5.0)
+    assert calibrate.Proposal("perf_x", 6.0, 2.0, None).threshold is None
+
+
+def test_calibration_sorts_variants_by_op_count_not_name(demo):
+    from grader import calibrate
+
+    samples = [calibrate.Sample("reference", "perf_softmax", [1.1, 1.3]),
+               calibrate.Sample("naive_rows", "perf_softmax", [40.0, 55.0], loops=["N"]),
+               calibrate.Sample("naive_other", "perf_softmax", [0.9, 1.4])]
+    (p, *_) = calibrate.propose(demo.assignment.tests, samples, "cpu")
+    assert p.slowest_legit == 1.4 and p.fastest_naive == 40.0
