@@ -12,16 +12,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from grader.grading import SubmissionResult, TestResult
+from grader.grading import SubmissionResult
 
 
 def num(x: float) -> float | int:
     """A score as a person writes it: 3 not 3.0, 2.6667 not 2.666666."""
     return int(x) if float(x).is_integer() else round(x, 4)
-
-
-def test_name(t: TestResult) -> str:
-    return t.id
 
 
 def results_json(r: SubmissionResult) -> dict:
@@ -33,7 +29,7 @@ def results_json(r: SubmissionResult) -> dict:
                    f"{num(r.score)} / {num(r.max_score)} points"),
         "tests": [
             {
-                "name": test_name(t),
+                "name": t.id + (f": {t.description}" if t.description else ""),
                 "score": num(t.points),
                 "max_score": num(t.max_points),
                 "status": "passed" if t.passed else "failed",
