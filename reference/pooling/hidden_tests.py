@@ -120,8 +120,7 @@ def maxpool_ties(t):
             what = "constant input" if values == 1 else f"integer values in [0, {values})"
             with t.case(f"ties ({what}): {_label(dtype, N, C, H, W, k, s)}"):
                 x = t.randint(0, values, N, C, H, W).to(dtype)
-                fw = (t.run("maxpool2d_forward", x, k) if s is None
-                      else t.run("maxpool2d_forward", x, k, s))
+                fw = t.run("maxpool2d_forward", x, k, s)
                 _backward(t, "maxpool2d_backward", fw, dtype)
 
 
