@@ -16,7 +16,7 @@ pooling, torch.nn.MaxPool2d, ...) and autograd. Allowed: plain tensor algebra,
 `Tensor.unfold`, `as_strided`, `torch.nn.functional.unfold` / `fold`, `scatter_add_`.
 """
 
-import torch
+import torch  # noqa: F401 (the stub keeps this import for you)
 
 
 def maxpool2d_forward(x, kernel_size, stride=None):

@@ -17,7 +17,7 @@ torch.nn.Conv2d, ...) and autograd. Allowed: plain tensor algebra, `Tensor.unfol
 `as_strided`, `torch.nn.functional.unfold` / `fold` (im2col / col2im), `scatter_add_`.
 """
 
-import torch
+import torch  # noqa: F401 (the stub keeps this import for you)
 
 # BEGIN SOLUTION
 

@@ -3,7 +3,6 @@
 Padding is handled by unfold and fold themselves (fold drops the padding border).
 """
 
-import torch
 import torch.nn.functional as F
 
 

@@ -47,7 +47,6 @@ def maxpool2d_backward(dout, cache):
 
 def avgpool2d_forward(x, kernel_size, stride=None):
     g = _geometry(x, kernel_size, stride)
-    KH, KW = g[4], g[5]
     return _view(x, g).mean(dim=(-2, -1)), g
 
 

@@ -2,7 +2,6 @@
 max backward scatters into the im2col matrix then folds it back (col2im); average
 backward folds the shared gradient."""
 
-import torch
 import torch.nn.functional as F
 
 
