@@ -44,7 +44,9 @@ def _oracle(x, w, b, stride, padding, dout):
     """F.conv2d forward and its autograd gradients, in float64."""
     x, w = x.clone().requires_grad_(), w.clone().requires_grad_()
     bb = None if b is None else b.clone().requires_grad_()
-    as_tuple = (lambda v: tuple(v) if isinstance(v, list) else v)
+    def as_tuple(v):
+        return tuple(v) if isinstance(v, list) else v
+
     out = F.conv2d(x, w, bb, as_tuple(stride), as_tuple(padding))
     out.backward(dout)
     return out.detach(), x.grad, w.grad, None if bb is None else bb.grad
