@@ -96,7 +96,8 @@ def cmd_grade(args) -> int:
         warning = zygote.sandbox.warning()
         if warning:
             print(f"warning: {warning}", file=sys.stderr)
-        run = bulk.grade_all(suite, subs, out, secret=secret, device=device, zygote=zygote)
+        run = bulk.grade_all(suite, subs, out, secret=secret, device=device, zygote=zygote,
+                             timeout=args.timeout)
     print(report.gradebook_table(run.results))
     print(f"\n{len(run.results)} submissions graded into {out}/ (grades.csv, "
           "<id>/results.json, <id>/feedback.txt)")
@@ -165,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where submissions run (default: auto = cuda when available)")
     s.add_argument("--secret", help="secret for hidden inputs (default: $DLGRADE_SECRET, "
                                     "else one kept in DIR/.secret)")
+    s.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="wall-clock limit per call (default: the spec's, usually 10 s); "
+                        "importing a submission may take 3x this (default 30 s)")
     s.set_defaults(func=cmd_grade)
 
     s = sub.add_parser("build", help="instructor: regenerate stubs and public fixtures from "
