@@ -107,14 +107,22 @@ def _names_used(node) -> set[str]:
 
 
 def _names_bound(stmt) -> set[str]:
+    """Module-level names a top-level statement binds. A def or class binds its own name
+    only: the local variables inside it are not module names (a local `h` in one function
+    must not taint every other function that has a local `h`)."""
     out = set()
-    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        out.add(stmt.name)
-    for n in ast.walk(stmt):
+    todo = [stmt]
+    while todo:
+        n = todo.pop()
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            if not isinstance(n, ast.Lambda):
+                out.add(n.name)
+            continue
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
             out.add(n.id)
         elif isinstance(n, (ast.Import, ast.ImportFrom)):
             out.update((a.asname or a.name).split(".")[0] for a in n.names)
+        todo.extend(ast.iter_child_nodes(n))
     return out
 
 
