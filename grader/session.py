@@ -142,6 +142,8 @@ class CallResult:
     """Positions of tensor arguments the call modified in place."""
     ops: list[str] = field(default_factory=list)
     """Base names of the aten ops the call dispatched."""
+    functions: list[str] = field(default_factory=list)
+    """Names of the torch-level functions the call used (torch function mode)."""
     tensors: list = field(default_factory=list)
     """The reply's tensors, in table order (the objects inside `value`)."""
     tensor_types: list[str] = field(default_factory=list)
@@ -278,10 +280,13 @@ class WorkerSession:
             return CallResult(error=CallError("Protocol", f"malformed reply: {e}"))
         mutated = reply.get("mutated", [])
         ops = reply.get("ops", [])
+        functions = reply.get("functions", [])
         return CallResult(
             value=value,
             mutated=[i for i in mutated if isinstance(i, int)] if isinstance(mutated, list) else [],
             ops=[str(o)[:100] for o in ops] if isinstance(ops, list) else [],
+            functions=([str(o)[:100] for o in functions] if isinstance(functions, list)
+                       else []),
             tensors=msg.tensors,
             tensor_types=[str(m.get("type", ""))[:200] for m in msg.tensor_meta],
             tensor_devices=[str(m.get("device", ""))[:50] for m in msg.tensor_meta],

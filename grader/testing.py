@@ -409,10 +409,12 @@ class TestContext:
         self._handles.extend(_handles_in(result.value))
         if result.error is not None:
             self._call_failed(fn, result)
-        bad_ops = forbidden_matches(result.ops, self.assignment.forbidden_aten)
-        if bad_ops:
-            self.forbidden_used.extend(bad_ops)
-            ops = ", ".join(f"aten.{o}" for o in bad_ops)
+        patterns = self.assignment.forbidden_aten
+        bad = ([f"aten.{o}" for o in forbidden_matches(result.ops, patterns)]
+               + [f"torch.{o}" for o in forbidden_matches(result.functions, patterns)])
+        if bad:
+            self.forbidden_used.extend(bad)
+            ops = ", ".join(bad)
             self.fail("forbidden", f"{fn} used the forbidden op {ops}",
                       f"{fn} used the forbidden op {ops}")
         if result.mutated:

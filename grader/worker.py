@@ -23,6 +23,7 @@ import sys
 import traceback
 
 import torch
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from grader import wire
@@ -37,6 +38,24 @@ class OpRecorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.ops.add(func._schema.name.split("::")[-1])
+        return func(*args, **(kwargs or {}))
+
+
+class FunctionRecorder(TorchFunctionMode):
+    """Records the names of torch-level functions called (e.g. "lstm_cell").
+
+    Some library ops decompose into allowed aten ops on some builds (torch.lstm_cell into
+    mm, sigmoid and tanh on the CPU), so the aten trace alone would miss them.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.names: set[str] = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", None)
+        if isinstance(name, str):
+            self.names.add(name)
         return func(*args, **(kwargs or {}))
 
 
@@ -99,9 +118,10 @@ class Worker:
         if fn is None or not callable(fn):
             raise AttributeError(f"the submission defines no function {req['fn']!r}")
         recorder = OpRecorder() if req.get("record_ops", True) else None
+        functions = FunctionRecorder() if recorder is not None else None
         repeat = max(1, int(req.get("repeat", 1)))
         if recorder is not None:
-            with recorder:
+            with functions, recorder:
                 result = fn(*args, **kwargs)
         else:
             for _ in range(repeat):
@@ -123,6 +143,7 @@ class Worker:
         reply = {"result": value, "mutated": mutated}
         if recorder is not None:
             reply["ops"] = sorted(recorder.ops)
+            reply["functions"] = sorted(functions.names)
         return reply, enc
 
     def serve(self) -> None:

@@ -79,3 +79,26 @@ def test_reference_dispatches_no_forbidden_op():
     a = suite("rnn").assignment
     assert {"mm", "tanh", "sigmoid"} <= rec.ops
     assert testing.forbidden_matches(rec.ops, a.forbidden_aten) == []
+
+
+def test_library_cell_hidden_behind_a_computed_name_is_caught_at_run_time(zygote):
+    """torch.lstm_cell decomposes into allowed aten ops on the CPU and a computed getattr
+    defeats the static scan: the worker's torch-function record still names it."""
+    from tests.conftest import grade
+
+    source = (ROOT / "reference" / "rnn" / "rnn.py").read_text() + '''
+
+_own_step = lstm_step_forward
+
+
+def lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b):
+    cell = getattr(torch, "lstm" + "_cell")
+    h, c = cell(x, (h_prev, c_prev), Wx.T, Wh.T, b, torch.zeros_like(b))
+    return h, c, _own_step(x, h_prev, c_prev, Wx, Wh, b)[2]
+'''
+    r = grade(zygote, "rnn", source, submission_id="hidden-lstm-cell")
+    for t in r.tests:
+        if "lstm" in t.id:
+            assert t.points == 0 and "torch.lstm_cell" in t.output, t.id
+        else:
+            assert t.passed, t.id
