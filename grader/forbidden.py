@@ -106,15 +106,27 @@ def _names_used(node) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
 def _names_bound(stmt) -> set[str]:
+    """The module-level names a top-level statement binds. A function's or class's own
+    locals are not among them: two functions that share a local name (`Dm`, `x`) must not
+    share a taint."""
+    if isinstance(stmt, _SCOPES):
+        return {stmt.name}
     out = set()
-    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        out.add(stmt.name)
-    for n in ast.walk(stmt):
+    stack = [stmt]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, _SCOPES):
+            out.add(n.name)  # e.g. a def inside a module-level `if`: its body is its own
+            continue
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
             out.add(n.id)
         elif isinstance(n, (ast.Import, ast.ImportFrom)):
             out.update((a.asname or a.name).split(".")[0] for a in n.names)
+        stack.extend(ast.iter_child_nodes(n))
     return out
 
 
