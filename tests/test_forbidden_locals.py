@@ -1,29 +1,42 @@
-"""The static scan taints a function through the module-level names it uses, never through
-a local name that happens to match another function's local."""
+"""The static scan taints top-level names, not functions' local variables."""
 
 from grader import forbidden
 
-SOURCE = '''
-import torch
-
-def uses_library(x):
-    Dm = x.shape[-1]
-    return torch.softmax(x / Dm, -1)
-
-def calls_it(x):
-    return uses_library(x)
-
-def innocent(T, Dm):
-    t = torch.arange(T)
-    return t * Dm
-
-if True:
-    def conditional(x):
-        return torch.softmax(x, 0)
-'''
+SOURCE = """
+import torch.nn.functional as F
 
 
-def test_locals_do_not_carry_taint():
-    tainted = forbidden.scan(SOURCE, (), ("softmax",))
-    assert set(tainted) == {"uses_library", "calls_it", "conditional"}
-    assert [u.line for u in tainted["calls_it"]] == [6]
+def uses_conv(x, w):
+    out = F.conv2d(x, w)
+    return out
+
+
+def clean(x, w):
+    out = x @ w
+    return out
+
+
+def calls_it(x, w):
+    return uses_conv(x, w)
+
+
+def sets_global():
+    global hidden
+    hidden = F.conv2d
+
+
+def reads_global(x):
+    return hidden(x)
+"""
+
+
+def test_same_named_locals_do_not_spread_taint():
+    tainted = forbidden.scan(SOURCE, ["torch.nn.functional.conv*"], ["conv*"])
+    assert "uses_conv" in tainted and "calls_it" in tainted
+    assert "clean" not in tainted
+    assert "out" not in tainted and "x" not in tainted
+
+
+def test_global_declared_in_a_function_is_top_level():
+    tainted = forbidden.scan(SOURCE, ["torch.nn.functional.conv*"], ["conv*"])
+    assert "hidden" in tainted and "reads_global" in tainted
