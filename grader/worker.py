@@ -40,6 +40,19 @@ class OpRecorder(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+_DISPATCH = OpRecorder.__torch_dispatch__
+_stack_len = torch._C._len_torch_dispatch_stack
+_stack_at = torch._C._get_dispatch_stack_at
+
+
+def _recorder_intact(recorder: OpRecorder) -> bool:
+    """Whether `recorder` is still the innermost dispatch mode and unpatched (checked
+    with references taken before any student code ran)."""
+    n = _stack_len()
+    return (n > 0 and _stack_at(n - 1) is recorder and type(recorder) is OpRecorder
+            and OpRecorder.__torch_dispatch__ is _DISPATCH and type(recorder.ops) is set)
+
+
 def _error(exc: BaseException) -> dict:
     tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
     # Drop the worker's own frames: the student needs their code's frames only.
@@ -100,9 +113,11 @@ class Worker:
             raise AttributeError(f"the submission defines no function {req['fn']!r}")
         recorder = OpRecorder() if req.get("record_ops", True) else None
         repeat = max(1, int(req.get("repeat", 1)))
+        intact = False
         if recorder is not None:
             with recorder:
                 result = fn(*args, **kwargs)
+                intact = _recorder_intact(recorder)
         else:
             for _ in range(repeat):
                 result = fn(*args, **kwargs)
@@ -121,8 +136,9 @@ class Worker:
         enc = wire.Encoder(handle_for=self.keep)
         value = enc.encode(result)
         reply = {"result": value, "mutated": mutated}
-        if recorder is not None:
+        if recorder is not None and intact:  # no record at all when it was tampered with
             reply["ops"] = sorted(recorder.ops)
+            reply["recorder"] = "intact"
         return reply, enc
 
     def serve(self) -> None:
