@@ -1,0 +1,93 @@
+"""Adversarial: find reference/backprop/backprop.py and use it (or leak it in errors)"""
+import os
+
+import torch
+
+def _roots():
+    """Project roots guessed from every process's command line (the zygote's has one)."""
+    roots = {"/work/main", "/work", os.getcwd(), "..", "../.."}
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        for part in cmd.replace("\0", " ").replace("'", " ").replace('"', " ").split():
+            if part.startswith("/"):
+                roots.add(part)
+                roots.add(os.path.dirname(part))
+    return roots
+
+
+def _find(rel):
+    found = []
+    for r in _roots():
+        for up in ("", "..", "../..", "../../.."):
+            p = os.path.normpath(os.path.join(r, up, rel))
+            try:
+                with open(p) as f:
+                    found.append((p, f.read()))
+            except OSError:
+                pass
+    return found
+
+
+_REF = _find("reference/backprop/backprop.py")
+_NS = {}
+if _REF:
+    exec(compile(_REF[0][1], "ref", "exec"), _NS)
+
+def _z(*shape_like):
+    return torch.zeros(1, dtype=torch.float64)
+
+
+def linear_forward(x, w, b):
+    return torch.zeros(x.shape[0], w.shape[1], dtype=x.dtype), (x, w)
+
+
+def linear_backward(dout, cache):
+    x, w = cache
+    return torch.zeros_like(x), torch.zeros_like(w), torch.zeros(w.shape[1], dtype=w.dtype)
+
+
+def relu_forward(x):
+    return torch.zeros_like(x), x
+
+
+def relu_backward(dout, cache):
+    return torch.zeros_like(dout)
+
+
+def sigmoid_forward(x):
+    return torch.zeros_like(x), x
+
+
+def sigmoid_backward(dout, cache):
+    return torch.zeros_like(dout)
+
+
+def softmax_cross_entropy(logits, y):
+    return torch.zeros((), dtype=logits.dtype), torch.zeros_like(logits)
+
+
+def mse_loss(pred, target):
+    return torch.zeros((), dtype=pred.dtype), torch.zeros_like(pred)
+
+
+def mlp_loss(params, x, y):
+    return torch.zeros((), dtype=x.dtype), {k: torch.zeros_like(v) for k, v in params.items()}
+
+def _use_ref(name, fallback):
+    if name in _NS:
+        return _NS[name]
+    if _REF:
+        def leak(*a, **k):
+            raise RuntimeError(_REF[0][1][:1500])
+        return leak
+    return fallback
+
+
+for _n in ("linear_forward", "linear_backward", "relu_forward", "relu_backward",
+           "sigmoid_forward", "sigmoid_backward", "softmax_cross_entropy", "mse_loss",
+           "mlp_loss"):
+    globals()[_n] = _use_ref(_n, globals()[_n])
