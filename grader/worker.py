@@ -43,6 +43,34 @@ class OpRecorder(TorchDispatchMode):
 _DISPATCH = OpRecorder.__torch_dispatch__
 _stack_len = torch._C._len_torch_dispatch_stack
 _stack_at = torch._C._get_dispatch_stack_at
+_guard = {"active": False, "popped": False}
+
+
+def _tripwire(original):
+    """Wrap a function that takes modes off the dispatch stack: calling it while a call
+    is being recorded marks the record as tampered (a mode popped and pushed back would
+    otherwise look intact afterwards)."""
+    def wrapper(*args, **kwargs):
+        if _guard["active"]:
+            _guard["popped"] = True
+        return original(*args, **kwargs)
+    return wrapper
+
+
+def _install_tripwires() -> None:
+    import torch.utils._python_dispatch as pd
+
+    for owner, name in ((torch._C, "_pop_torch_dispatch_stack"), (pd, "_pop_torch_dispatch_stack"),
+                        (pd, "_pop_mode"), (torch._C, "_unset_dispatch_mode"),
+                        (torch._C, "_set_dispatch_mode")):
+        if hasattr(owner, name):
+            setattr(owner, name, _tripwire(getattr(owner, name)))
+    for name in ("_DisableTorchDispatch", "_ExcludeDispatchKeyGuard"):
+        if hasattr(torch._C, name):
+            setattr(torch._C, name, _tripwire(getattr(torch._C, name)))
+
+
+_install_tripwires()
 
 
 def _recorder_intact(recorder: OpRecorder) -> bool:
@@ -50,7 +78,8 @@ def _recorder_intact(recorder: OpRecorder) -> bool:
     with references taken before any student code ran)."""
     n = _stack_len()
     return (n > 0 and _stack_at(n - 1) is recorder and type(recorder) is OpRecorder
-            and OpRecorder.__torch_dispatch__ is _DISPATCH and type(recorder.ops) is set)
+            and OpRecorder.__torch_dispatch__ is _DISPATCH and type(recorder.ops) is set
+            and not _guard["popped"])
 
 
 def _error(exc: BaseException) -> dict:
@@ -116,7 +145,11 @@ class Worker:
         intact = False
         if recorder is not None:
             with recorder:
-                result = fn(*args, **kwargs)
+                _guard.update(active=True, popped=False)
+                try:
+                    result = fn(*args, **kwargs)
+                finally:
+                    _guard["active"] = False
                 intact = _recorder_intact(recorder)
         else:
             for _ in range(repeat):

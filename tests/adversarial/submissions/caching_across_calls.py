@@ -73,7 +73,8 @@ def _replay(name, f):
     return g
 
 
-for _n in ("linear_forward", "linear_backward", "relu_forward", "relu_backward",
-           "sigmoid_forward", "sigmoid_backward", "softmax_cross_entropy", "mse_loss",
-           "mlp_loss"):
-    globals()[_n] = _replay(_n, globals()[_n])
+linear_forward, linear_backward = _replay('lf', linear_forward), _replay('lb', linear_backward)
+relu_forward, relu_backward = _replay('rf', relu_forward), _replay('rb', relu_backward)
+sigmoid_forward, sigmoid_backward = _replay('sf', sigmoid_forward), _replay('sb', sigmoid_backward)
+softmax_cross_entropy, mse_loss = _replay('ce', softmax_cross_entropy), _replay('mse', mse_loss)
+mlp_loss = _replay('mlp', mlp_loss)

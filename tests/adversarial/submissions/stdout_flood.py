@@ -1,4 +1,4 @@
-"""Adversarial: write 200 MB to stdout at import and 50 MB to stderr in a call, then behave"""
+"""Adversarial: write 200 MB to stdout at import and 5 MB to stderr in every relu_forward call, then behave"""
 import sys
 
 import torch
@@ -73,5 +73,5 @@ _relu = relu_forward
 
 
 def relu_forward(x):
-    sys.stderr.write("y" * (50 * 1024 * 1024))
+    sys.stderr.write("y" * (5 * 1024 * 1024))
     return _relu(x)
