@@ -36,6 +36,36 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def make_zygote(args):
+    """The worker fork server under the isolation --sandbox asks for, with its warning
+    (printed on stderr) when isolation is reduced."""
+    from grader import sandbox
+    from grader.session import Zygote
+
+    try:
+        box, why = sandbox.choose(getattr(args, "sandbox", "auto"))
+    except RuntimeError as e:
+        raise UsageError(str(e)) from None
+    warning = box.warning()
+    if warning:
+        print(f"warning: {warning}" + (f" ({why})" if why else ""), file=sys.stderr)
+    timeout = getattr(args, "timeout", None)
+    return Zygote(box, call_timeout=timeout,
+                  load_timeout=min(30.0, max(timeout * 3, 5.0)) if timeout else 30.0)
+
+
+def _cap_timeouts(suite, timeout: float | None) -> None:
+    """--timeout: no call in any test may take longer than this many seconds."""
+    import dataclasses
+
+    if timeout is None:
+        return
+    a = suite.assignment
+    tests = type(a.tests)(dataclasses.replace(t, timeout=min(t.timeout, timeout))
+                          for t in a.tests)
+    suite.assignment = dataclasses.replace(a, tests=tests)
+
+
 def _load(name: str, with_reference: bool):
     from grader import grading
 
@@ -66,9 +96,8 @@ def cmd_list(args) -> int:
 
 def cmd_check(args) -> int:
     from grader import grading, report
-    from grader.session import Zygote
 
-    with Zygote() as zygote:  # boots in parallel with loading the suite
+    with make_zygote(args) as zygote:  # boots while the suite loads
         suite = _load(args.assignment, with_reference=False)
         a = suite.assignment
         path = Path(args.path) if args.path else Path.cwd() / f"{a.module}.py"
@@ -90,9 +119,10 @@ def cmd_check(args) -> int:
 
 def cmd_grade(args) -> int:
     from grader import bulk, report
-    from grader.session import Zygote
 
-    with Zygote() as zygote:  # boots in parallel with loading the suite
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    with make_zygote(args) as zygote:  # boots while the suite loads
         suite = _load(args.assignment, with_reference=True)
         a = suite.assignment
         if suite.reference is None:
@@ -102,11 +132,8 @@ def cmd_grade(args) -> int:
         out = Path(args.out)
         secret = bulk.resolve_secret(args.secret, out)
         device = resolve_device(args.device)
-        warning = zygote.sandbox.warning()
-        if warning:
-            print(f"warning: {warning}", file=sys.stderr)
-        run = bulk.grade_all(suite, subs, out, secret=secret, device=device, zygote=zygote,
-                             timeout=args.timeout)
+        _cap_timeouts(suite, args.timeout)
+        run = bulk.grade_all(suite, subs, out, secret=secret, device=device, zygote=zygote)
     print(report.gradebook_table(run.results))
     print(f"\n{len(run.results)} submissions graded into {out}/ (grades.csv, "
           "<id>/results.json, <id>/feedback.txt)")
@@ -141,6 +168,14 @@ def cmd_build(args) -> int:
     return EXIT_OK
 
 
+def _sandbox_option(s) -> None:
+    s.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "rlimits"],
+                   help="worker isolation: bwrap (namespaces, read-only filesystem view, "
+                        "slot uids, seccomp), rlimits (a process with resource limits "
+                        "only), auto (default: bwrap when it works here, else rlimits "
+                        "with a warning)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="dlgrade",
@@ -160,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("path", nargs="?", help="your file or folder (default: ./<module>.py)")
     s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
                    help="where your code runs (default: cpu)")
+    _sandbox_option(s)
     s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("grade", help="TA: grade submissions into a gradebook",
@@ -175,9 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where submissions run (default: auto = cuda when available)")
     s.add_argument("--secret", help="secret for hidden inputs (default: $DLGRADE_SECRET, "
                                     "else one kept in DIR/.secret)")
+    _sandbox_option(s)
     s.add_argument("--timeout", type=float, metavar="SECONDS",
-                   help="wall-clock limit per call (default: the spec's, usually 10 s); "
-                        "importing a submission may take 3x this (default 30 s)")
+                   help="cap every call's time limit at SECONDS (default: the spec's); "
+                        "imports get 3x that, at least 5 s")
     s.set_defaults(func=cmd_grade)
 
     s = sub.add_parser("build", help="instructor: regenerate stubs and public fixtures from "

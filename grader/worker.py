@@ -59,6 +59,48 @@ class FunctionRecorder(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
+_DISPATCH = OpRecorder.__torch_dispatch__
+_stack_len = torch._C._len_torch_dispatch_stack
+_stack_at = torch._C._get_dispatch_stack_at
+_guard = {"active": False, "popped": False}
+
+
+def _tripwire(original):
+    """Wrap a function that takes modes off the dispatch stack: calling it while a call
+    is being recorded marks the record as tampered (a mode popped and pushed back would
+    otherwise look intact afterwards)."""
+    def wrapper(*args, **kwargs):
+        if _guard["active"]:
+            _guard["popped"] = True
+        return original(*args, **kwargs)
+    return wrapper
+
+
+def _install_tripwires() -> None:
+    import torch.utils._python_dispatch as pd
+
+    for owner, name in ((torch._C, "_pop_torch_dispatch_stack"), (pd, "_pop_torch_dispatch_stack"),
+                        (pd, "_pop_mode"), (torch._C, "_unset_dispatch_mode"),
+                        (torch._C, "_set_dispatch_mode")):
+        if hasattr(owner, name):
+            setattr(owner, name, _tripwire(getattr(owner, name)))
+    for name in ("_DisableTorchDispatch", "_ExcludeDispatchKeyGuard"):
+        if hasattr(torch._C, name):
+            setattr(torch._C, name, _tripwire(getattr(torch._C, name)))
+
+
+_install_tripwires()
+
+
+def _recorder_intact(recorder: OpRecorder) -> bool:
+    """Whether `recorder` is still the innermost dispatch mode and unpatched (checked
+    with references taken before any student code ran)."""
+    n = _stack_len()
+    return (n > 0 and _stack_at(n - 1) is recorder and type(recorder) is OpRecorder
+            and OpRecorder.__torch_dispatch__ is _DISPATCH and type(recorder.ops) is set
+            and not _guard["popped"])
+
+
 def _error(exc: BaseException) -> dict:
     tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
     # Drop the worker's own frames: the student needs their code's frames only.
@@ -120,9 +162,15 @@ class Worker:
         recorder = OpRecorder() if req.get("record_ops", True) else None
         functions = FunctionRecorder() if recorder is not None else None
         repeat = max(1, int(req.get("repeat", 1)))
+        intact = False
         if recorder is not None:
             with functions, recorder:
-                result = fn(*args, **kwargs)
+                _guard.update(active=True, popped=False)
+                try:
+                    result = fn(*args, **kwargs)
+                finally:
+                    _guard["active"] = False
+                intact = _recorder_intact(recorder)
         else:
             for _ in range(repeat):
                 result = fn(*args, **kwargs)
@@ -141,9 +189,10 @@ class Worker:
         enc = wire.Encoder(handle_for=self.keep)
         value = enc.encode(result)
         reply = {"result": value, "mutated": mutated}
-        if recorder is not None:
+        if recorder is not None and intact:  # no record at all when it was tampered with
             reply["ops"] = sorted(recorder.ops)
             reply["functions"] = sorted(functions.names)
+            reply["recorder"] = "intact"
         return reply, enc
 
     def serve(self) -> None:
