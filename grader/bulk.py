@@ -65,7 +65,7 @@ def grade_one(suite: grading.Suite, sub: intake.Submission, *, zygote: Zygote, s
     return grading.grade_source(suite, sub.source, sub.id, zygote=zygote, seed=seed,
                                 device=device, sandbox_name=sandbox,
                                 source_digest=sub.digest, timeout=timeout,
-                                load_timeout=3 * timeout if timeout else 30.0)
+                                load_timeout=3 * timeout if timeout else None)
 
 
 def grade_all(suite: grading.Suite, subs: list[intake.Submission], out_dir: Path, *,
