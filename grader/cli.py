@@ -10,8 +10,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from grader import assignments, bulk, grading, intake, report
+from grader import assignments, intake
 from grader.spec import SpecError
+
+# Heavy modules (torch and everything importing it) load inside the commands that need
+# them, so `dlgrade --help` and `dlgrade list` answer at once.
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -33,13 +36,47 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def make_zygote(args):
+    """The worker fork server under the isolation --sandbox asks for, with its warning
+    (printed on stderr) when isolation is reduced."""
+    from grader import sandbox
+    from grader.session import Zygote
+
+    try:
+        box, why = sandbox.choose(getattr(args, "sandbox", "auto"))
+    except RuntimeError as e:
+        raise UsageError(str(e)) from None
+    warning = box.warning()
+    if warning:
+        print(f"warning: {warning}" + (f" ({why})" if why else ""), file=sys.stderr)
+    timeout = getattr(args, "timeout", None)
+    return Zygote(box, call_timeout=timeout,
+                  load_timeout=min(30.0, max(timeout * 3, 5.0)) if timeout else 30.0)
+
+
+def _cap_timeouts(suite, timeout: float | None) -> None:
+    """--timeout: no call in any test may take longer than this many seconds."""
+    import dataclasses
+
+    if timeout is None:
+        return
+    a = suite.assignment
+    tests = type(a.tests)(dataclasses.replace(t, timeout=min(t.timeout, timeout))
+                          for t in a.tests)
+    suite.assignment = dataclasses.replace(a, tests=tests)
+
+
 def _load(name: str, with_reference: bool):
+    from grader import grading
+
     a = assignments.load(name)
     ref = assignments.reference_dir(name) if with_reference else None
     return grading.load_suite(a, ref)
 
 
 def cmd_list(args) -> int:
+    from grader.report import num, table
+
     names = assignments.available()
     if not names:
         print("no assignments found under", assignments.project_root() / "assignments")
@@ -50,28 +87,28 @@ def cmd_list(args) -> int:
             a = assignments.load(name)
             public = sum(t.points for t in a.tests if t.visibility == "public")
             rows.append([name, a.title, f"{a.module}.py", f"{len(a.tests)}",
-                         f"{report._num(a.max_score)} ({report._num(public)} public)"])
+                         f"{num(a.max_score)} ({num(public)} public)"])
         except SpecError as e:
             rows.append([name, f"invalid spec: {e}", "", "", ""])
-    print(report.table(rows, ["assignment", "title", "file", "tests", "points"]))
+    print(table(rows, ["assignment", "title", "file", "tests", "points"]))
     return EXIT_OK
 
 
 def cmd_check(args) -> int:
-    suite = _load(args.assignment, with_reference=False)
-    a = suite.assignment
-    path = Path(args.path) if args.path else Path.cwd() / f"{a.module}.py"
-    if not path.exists():
-        raise UsageError(f"{path}: file not found (expected your {a.module}.py)")
-    subs = intake.collect([path], a.module)
-    if len(subs) != 1:
-        raise UsageError(f"{path}: expected one submission, found {len(subs)}")
-    sub = subs[0]
-    if sub.error:
-        raise UsageError(sub.error)
-    from grader.session import Zygote
+    from grader import grading, report
 
-    with Zygote() as zygote:
+    with make_zygote(args) as zygote:  # boots while the suite loads
+        suite = _load(args.assignment, with_reference=False)
+        a = suite.assignment
+        path = Path(args.path) if args.path else Path.cwd() / f"{a.module}.py"
+        if not path.exists():
+            raise UsageError(f"{path}: file not found (expected your {a.module}.py)")
+        subs = intake.collect([path], a.module)
+        if len(subs) != 1:
+            raise UsageError(f"{path}: expected one submission, found {len(subs)}")
+        sub = subs[0]
+        if sub.error:
+            raise UsageError(sub.error)
         r = grading.grade_source(suite, sub.source, sub.id, zygote=zygote, seed=0,
                                  device=resolve_device(args.device), visibilities=("public",),
                                  sandbox_name=zygote.sandbox.name)
@@ -81,21 +118,21 @@ def cmd_check(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    suite = _load(args.assignment, with_reference=True)
-    a = suite.assignment
-    if suite.reference is None:
-        raise UsageError(f"no reference solution for {a.name} under "
-                         f"{assignments.project_root() / 'reference' / a.name}")
-    subs = intake.collect([Path(p) for p in args.submissions], a.module)
-    out = Path(args.out)
-    secret = bulk.resolve_secret(args.secret, out)
-    device = resolve_device(args.device)
-    from grader.session import Zygote
+    from grader import bulk, report
 
-    with Zygote() as zygote:
-        warning = zygote.sandbox.warning()
-        if warning:
-            print(f"warning: {warning}", file=sys.stderr)
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    with make_zygote(args) as zygote:  # boots while the suite loads
+        suite = _load(args.assignment, with_reference=True)
+        a = suite.assignment
+        if suite.reference is None:
+            raise UsageError(f"no reference solution for {a.name} under "
+                             f"{assignments.project_root() / 'reference' / a.name}")
+        subs = intake.collect([Path(p) for p in args.submissions], a.module)
+        out = Path(args.out)
+        secret = bulk.resolve_secret(args.secret, out)
+        device = resolve_device(args.device)
+        _cap_timeouts(suite, args.timeout)
         run = bulk.grade_all(suite, subs, out, secret=secret, device=device, zygote=zygote)
     print(report.gradebook_table(run.results))
     print(f"\n{len(run.results)} submissions graded into {out}/ (grades.csv, "
@@ -187,6 +224,14 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def _sandbox_option(s) -> None:
+    s.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "rlimits"],
+                   help="worker isolation: bwrap (namespaces, read-only filesystem view, "
+                        "slot uids, seccomp), rlimits (a process with resource limits "
+                        "only), auto (default: bwrap when it works here, else rlimits "
+                        "with a warning)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="dlgrade",
@@ -206,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("path", nargs="?", help="your file or folder (default: ./<module>.py)")
     s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
                    help="where your code runs (default: cpu)")
+    _sandbox_option(s)
     s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("grade", help="TA: grade submissions into a gradebook",
@@ -221,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where submissions run (default: auto = cuda when available)")
     s.add_argument("--secret", help="secret for hidden inputs (default: $DLGRADE_SECRET, "
                                     "else one kept in DIR/.secret)")
+    _sandbox_option(s)
+    s.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="cap every call's time limit at SECONDS (default: the spec's); "
+                        "imports get 3x that, at least 5 s")
     s.set_defaults(func=cmd_grade)
 
     s = sub.add_parser("build", help="instructor: regenerate stubs and public fixtures from "

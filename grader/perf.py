@@ -248,13 +248,15 @@ class RunDelay:
     running helpers (threads or processes) beside it, so the time kept is never less than
     the CPU time of the worker's process tree (its threads, its descendants, and the
     children it reaped; a daemon that left the tree is not seen: the sandbox's process
-    limits are the defence there). Where /proc is unreadable (another OS, another pid namespace)
-    nothing is subtracted: the plain wall clock, which load only inflates.
+    limits are the defence there). Where /proc is unreadable (another OS) or the worker
+    cannot be found in it, nothing is subtracted: the plain wall clock, which load only
+    inflates.
     """
 
     def __init__(self, pid: int | None):
+        """`pid`: the worker's pid in this process's namespace (see host_pid)."""
         self.own = f"/proc/self/task/{threading.get_native_id()}/schedstat"
-        self.pid = pid if pid and _session_leader(pid) else None
+        self.pid = pid
 
     def read(self) -> tuple[int, int, int]:
         """(this thread's run delay, the worker's main-thread run delay, session CPU ns)."""
@@ -302,15 +304,32 @@ def _session_cpu_ns(pid: int) -> int:
     return total
 
 
-def _session_leader(pid: int) -> bool:
-    """A worker calls setsid(): its pid is its session id. A weak identity check that the
-    pid we were given is the worker as this process's /proc sees it."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[3]) == pid
-    except (OSError, ValueError, IndexError):
-        return False
+def host_pid(root: int | None, pid: int | None) -> int | None:
+    """The worker's pid as this process sees it, or None.
+
+    The fork server reports pids in its own pid namespace (bubblewrap gives it one), so
+    the worker is looked up below the fork server's process (`root`, as started here) by
+    the last entry of NSpid in /proc/<p>/status: its pid in the innermost namespace.
+    """
+    if not pid:
+        return None
+    todo, seen = [root if root else pid], set()
+    while todo and len(seen) < 4096:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            with open(f"/proc/{p}/status") as f:
+                nspid = next((line.split()[1:] for line in f if line.startswith("NSpid:")), [])
+            if nspid and int(nspid[-1]) == pid and (len(nspid) > 1 or p == pid):
+                return p
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
 
 
 MAX_DELAY_FRACTION = 0.9
@@ -456,7 +475,9 @@ def _time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, 
     probe = WorkerSession(session.zygote, PROBE_MODULE, PROBE_SOURCE, device=device)
     probe.ensure()
     session.ensure()
-    delay_student, delay_probe = RunDelay(session.pid), RunDelay(probe.pid)
+    root = getattr(getattr(session.zygote, "proc", None), "pid", None)
+    delay_student = RunDelay(host_pid(root, session.pid))
+    delay_probe = RunDelay(host_pid(root, probe.pid))
     overheads: list[int] = []
     base_ns_all: list[float] = []
     stud_ns_all: list[float] = []

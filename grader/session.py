@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from grader import wire
-from grader.sandbox import Limits, Sandbox, clean_env
+from grader.sandbox import SLOT_UID_BASE, Limits, Sandbox, clean_env
 
 
 class WorkerError(Exception):
@@ -26,11 +26,23 @@ class WorkerError(Exception):
 
 
 class Zygote:
-    """A warm process that forks workers. Thread-safe: one request at a time."""
+    """A warm process that forks workers. Thread-safe: one request at a time.
 
-    def __init__(self, sandbox: Sandbox | None = None, start_timeout: float = 120.0):
+    Under a sandbox with uids, every worker runs as a slot uid of its own
+    (SLOT_UID_BASE + slot), leased at spawn and given back at kill, once everything that
+    uid ran has been killed: concurrent workers never share a uid, so one worker's
+    process limit or kill(-1) never reaches a neighbour.
+    """
+
+    def __init__(self, sandbox: Sandbox | None = None, start_timeout: float = 120.0, *,
+                 call_timeout: float | None = None, load_timeout: float = 30.0):
         self.sandbox = sandbox or Sandbox()
+        self.call_timeout = call_timeout
+        """When set, no call waits longer than this (a cap on the spec's timeouts)."""
+        self.load_timeout = load_timeout
         self._lock = threading.Lock()
+        self._uid_lock = threading.Lock()
+        self._leased: dict[int, int] = {}  # worker pid -> slot uid
         ours, theirs = socket.socketpair()
         self.proc = subprocess.Popen(
             self.sandbox.zygote_argv(theirs.fileno()),
@@ -41,34 +53,60 @@ class Zygote:
         )
         theirs.close()
         self.sock = ours
+        # The zygote imports torch (~1.5 s) while the caller loads the spec and reference;
+        # its hello is awaited on first use.
+        self._start_deadline = time.monotonic() + start_timeout
+        self.torch_version: str | None = None
+
+    def _ready(self) -> None:
+        if self.torch_version is not None:
+            return
         try:
-            hello = wire.recv(self.sock, time.monotonic() + start_timeout).header
-        except (EOFError, TimeoutError, wire.ProtocolError) as e:
-            self.close()
+            hello = wire.recv(self.sock, self._start_deadline).header
+        except (EOFError, TimeoutError, OSError, wire.ProtocolError) as e:
             raise WorkerError(f"the worker fork server did not start: {type(e).__name__}") from e
-        self.torch_version = hello.get("torch")
+        self.torch_version = str(hello.get("torch"))
 
     def _request(self, header: dict, timeout: float = 30.0) -> dict:
+        self._ready()
         wire.send(self.sock, header)
         return wire.recv(self.sock, time.monotonic() + timeout).header
 
+    def _lease_uid(self) -> int:
+        with self._uid_lock:
+            busy = set(self._leased.values())
+            slot = next(i for i in range(len(busy) + 1) if SLOT_UID_BASE + i not in busy)
+            return SLOT_UID_BASE + slot
+
     def spawn(self, limits: Limits, uid: int | None = None) -> tuple[int, socket.socket, int]:
+        """Fork a worker. `uid`: its slot uid; by default (under a sandbox with uids) the
+        lowest one no live worker holds."""
+        if uid is None and self.sandbox.uids:
+            uid = self._lease_uid()
         with self._lock:
             try:
                 reply = self._request({"op": "spawn", "limits": limits.to_json(), "uid": uid})
+                if not reply.get("ok"):
+                    raise WorkerError(f"could not start a worker: {reply.get('error')}")
                 _, fds, _, _ = socket.recv_fds(self.sock, 16, 2)
-            except (EOFError, TimeoutError, OSError, wire.ProtocolError) as e:
+            except (EOFError, TimeoutError, OSError, wire.ProtocolError, WorkerError) as e:
                 raise WorkerError(f"could not start a worker: {type(e).__name__}: {e}") from e
+            if uid is not None:
+                with self._uid_lock:
+                    self._leased[reply["pid"]] = uid
         if len(fds) != 2:
             raise WorkerError("the fork server sent no worker sockets")
         return reply["pid"], socket.socket(fileno=fds[0]), fds[1]
 
     def kill(self, pid: int) -> None:
+        """Kill the worker and everything it started (its uid's processes, under uids)."""
         with self._lock:
             try:
                 self._request({"op": "kill", "pid": pid})
             except (EOFError, TimeoutError, OSError, wire.ProtocolError):
-                pass
+                return  # the uid stays leased: something of it may still run
+            with self._uid_lock:
+                self._leased.pop(pid, None)
 
     def status(self, pid: int, wait: float = 0.5) -> int | None:
         with self._lock:
@@ -134,6 +172,8 @@ class CallResult:
     """Positions of tensor arguments the call modified in place."""
     ops: list[str] = field(default_factory=list)
     """Base names of the aten ops the call dispatched."""
+    functions: list[str] = field(default_factory=list)
+    """Names of the torch-level functions the call used (torch function mode)."""
     tensors: list = field(default_factory=list)
     """The reply's tensors, in table order (the objects inside `value`)."""
     tensor_types: list[str] = field(default_factory=list)
@@ -179,9 +219,11 @@ class WorkerSession:
 
     def __init__(self, zygote: Zygote, module: str, source: str, *,
                  limits: Limits | None = None, uid: int | None = None,
-                 load_timeout: float = 30.0, device: str = "cpu"):
+                 load_timeout: float | None = None, device: str = "cpu"):
         self.zygote, self.module, self.source = zygote, module, source
         self.limits = limits or Limits()
+        if load_timeout is None:
+            load_timeout = getattr(zygote, "load_timeout", 30.0)
         self.uid, self.load_timeout, self.device = uid, load_timeout, device
         self.pid: int | None = None
         self.sock: socket.socket | None = None
@@ -276,11 +318,21 @@ class WorkerSession:
         ops = reply.get("ops", [])
         op_count = reply.get("op_count", 0)
         extra = {k: reply[k] for k in ("handle", "gpu_ms") if k in reply}
+        functions = reply.get("functions", [])
+        if header.get("op") == "call" and header.get("record_ops") and (
+                not isinstance(ops, list) or reply.get("recorder") != "intact"):
+            # The worker always sends the record when asked: a call without one had its
+            # recorder disabled (popped, patched) and cannot be trusted with its result.
+            return CallResult(error=CallError(
+                "RecorderTampered", "the operation record is missing: the submission "
+                "interfered with the grader's op recorder"), elapsed_ns=elapsed)
         return CallResult(
             op_count=op_count if isinstance(op_count, int) else 0, extra=extra,
             value=value,
             mutated=[i for i in mutated if isinstance(i, int)] if isinstance(mutated, list) else [],
             ops=[str(o)[:100] for o in ops] if isinstance(ops, list) else [],
+            functions=([str(o)[:100] for o in functions] if isinstance(functions, list)
+                       else []),
             tensors=msg.tensors,
             tensor_types=[str(m.get("type", ""))[:200] for m in msg.tensor_meta],
             tensor_devices=[str(m.get("device", ""))[:50] for m in msg.tensor_meta],
@@ -304,17 +356,20 @@ class WorkerSession:
         spans: list[list[int]] = []
         enc_args = []
         for a in args:
-            before = len(enc.tensors)
+            enc.touched = []
             enc_args.append(enc.encode(a))
-            spans.append(list(range(before, len(enc.tensors))))
+            spans.append(sorted(set(enc.touched)))
         enc_kwargs = []
         for k, v in (kwargs or {}).items():
-            before = len(enc.tensors)
+            enc.touched = []
             enc_kwargs.append([k, enc.encode(v)])
-            spans.append(list(range(before, len(enc.tensors))))
+            spans.append(sorted(set(enc.touched)))
         header = {"op": "call", "fn": fn, "args": enc_args, "kwargs": {"$dict": enc_kwargs},
                   "keep": list(keep), "device": self.device, "record_ops": record_ops,
                   "repeat": repeat, "count_ops": count_ops}
+        cap = getattr(self.zygote, "call_timeout", None)
+        if cap is not None:
+            timeout = min(timeout, cap)
         return self._roundtrip(header, enc, timeout), spans
 
     def stage(self, args: tuple | list = (), kwargs: dict | None = None, *,

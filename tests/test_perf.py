@@ -313,6 +313,8 @@ def test_scheduling_delay_is_subtracted_but_never_below_cpu_time():
 def test_run_delay_reads_this_process():
     import os
 
+    assert perf.host_pid(None, os.getpid()) == os.getpid()
+    assert perf.host_pid(None, 2**22 + 12345) is None
     d = perf.RunDelay(os.getpid())
     own, worker, cpu = d.read()
     assert own >= 0 and worker >= 0 and cpu >= 0
