@@ -317,7 +317,22 @@ def test_run_delay_reads_this_process():
     assert perf.host_pid(None, 2**22 + 12345) is None
     d = perf.RunDelay(os.getpid())
     own, worker, cpu = d.read()
-    assert own >= 0 and worker >= 0 and cpu >= 0
+    assert own >= 0 and worker >= 0 and cpu > 0
+
+
+def test_the_worker_is_found_in_this_pid_namespace(zygote):
+    """The fork server may live in its own pid namespace (bwrap): the pid it reports is
+    not ours. The worker must still be found, and its CPU time read."""
+    from grader.session import WorkerSession
+
+    with WorkerSession(zygote, "m", "x = 1\n") as s:
+        assert s.ensure() is None
+        pid = perf.host_pid(zygote.proc.pid, s.pid)
+        assert pid is not None
+        with open(f"/proc/{pid}/status") as f:
+            nspid = next(line.split()[1:] for line in f if line.startswith("NSpid:"))
+        assert int(nspid[-1]) == s.pid
+        assert perf.RunDelay(pid).read()[2] > 0  # it has used some CPU: importing
 
 
 def test_timing_conditions_restore_threads():
