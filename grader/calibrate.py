@@ -189,7 +189,8 @@ def report(name: str, device: str, samples: list[Sample], proposals: list[Propos
                          "; ".join(f"{d}: {c}" for m in s.op_counts.values()
                                    for d, c in m.items())])
             continue
-        kind = f"naive (loops over {', '.join(s.loops)})" if s.naive else "legitimate"
+        kind = (f"naive (loops over {', '.join(s.loops)})" if s.naive else
+                "legitimate" if s.op_counts else "(op count not run)")
         rows.append([s.test, s.source, kind,
                      f"{statistics.median(s.ratios):.2f} [{min(s.ratios):.2f}, "
                      f"{max(s.ratios):.2f}]",
@@ -199,6 +200,10 @@ def report(name: str, device: str, samples: list[Sample], proposals: list[Propos
     lines.append(table(rows, ["test", "source", "kind", "ratio", "passes (current limit)",
                               "op counts"]))
     lines.append("")
+    if not any(s.op_counts for s in samples):
+        lines.append("(no op counts: which side each source is on is unknown, so no limit "
+                     "is proposed)")
+        return "\n".join(lines)
     rows = []
     for p in proposals:
         lo, hi = p.margins
