@@ -311,11 +311,13 @@ def markdown(data: dict) -> str:
     rows = []
     for e in data["results"]:
         for p in e.get("limits", []):
-            rows.append([e["assignment"], e["device"], p["test"], f"{p['limit']:g}",
-                         _x(p.get("slowest_legit")), _x(p.get("fastest_naive")),
-                         _x(p.get("margin_below")), _x(p.get("margin_above"))])
+            slow, fast, limit = p.get("slowest_legit"), p.get("fastest_naive"), p["limit"]
+            rows.append([e["assignment"], e["device"], p["test"], f"{limit:g}", _x(slow),
+                         _x(fast), _x(limit / slow if slow else None),
+                         _x(fast / limit if fast else None), _x(p.get("proposed"))])
     lines.append(table(rows, ["assignment", "device", "test", "limit", "slowest legitimate",
-                              "fastest naive", "margin below", "margin above"]) if rows else
+                              "fastest naive", "limit / slowest", "fastest / limit",
+                              "proposed limit"]) if rows else
                  "(no calibration saved: run `dlgrade calibrate ASSIGNMENT --save`)")
     lines += ["", "## Grader overhead", ""]
     rows = [[d, f"{o['spawn_ms']:.1f}", f"{o['noop_call_ms']:.3f}",
