@@ -44,6 +44,11 @@ def softmax_cross_entropy(logits, y):
     return torch.stack(losses).mean(), torch.stack(grads) / N
 
 
+def mse_loss(pred, target):
+    diff = pred - target
+    return 0.5 * (diff * diff).mean(), diff / diff.numel()
+
+
 def mlp_loss(params, x, y):
     L = sum(1 for k in params if k.startswith("W"))
     N = x.shape[0]
