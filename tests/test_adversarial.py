@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ADV = ROOT / "tests" / "adversarial"
 SECRET = "ADVERSARIAL-SECRET-5b1e9d3c"
 CONTROLS = ("control_a", "control_b", "control_c")
-FULL = 17
+FULL = 21
 
 
 def _grade(inputs: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
