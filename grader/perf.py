@@ -56,6 +56,7 @@ import torch
 from grader import compare, opcount
 from grader.session import WorkerSession, as_plain
 from grader.spec import Tolerance
+from grader.wire import GeneratorSpec
 
 TIMING_LOCK = threading.Lock()
 """Held while a test times anything: two submissions timed at once would share cores."""
@@ -166,8 +167,12 @@ def results_of(t) -> list[Measurement]:
 
 
 def to_device(value, device):
+    """Inputs as the baseline gets them: on the device, generators made as the worker
+    makes them."""
     if isinstance(value, torch.Tensor):
         return value.to(device)
+    if isinstance(value, GeneratorSpec):
+        return torch.Generator(device=device).manual_seed(value.seed)
     if isinstance(value, tuple):
         return tuple(to_device(v, device) for v in value)
     if isinstance(value, list):
