@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader import notebook
+
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
 
 
@@ -55,6 +57,8 @@ def _read_source(path: Path) -> tuple[str | None, str | None]:
 def _one(path: Path, module: str, sid: str) -> Submission:
     if path.is_dir():
         target = path / f"{module}.py"
+        if not target.is_file() and (path / f"{module}.ipynb").is_file():
+            return _one(path / f"{module}.ipynb", module, sid)
         if not target.is_file():
             found = sorted(p.name for p in path.iterdir())[:5]
             return Submission(sid, str(path), error=f"no {module}.py in the submission "
@@ -62,8 +66,16 @@ def _one(path: Path, module: str, sid: str) -> Submission:
         source, err = _read_source(target)
     elif path.suffix == ".py":
         source, err = _read_source(path)
+    elif path.suffix == ".ipynb":
+        source, err = _read_source(path)
+        if source is not None:
+            try:
+                source = notebook.extract_code(source)
+            except notebook.NotebookError as e:
+                source, err = None, f"{path.name}: {e}"
     else:
-        return Submission(sid, str(path), error=f"{path.name}: expected a folder or a .py file")
+        return Submission(sid, str(path), error=f"{path.name}: expected a folder, a .py file "
+                                                "or a .ipynb notebook")
     return Submission(sid, str(path), source=source, error=err)
 
 
@@ -80,8 +92,23 @@ def collect(paths: list[Path], module: str) -> list[Submission]:
                 raise IntakeError(f"no submissions in {p}: the folder is empty")
             subs.extend(_one(e, module, e.stem if e.is_file() else e.name) for e in entries)
         else:
-            sid = p.stem if p.is_file() else p.resolve().name
+            # A lone `<module>.py` is named after its folder (students/alice/backprop.py).
+            if p.is_file() and p.stem == module:
+                sid = p.resolve().parent.name
+            else:
+                sid = p.stem if p.is_file() else p.resolve().name
             subs.append(_one(p, module, sid))
+    return _distinct(subs)
+
+
+def _distinct(subs: list[Submission]) -> list[Submission]:
+    """Two entries with the same id (alice.py and alice.zip) get -2, -3 suffixes."""
+    seen: dict[str, int] = {}
+    for s in subs:
+        n = seen.get(s.id, 0) + 1
+        seen[s.id] = n
+        if n > 1:
+            s.id = f"{s.id}-{n}"
     return subs
 
 

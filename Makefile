@@ -1,0 +1,32 @@
+# dlgrade: `make demo` grades a sample class; `make test` runs the linter and the tests.
+# Both set everything up from nothing: a virtual environment, pinned torch, the project.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+
+.PHONY: setup demo test lint bench release clean
+
+setup: $(STAMP)
+
+# torch is pinned and installed first: a bare `torch` requirement would pull GBs of CUDA.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev,dask,release]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	rm -rf demo-out
+	$(BIN)/dlgrade grade backprop examples/backprop-class --out demo-out --secret demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) demo-out dist bench-out

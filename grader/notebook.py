@@ -1,0 +1,71 @@
+"""Jupyter notebooks as submissions: the student's code, without the cells that call it.
+
+A released notebook mixes the handout, the student's function cells, and check cells that
+run tests. Grading needs the functions only: top-level imports, function and class
+definitions, and plain constant assignments. Statements that call things at top level
+(check cells, experiments, plots) are dropped, so importing the result is cheap and
+side-effect free. IPython magics (`%`, `!`) are removed before parsing.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import nbformat
+
+KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+class NotebookError(ValueError):
+    """The file is not a readable Jupyter notebook."""
+
+
+def _is_plain_assignment(node: ast.stmt) -> bool:
+    if not isinstance(node, (ast.Assign, ast.AnnAssign)):
+        return False
+    return not any(isinstance(n, (ast.Call, ast.Await, ast.Yield)) for n in ast.walk(node))
+
+
+def _is_otter(node: ast.stmt) -> bool:
+    """The check machinery of a released notebook is not part of the submission."""
+    if isinstance(node, ast.Import):
+        return all(a.name.split(".")[0] == "otter" for a in node.names)
+    if isinstance(node, ast.ImportFrom):
+        return (node.module or "").split(".")[0] == "otter"
+    return False
+
+
+def _strip_magics(source: str) -> str:
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                     for line in source.splitlines())
+
+
+def extract_code(data: bytes | str) -> str:
+    """The definitions in a notebook's code cells, as one Python module's source."""
+    try:
+        nb = nbformat.reads(data.decode("utf-8") if isinstance(data, bytes) else data,
+                            as_version=4)
+    except Exception as e:  # nbformat raises several unrelated types for bad input
+        raise NotebookError(f"not a readable Jupyter notebook: {str(e).splitlines()[0][:200]}") \
+            from None
+    parts = []
+    for i, cell in enumerate(nb.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        source = _strip_magics(cell.get("source", ""))
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            # Keep it whole: the student should see their syntax error, not a missing function.
+            parts.append(f"# --- cell {i + 1} (does not parse)\n{source}")
+            continue
+        lines = source.splitlines()
+        kept = []
+        for node in tree.body:
+            if not (isinstance(node, KEEP) or _is_plain_assignment(node)) or _is_otter(node):
+                continue
+            first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            kept.append("\n".join(lines[first - 1:node.end_lineno]))
+        if kept:
+            parts.append(f"# --- cell {i + 1}\n" + "\n\n".join(kept))
+    return "\n\n\n".join(parts) + "\n"
