@@ -81,25 +81,46 @@ def cmd_check(args) -> int:
 
 
 def cmd_grade(args) -> int:
+    from grader import executors
+
     suite = _load(args.assignment, with_reference=True)
     a = suite.assignment
     if suite.reference is None:
         raise UsageError(f"no reference solution for {a.name} under "
                          f"{assignments.project_root() / 'reference' / a.name}")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if args.scheduler and args.executor != "dask":
+        raise UsageError("--scheduler needs --executor dask")
     subs = intake.collect([Path(p) for p in args.submissions], a.module)
     out = Path(args.out)
     secret = bulk.resolve_secret(args.secret, out)
     device = resolve_device(args.device)
-    from grader.session import Zygote
-
-    with Zygote() as zygote:
-        warning = zygote.sandbox.warning()
+    if args.executor == "dask":
+        try:
+            executor = executors.DaskExecutor(args.scheduler, args.jobs)
+        except (RuntimeError, OSError) as e:
+            raise UsageError(f"--executor dask: {e}") from None
+    else:
+        executor = executors.LocalExecutor(suite, args.jobs)
+    try:
+        warning = executor.warning()
         if warning:
             print(f"warning: {warning}", file=sys.stderr)
-        run = bulk.grade_all(suite, subs, out, secret=secret, device=device, zygote=zygote)
+        run = bulk.grade_all(suite, subs, out, secret=secret, device=device,
+                             executor=executor, force=args.force)
+    finally:
+        executor.close()
     print(report.gradebook_table(run.results))
-    print(f"\n{len(run.results)} submissions graded into {out}/ (grades.csv, "
-          "<id>/results.json, <id>/feedback.txt)")
+    print(f"\n{len(run.results)} submissions in {out}/ (grades.csv, report.html, "
+          f"<id>/results.json, <id>/feedback.txt): {run.graded} graded now, "
+          f"{run.reused} unchanged since an earlier run")
+    if run.failed:
+        for sid, why in run.failed:
+            print(f"error: {sid}: not graded: {why}", file=sys.stderr)
+        print(f"{len(run.failed)} submissions could not be graded; rerun the same command "
+              "to grade them", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -153,9 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("grade", help="TA: grade submissions into a gradebook",
-                       description="Grade submissions (a folder per student, .py files, or a "
-                                   "folder of those) against public and hidden tests. Writes "
-                                   "DIR/grades.csv and DIR/<id>/results.json and feedback.txt. "
+                       description="Grade submissions (a folder per student, .py, .ipynb "
+                                   "or .zip files, a folder of those, or a Gradescope export) "
+                                   "against public and hidden tests. Writes DIR/grades.csv, "
+                                   "DIR/report.html and DIR/<id>/results.json and feedback.txt. "
+                                   "A rerun into the same DIR grades only what changed. "
                                    "Exit status 0 when every submission was graded.")
     s.add_argument("assignment", help="assignment name (see `dlgrade list`)")
     s.add_argument("submissions", nargs="+", metavar="SUBMISSION",
@@ -165,6 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where submissions run (default: auto = cuda when available)")
     s.add_argument("--secret", help="secret for hidden inputs (default: $DLGRADE_SECRET, "
                                     "else one kept in DIR/.secret)")
+    s.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                   help="grade N submissions at a time (default 1; with --executor dask "
+                        "and no --scheduler: the number of local Dask workers)")
+    s.add_argument("--force", action="store_true",
+                   help="regrade everything, even submissions already graded in DIR")
+    s.add_argument("--executor", default="local", choices=["local", "dask"],
+                   help="local: this machine (default); dask: a Dask cluster")
+    s.add_argument("--scheduler", metavar="ADDR",
+                   help="Dask scheduler address, e.g. tcp://host:8786 (default with "
+                        "--executor dask: a local cluster)")
     s.set_defaults(func=cmd_grade)
 
     s = sub.add_parser("build", help="instructor: regenerate stubs and public fixtures from "
