@@ -107,13 +107,18 @@ def html_report(a: Assignment, results: list[SubmissionResult],
         rows = [x for r in results for x in r.tests if x.id == t.id]
         rate[t.id] = sum(x.passed for x in rows) / len(rows) if rows else 0.0
         attempted[t.id] = sum(not x.not_attempted for x in rows)
-    fig, ax = plt.subplots(figsize=(10, 0.3 * len(tests) + 1))
-    ids = [t.id for t in tests][::-1]
-    ax.barh(ids, [100 * rate[i] for i in ids],
-            color=["#9c755f" if a.test(i).visibility == "hidden" else "#4878a8" for i in ids])
-    ax.set_xlim(0, 100)
-    ax.set_xlabel("% of submissions passing (brown: hidden tests)")
-    parts.append("<h2>Pass rate per test</h2>" + _png(fig))
+    parts.append("<h2>Pass rate per test</h2>")
+    if tests:
+        fig, ax = plt.subplots(figsize=(10, 0.3 * len(tests) + 1))
+        ids = [t.id for t in tests][::-1]
+        ax.barh(ids, [100 * rate[i] for i in ids],
+                color=["#9c755f" if a.test(i).visibility == "hidden" else "#4878a8"
+                       for i in ids])
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("% of submissions passing (brown: hidden tests)")
+        parts.append(_png(fig))
+    else:
+        parts.append("<p>No tests.</p>")
 
     hardest = sorted(tests, key=lambda t: (rate[t.id], t.id))[:10]
     parts.append("<h2>Hardest tests</h2>")
