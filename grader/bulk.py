@@ -112,14 +112,15 @@ def error_result(suite: grading.Suite, sub: intake.Submission, seed: int,
 
 
 def grade_one(suite: grading.Suite, sub: intake.Submission, *, zygote, secret: str,
-              device: str) -> grading.SubmissionResult:
+              device: str, timeout: float | None = None) -> grading.SubmissionResult:
     seed = submission_seed(secret, suite.assignment.name, sub.id)
     sandbox = zygote.sandbox.name
     if sub.source is None:
         return error_result(suite, sub, seed, sandbox)
     return grading.grade_source(suite, sub.source, sub.id, zygote=zygote, seed=seed,
                                 device=device, sandbox_name=sandbox,
-                                source_digest=sub.digest)
+                                source_digest=sub.digest, timeout=timeout,
+                                load_timeout=3 * timeout if timeout else 30.0)
 
 
 def _kinds(suite: grading.Suite) -> dict[str, str]:
@@ -127,7 +128,7 @@ def _kinds(suite: grading.Suite) -> dict[str, str]:
 
 
 def reusable(path: Path, suite: grading.Suite, sub: intake.Submission, seed: int,
-             sdigest: str) -> grading.SubmissionResult | None:
+             meta: dict) -> grading.SubmissionResult | None:
     """An earlier result for exactly this grading job, or None (absent, corrupt, stale)."""
     if not path.is_file():
         return None
@@ -137,7 +138,8 @@ def reusable(path: Path, suite: grading.Suite, sub: intake.Submission, seed: int
         return None
     a = suite.assignment
     if (r.submission != sub.id or r.assignment != a.name or r.source_digest != sub.digest
-            or r.spec_digest != a.digest or data.get(SUITE_DIGEST_KEY) != sdigest
+            or r.spec_digest != a.digest
+            or any(data.get(k) != v for k, v in meta.items())
             or r.seed != f"{seed:016x}"
             or [t.id for t in r.tests] != [t.id for t in a.tests]
             or any(t.output.startswith("grader error") for t in r.tests)):
@@ -170,7 +172,8 @@ def _progress(total: int, initial: int, enabled: bool | None):
 
 def grade_all(suite: grading.Suite, subs: list[intake.Submission], out_dir: Path, *,
               secret: str, device: str, executor=None, zygote=None, force: bool = False,
-              progress: bool | None = None, class_report: bool = True) -> GradeRun:
+              timeout: float | None = None, progress: bool | None = None,
+              class_report: bool = True) -> GradeRun:
     """Grade `subs` into `out_dir` with `executor` (default: a LocalExecutor with one job
     on `zygote`). `progress`: None = a bar when stderr is a terminal."""
     from grader.executors import LocalExecutor
@@ -180,21 +183,22 @@ def grade_all(suite: grading.Suite, subs: list[intake.Submission], out_dir: Path
         executor = LocalExecutor(suite, 1, zygote=zygote)
     try:
         return _grade_all(suite, subs, Path(out_dir), secret=secret, device=device,
-                          executor=executor, force=force, progress=progress,
-                          class_report=class_report)
+                          executor=executor, force=force, timeout=timeout,
+                          progress=progress, class_report=class_report)
     finally:
         if own:
             executor.close()
 
 
-def _grade_all(suite, subs, out_dir: Path, *, secret, device, executor, force, progress,
-               class_report) -> GradeRun:
+def _grade_all(suite, subs, out_dir: Path, *, secret, device, executor, force, timeout,
+               progress, class_report) -> GradeRun:
     a = suite.assignment
     out_dir.mkdir(parents=True, exist_ok=True)
     folders = intake.safe_names([s.id for s in subs])
     _remove_stale_temporaries(out_dir, list(folders.values()))
     sdigest = suite_digest(suite)
-    meta = {SUITE_DIGEST_KEY: sdigest}
+    # What else decides a result; a rerun reuses a result only when all of it matches.
+    meta = {SUITE_DIGEST_KEY: sdigest, "device": device, "call_timeout": timeout}
     run = GradeRun([], out_dir)
     seeds = {s.id: submission_seed(secret, a.name, s.id) for s in subs}
     todo: list[Task] = []
@@ -202,7 +206,7 @@ def _grade_all(suite, subs, out_dir: Path, *, secret, device, executor, force, p
     try:
         for s in subs:
             if not force and reusable(out_dir / folders[s.id] / "results.json", suite, s,
-                                      seeds[s.id], sdigest) is not None:
+                                      seeds[s.id], meta) is not None:
                 run.reused += 1
             elif s.source is None:
                 r = error_result(suite, s, seeds[s.id], executor.sandbox_name)
@@ -210,7 +214,7 @@ def _grade_all(suite, subs, out_dir: Path, *, secret, device, executor, force, p
                 run.graded += 1
             else:
                 todo.append(Task(a.name, s.id, s.source, seeds[s.id], device, s.digest,
-                                 a.digest, sdigest))
+                                 a.digest, sdigest, timeout))
         bar = _progress(len(subs), len(subs) - len(todo), progress)
         for task, outcome in executor.run(todo):
             if isinstance(outcome, BaseException):

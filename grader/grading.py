@@ -7,6 +7,7 @@ turns cases into points, statuses and messages.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import time
 import traceback
@@ -167,11 +168,18 @@ def grade_source(suite: Suite, source: str, submission_id: str, *, zygote: Zygot
                  seed: int, device: str = "cpu", visibilities=("public", "hidden"),
                  time_budget: float = 600.0, sandbox_name: str = "rlimits",
                  source_mode: str = "auto", uid: int | None = None,
-                 source_digest: str = "") -> SubmissionResult:
-    """Grade one submission's source text. Never raises for anything the student did."""
+                 source_digest: str = "", timeout: float | None = None,
+                 load_timeout: float = 30.0) -> SubmissionResult:
+    """Grade one submission's source text. Never raises for anything the student did.
+
+    `timeout` overrides every test's per-call limit (seconds); `load_timeout` bounds the
+    import of the submission.
+    """
     a = suite.assignment
     start = time.monotonic()
     tests = [t for t in a.tests if t.visibility in visibilities]
+    if timeout is not None:
+        tests = [dataclasses.replace(t, timeout=timeout) for t in tests]
     max_score = sum(t.points for t in tests)
 
     def finish(results, status, reason):
@@ -196,7 +204,8 @@ def grade_source(suite: Suite, source: str, submission_id: str, *, zygote: Zygot
     except (ValueError, RecursionError) as e:
         return all_zero(f"{a.module}.py cannot be parsed: {e}", STATUS_ERROR)
 
-    with WorkerSession(zygote, a.module, source, device=device, uid=uid) as session:
+    with WorkerSession(zygote, a.module, source, device=device, uid=uid,
+                       load_timeout=load_timeout) as session:
         err = session.ensure()
         if err is not None:
             if err.type == "Timeout":
