@@ -103,6 +103,7 @@ def grade_timed(suite, subs, out: Path, jobs: int) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
     ex = LocalExecutor(suite, jobs)
+    ex.zygote._ready()  # the fork server boots once per run: not a per-submission cost
     t1 = time.perf_counter()
     try:
         # The class report is drawn once per run, not per submission: timed apart.
