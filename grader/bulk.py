@@ -102,9 +102,7 @@ def suite_digest(suite: grading.Suite) -> str:
 def error_result(suite: grading.Suite, sub: intake.Submission, seed: int,
                  sandbox: str) -> grading.SubmissionResult:
     a = suite.assignment
-    tests = [grading.TestResult(id=t.id, points=0.0, max_points=t.points,
-                                visibility=t.visibility, kind=t.kind, passed=False,
-                                output=sub.error or "") for t in a.tests]
+    tests = [grading.zero_result(t, sub.error or "") for t in a.tests]
     return grading.SubmissionResult(
         submission=sub.id, assignment=a.name, score=0.0, max_score=a.max_score,
         status=grading.STATUS_ERROR, reason=sub.error or "", tests=tests, seed=f"{seed:016x}",

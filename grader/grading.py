@@ -33,11 +33,19 @@ class TestResult:
     passed: bool
     output: str
     """What the student sees: details for public tests, kinds of failure for hidden ones."""
+    description: str = ""
     cases_passed: int = 0
     cases_total: int = 0
     not_attempted: bool = False
     extra: dict = field(default_factory=dict)
     """Kind-specific figures (e.g. a performance ratio)."""
+
+
+def zero_result(test: TestSpec, output: str) -> TestResult:
+    """A test that could not run for this submission: no points, and the reason."""
+    return TestResult(id=test.id, points=0.0, max_points=test.points,
+                      visibility=test.visibility, kind=test.kind, passed=False, output=output,
+                      description=test.description)
 
 
 @dataclass
@@ -128,7 +136,8 @@ def run_test(suite: Suite, test: TestSpec, session: WorkerSession, *, seed: int,
     """Run one test. `source_mode`: "auto" (public: replay fixtures, hidden: live),
     "live" (both live; needs the reference) or "record" (live, keeping a Recorder)."""
     hidden = test.visibility == "hidden"
-    base = dict(id=test.id, max_points=test.points, visibility=test.visibility, kind=test.kind)
+    base = dict(id=test.id, max_points=test.points, visibility=test.visibility, kind=test.kind,
+                description=test.description)
     bad = [(fn, u) for fn in test.functions for u in static_uses.get(fn, [])]
     if bad:
         fn, use = bad[0]
@@ -193,9 +202,7 @@ def grade_source(suite: Suite, source: str, submission_id: str, *, zygote: Zygot
             spec_digest=a.digest, source_digest=source_digest)
 
     def all_zero(reason: str, status: str):
-        return finish([TestResult(id=t.id, points=0.0, max_points=t.points,
-                                  visibility=t.visibility, kind=t.kind, passed=False,
-                                  output=reason) for t in tests], status, reason)
+        return finish([zero_result(t, reason) for t in tests], status, reason)
 
     try:
         static_uses = forbidden.scan(source, a.forbidden_python, a.forbidden_aten)
@@ -223,16 +230,12 @@ def grade_source(suite: Suite, source: str, submission_id: str, *, zygote: Zygot
             if time.monotonic() - start > time_budget:
                 status = STATUS_TIMEOUT
                 reason = f"the submission used up its time budget of {time_budget:g} s"
-                results.append(TestResult(id=test.id, points=0.0, max_points=test.points,
-                                          visibility=test.visibility, kind=test.kind,
-                                          passed=False, output=reason))
+                results.append(zero_result(test, reason))
                 continue
             try:
                 results.append(run_test(suite, test, session, seed=seed, device=device,
                                         static_uses=static_uses, source_mode=source_mode))
             except Exception as e:  # noqa: BLE001 - a grader bug costs one test, not the batch
                 detail = "".join(traceback.format_exception_only(type(e), e)).strip()
-                results.append(TestResult(id=test.id, points=0.0, max_points=test.points,
-                                          visibility=test.visibility, kind=test.kind,
-                                          passed=False, output=f"grader error: {detail}"))
+                results.append(zero_result(test, f"grader error: {detail}"))
     return finish(results, status, reason)

@@ -21,7 +21,8 @@ def num(x: float) -> float | int:
 
 
 def test_name(t: TestResult) -> str:
-    return t.id
+    """Gradescope's test name: the id, then the description (readers split on ': ')."""
+    return t.id + (f": {t.description}" if t.description else "")
 
 
 def results_json(r: SubmissionResult, meta: dict | None = None) -> dict:
@@ -59,11 +60,12 @@ class ResultsFormatError(ValueError):
     """A results.json that is not one this module wrote (corrupt, partial, foreign)."""
 
 
-def _test_id(name: str, known: set[str]) -> str:
-    if name in known:
-        return name
-    head = name.split(" ", 1)[0].rstrip(":")
-    return head
+def _split_name(name: str, known: set[str]) -> tuple[str, str]:
+    """(test id, description) from what `test_name` wrote."""
+    if name in known or ": " not in name:
+        return name, ""
+    tid, description = name.split(": ", 1)
+    return tid, description
 
 
 def result_from_json(data, kinds: dict[str, str] | None = None) -> SubmissionResult:
@@ -75,7 +77,7 @@ def result_from_json(data, kinds: dict[str, str] | None = None) -> SubmissionRes
             raise ResultsFormatError("not a results object")
         tests = []
         for t in data["tests"]:
-            tid = _test_id(str(t["name"]), set(kinds))
+            tid, description = _split_name(str(t["name"]), set(kinds))
             vis = {"visible": "public", "after_published": "hidden"}[t["visibility"]]
             extra = t.get("extra_data", {})
             if not isinstance(extra, dict):
@@ -86,7 +88,8 @@ def result_from_json(data, kinds: dict[str, str] | None = None) -> SubmissionRes
             tests.append(TestResult(
                 id=tid, points=float(t["score"]), max_points=float(t["max_score"]),
                 visibility=vis, kind=kinds.get(tid, ""), passed=t["status"] == "passed",
-                output=output, not_attempted=output == "not attempted", extra=dict(extra)))
+                output=output, not_attempted=output == "not attempted", extra=dict(extra),
+                description=description))
         status = str(data["status"])
         out = str(data.get("output", ""))
         prefix = f"{status}: "

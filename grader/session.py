@@ -305,14 +305,14 @@ class WorkerSession:
         spans: list[list[int]] = []
         enc_args = []
         for a in args:
-            before = len(enc.tensors)
+            enc.touched = []
             enc_args.append(enc.encode(a))
-            spans.append(list(range(before, len(enc.tensors))))
+            spans.append(sorted(set(enc.touched)))
         enc_kwargs = []
         for k, v in (kwargs or {}).items():
-            before = len(enc.tensors)
+            enc.touched = []
             enc_kwargs.append([k, enc.encode(v)])
-            spans.append(list(range(before, len(enc.tensors))))
+            spans.append(sorted(set(enc.touched)))
         header = {"op": "call", "fn": fn, "args": enc_args, "kwargs": {"$dict": enc_kwargs},
                   "keep": list(keep), "device": self.device, "record_ops": record_ops,
                   "repeat": repeat}
