@@ -49,21 +49,7 @@ def make_zygote(args):
     warning = box.warning()
     if warning:
         print(f"warning: {warning}" + (f" ({why})" if why else ""), file=sys.stderr)
-    timeout = getattr(args, "timeout", None)
-    return Zygote(box, call_timeout=timeout,
-                  load_timeout=min(30.0, max(timeout * 3, 5.0)) if timeout else 30.0)
-
-
-def _cap_timeouts(suite, timeout: float | None) -> None:
-    """--timeout: no call in any test may take longer than this many seconds."""
-    import dataclasses
-
-    if timeout is None:
-        return
-    a = suite.assignment
-    tests = type(a.tests)(dataclasses.replace(t, timeout=min(t.timeout, timeout))
-                          for t in a.tests)
-    suite.assignment = dataclasses.replace(a, tests=tests)
+    return Zygote(box)
 
 
 def _load(name: str, with_reference: bool):
@@ -118,11 +104,18 @@ def cmd_check(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from grader import bulk, report
+    from grader import bulk, executors, report
 
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if args.scheduler and args.executor != "dask":
+        raise UsageError("--scheduler needs --executor dask")
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be positive")
-    with make_zygote(args) as zygote:  # boots while the suite loads
+    # The local fork server boots in parallel with loading the suite.
+    zygote = make_zygote(args) if args.executor == "local" else None
+    executor = None
+    try:
         suite = _load(args.assignment, with_reference=True)
         a = suite.assignment
         if suite.reference is None:
@@ -132,11 +125,33 @@ def cmd_grade(args) -> int:
         out = Path(args.out)
         secret = bulk.resolve_secret(args.secret, out)
         device = resolve_device(args.device)
-        _cap_timeouts(suite, args.timeout)
-        run = bulk.grade_all(suite, subs, out, secret=secret, device=device, zygote=zygote)
+        if zygote is not None:
+            executor = executors.LocalExecutor(suite, args.jobs, zygote=zygote)
+        else:
+            try:
+                executor = executors.DaskExecutor(args.scheduler, args.jobs)
+            except (RuntimeError, OSError) as e:
+                raise UsageError(f"--executor dask: {e}") from None
+            warning = executor.warning()
+            if warning:
+                print(f"warning: {warning}", file=sys.stderr)
+        run = bulk.grade_all(suite, subs, out, secret=secret, device=device,
+                             executor=executor, force=args.force, timeout=args.timeout)
+    finally:
+        if executor is not None:
+            executor.close()
+        if zygote is not None:
+            zygote.close()
     print(report.gradebook_table(run.results))
-    print(f"\n{len(run.results)} submissions graded into {out}/ (grades.csv, "
-          "<id>/results.json, <id>/feedback.txt)")
+    print(f"\n{len(run.results)} submissions in {out}/ (grades.csv, report.html, "
+          f"<id>/results.json, <id>/feedback.txt): {run.graded} graded now, "
+          f"{run.reused} unchanged since an earlier run")
+    if run.failed:
+        for sid, why in run.failed:
+            print(f"error: {sid}: not graded: {why}", file=sys.stderr)
+        print(f"{len(run.failed)} submissions could not be graded; rerun the same command "
+              "to grade them", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -199,9 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("grade", help="TA: grade submissions into a gradebook",
-                       description="Grade submissions (a folder per student, .py files, or a "
-                                   "folder of those) against public and hidden tests. Writes "
-                                   "DIR/grades.csv and DIR/<id>/results.json and feedback.txt. "
+                       description="Grade submissions (a folder per student, .py, .ipynb "
+                                   "or .zip files, a folder of those, or a Gradescope export) "
+                                   "against public and hidden tests. Writes DIR/grades.csv, "
+                                   "DIR/report.html and DIR/<id>/results.json and feedback.txt. "
+                                   "A rerun into the same DIR grades only what changed. "
                                    "Exit status 0 when every submission was graded.")
     s.add_argument("assignment", help="assignment name (see `dlgrade list`)")
     s.add_argument("submissions", nargs="+", metavar="SUBMISSION",
@@ -213,8 +230,18 @@ def build_parser() -> argparse.ArgumentParser:
                                     "else one kept in DIR/.secret)")
     _sandbox_option(s)
     s.add_argument("--timeout", type=float, metavar="SECONDS",
-                   help="cap every call's time limit at SECONDS (default: the spec's); "
-                        "imports get 3x that, at least 5 s")
+                   help="wall-clock limit per call (default: the spec's, usually 10 s); "
+                        "importing a submission may take 3x this (default 30 s)")
+    s.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                   help="grade N submissions at a time (default 1; with --executor dask "
+                        "and no --scheduler: the number of local Dask workers)")
+    s.add_argument("--force", action="store_true",
+                   help="regrade everything, even submissions already graded in DIR")
+    s.add_argument("--executor", default="local", choices=["local", "dask"],
+                   help="local: this machine (default); dask: a Dask cluster")
+    s.add_argument("--scheduler", metavar="ADDR",
+                   help="Dask scheduler address, e.g. tcp://host:8786 (default with "
+                        "--executor dask: a local cluster)")
     s.set_defaults(func=cmd_grade)
 
     s = sub.add_parser("build", help="instructor: regenerate stubs and public fixtures from "

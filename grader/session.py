@@ -34,12 +34,8 @@ class Zygote:
     process limit or kill(-1) never reaches a neighbour.
     """
 
-    def __init__(self, sandbox: Sandbox | None = None, start_timeout: float = 120.0, *,
-                 call_timeout: float | None = None, load_timeout: float = 30.0):
+    def __init__(self, sandbox: Sandbox | None = None, start_timeout: float = 120.0):
         self.sandbox = sandbox or Sandbox()
-        self.call_timeout = call_timeout
-        """When set, no call waits longer than this (a cap on the spec's timeouts)."""
-        self.load_timeout = load_timeout
         self._lock = threading.Lock()
         self._uid_lock = threading.Lock()
         self._leased: dict[int, int] = {}  # worker pid -> slot uid
@@ -215,11 +211,9 @@ class WorkerSession:
 
     def __init__(self, zygote: Zygote, module: str, source: str, *,
                  limits: Limits | None = None, uid: int | None = None,
-                 load_timeout: float | None = None, device: str = "cpu"):
+                 load_timeout: float = 30.0, device: str = "cpu"):
         self.zygote, self.module, self.source = zygote, module, source
         self.limits = limits or Limits()
-        if load_timeout is None:
-            load_timeout = getattr(zygote, "load_timeout", 30.0)
         self.uid, self.load_timeout, self.device = uid, load_timeout, device
         self.pid: int | None = None
         self.sock: socket.socket | None = None
@@ -360,9 +354,6 @@ class WorkerSession:
         header = {"op": "call", "fn": fn, "args": enc_args, "kwargs": {"$dict": enc_kwargs},
                   "keep": list(keep), "device": self.device, "record_ops": record_ops,
                   "repeat": repeat}
-        cap = getattr(self.zygote, "call_timeout", None)
-        if cap is not None:
-            timeout = min(timeout, cap)
         return self._roundtrip(header, enc, timeout), spans
 
     def drop(self, handles: list[wire.Handle]) -> None:
