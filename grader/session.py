@@ -166,6 +166,8 @@ class CallResult:
     error: CallError | None = None
     mutated: list[int] = field(default_factory=list)
     """Positions of tensor arguments the call modified in place."""
+    aliased: list[int] = field(default_factory=list)
+    """Tensors of the reply (table order) that share memory with an argument."""
     ops: list[str] = field(default_factory=list)
     """Base names of the aten ops the call dispatched."""
     functions: list[str] = field(default_factory=list)
@@ -305,6 +307,7 @@ class WorkerSession:
             self._stop()
             return CallResult(error=CallError("Protocol", f"malformed reply: {e}"))
         mutated = reply.get("mutated", [])
+        aliased = reply.get("aliased", [])
         ops = reply.get("ops", [])
         functions = reply.get("functions", [])
         if header.get("op") == "call" and header.get("record_ops") and (
@@ -317,6 +320,7 @@ class WorkerSession:
         return CallResult(
             value=value,
             mutated=[i for i in mutated if isinstance(i, int)] if isinstance(mutated, list) else [],
+            aliased=[i for i in aliased if isinstance(i, int)] if isinstance(aliased, list) else [],
             ops=[str(o)[:100] for o in ops] if isinstance(ops, list) else [],
             functions=([str(o)[:100] for o in functions] if isinstance(functions, list)
                        else []),

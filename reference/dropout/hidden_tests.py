@@ -15,7 +15,9 @@ for any correct implementation, with the student's outputs only (`t.call`):
   generator=None draws from (and advances) PyTorch's default generator;
 - the backward pass uses the forward pass's mask: dx = dout * (out != 0) / (1 - p), the
   same every time it is called with the same cache.
-Every call also checks (in t.call) that no input was modified in place.
+Every call also checks (in t.call) that no input was modified in place. Outputs may share
+memory with the input (API.md lets eval mode and p == 0 return x itself; the backward of
+eval mode may return dout).
 """
 
 import math
@@ -42,7 +44,7 @@ def nonzero_input(t, shape, dtype):
 def forward(t, x, p, *args, **kwargs):
     """The student's dropout_forward: (out, cache handle, types), out checked to be a
     tensor shaped like x (its dtype, device and values are checked by the caller)."""
-    value, types = t.call("dropout_forward", x, p, *args, **kwargs)
+    value, types = t.call("dropout_forward", x, p, *args, allow_alias=True, **kwargs)
     if not (isinstance(value, (tuple, list)) and len(value) == 2):
         t.fail("structure", "dropout_forward: expected a tuple (out, cache), got "
                f"{describe_value(value)}", "dropout_forward: wrong number of return values")
@@ -53,7 +55,7 @@ def forward(t, x, p, *args, **kwargs):
 
 
 def backward(t, dout, cache):
-    dx, types = t.call("dropout_backward", dout, cache)
+    dx, types = t.call("dropout_backward", dout, cache, allow_alias=True)
     if not isinstance(dx, torch.Tensor) or tuple(dx.shape) != tuple(dout.shape):
         t.check("dx", dx, dout, dtype=dout.dtype, types=types)
     return dx, types
