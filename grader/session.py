@@ -77,9 +77,11 @@ class Zygote:
     def spawn(self, limits: Limits, uid: int | None = None) -> tuple[int, socket.socket, int]:
         """Fork a worker. `uid`: its slot uid; by default (under a sandbox with uids) the
         lowest one no live worker holds."""
-        if uid is None and self.sandbox.uids:
-            uid = self._lease_uid()
         with self._lock:
+            # Lease and record under the spawn lock: two threads choosing at once would
+            # otherwise both take the lowest free uid, and one's kill(-1) would end the other.
+            if uid is None and self.sandbox.uids:
+                uid = self._lease_uid()
             try:
                 reply = self._request({"op": "spawn", "limits": limits.to_json(), "uid": uid})
                 if not reply.get("ok"):
