@@ -35,11 +35,13 @@ def _rows(out: Path) -> list[str]:
 
 
 def _results(out: Path) -> dict[str, dict]:
-    """Every results.json, execution_time aside."""
+    """Every results.json, execution_time and the isolation used aside (the command line
+    sandboxes with bubblewrap where it can; the test fixture's fork server does not)."""
     found = {}
     for p in sorted(out.glob("*/results.json")):
         data = json.loads(p.read_text())
         data.pop("execution_time")
+        data.pop("sandbox")
         found[p.parent.name] = data
     return found
 
