@@ -137,8 +137,9 @@ def run_public_test(assignment: str, test_id: str, namespace: dict,
         output = result.output
         if result.not_attempted:
             names = ", ".join(test.functions)
-            where = "its cell" if len(test.functions) == 1 else "their cells"
-            output = f"write {names} in {where}, run it, then this check again"
+            one = len(test.functions) == 1
+            output = (f"write {names} in {'its cell' if one else 'their cells'}, run "
+                      f"{'it' if one else 'them'}, then this check again")
         return CheckReport(test.id, result.passed, result.not_attempted, result.points,
                            result.max_points, output)
 
