@@ -174,6 +174,7 @@ def _write(results: Path, data: dict) -> None:
 def grade(root: Path) -> dict:
     """Grade the submission under `root` (Gradescope's layout); return results.json."""
     from grader import assignments, bulk, grading, intake, report
+    from grader.sandbox import Sandbox
     from grader.session import Zygote
 
     source_dir = root / "source"
@@ -190,14 +191,13 @@ def grade(root: Path) -> dict:
         sub = intake.collect([path], module)[0]
         sub.id = sid
     uid = config.get("uid", NOBODY) if os.geteuid() == 0 else None
-    with Zygote() as zygote:
-        sandbox = zygote.sandbox.name
-        if sub.source is None:
-            result = bulk.error_result(suite, sub, seed, sandbox)
-        else:
+    if sub.source is None:
+        result = bulk.error_result(suite, sub, seed, Sandbox().name)
+    else:
+        with Zygote() as zygote:
             result = grading.grade_source(
                 suite, sub.source, sid, zygote=zygote, seed=seed,
-                device=config.get("device", "cpu"), sandbox_name=sandbox, uid=uid,
+                device=config.get("device", "cpu"), sandbox_name=zygote.sandbox.name, uid=uid,
                 time_budget=float(config.get("time_budget", 600)),
                 source_digest=sub.digest)
     data = gradescope_json(report.results_json(result))
