@@ -49,9 +49,7 @@ def submission_seed(secret: str, assignment: str, submission_id: str) -> int:
 def error_result(suite: grading.Suite, sub: intake.Submission, seed: int,
                  sandbox: str) -> grading.SubmissionResult:
     a = suite.assignment
-    tests = [grading.TestResult(id=t.id, points=0.0, max_points=t.points,
-                                visibility=t.visibility, kind=t.kind, passed=False,
-                                output=sub.error or "") for t in a.tests]
+    tests = [grading.zero_result(t, sub.error or "") for t in a.tests]
     return grading.SubmissionResult(
         submission=sub.id, assignment=a.name, score=0.0, max_score=a.max_score,
         status=grading.STATUS_ERROR, reason=sub.error or "", tests=tests, seed=f"{seed:016x}",
@@ -59,22 +57,24 @@ def error_result(suite: grading.Suite, sub: intake.Submission, seed: int,
 
 
 def grade_one(suite: grading.Suite, sub: intake.Submission, *, zygote: Zygote, secret: str,
-              device: str) -> grading.SubmissionResult:
+              device: str, timeout: float | None = None) -> grading.SubmissionResult:
     seed = submission_seed(secret, suite.assignment.name, sub.id)
     sandbox = zygote.sandbox.name
     if sub.source is None:
         return error_result(suite, sub, seed, sandbox)
     return grading.grade_source(suite, sub.source, sub.id, zygote=zygote, seed=seed,
                                 device=device, sandbox_name=sandbox,
-                                source_digest=sub.digest)
+                                source_digest=sub.digest, timeout=timeout,
+                                load_timeout=3 * timeout if timeout else 30.0)
 
 
 def grade_all(suite: grading.Suite, subs: list[intake.Submission], out_dir: Path, *,
-              secret: str, device: str, zygote: Zygote) -> GradeRun:
+              secret: str, device: str, zygote: Zygote,
+              timeout: float | None = None) -> GradeRun:
     folders = intake.safe_names([s.id for s in subs])
     results = []
     for sub in subs:
-        r = grade_one(suite, sub, zygote=zygote, secret=secret, device=device)
+        r = grade_one(suite, sub, zygote=zygote, secret=secret, device=device, timeout=timeout)
         report.write_submission(out_dir, folders[sub.id], r, suite.assignment.title)
         results.append(r)
     test_ids = [t.id for t in suite.assignment.tests]

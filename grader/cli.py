@@ -10,8 +10,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from grader import assignments, bulk, grading, intake, report
+from grader import assignments, intake
 from grader.spec import SpecError
+
+# Heavy modules (torch and everything importing it) load inside the commands that need
+# them, so `dlgrade --help` and `dlgrade list` answer at once.
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -34,12 +37,16 @@ def resolve_device(device: str) -> str:
 
 
 def _load(name: str, with_reference: bool):
+    from grader import grading
+
     a = assignments.load(name)
     ref = assignments.reference_dir(name) if with_reference else None
     return grading.load_suite(a, ref)
 
 
 def cmd_list(args) -> int:
+    from grader.report import num, table
+
     names = assignments.available()
     if not names:
         print("no assignments found under", assignments.project_root() / "assignments")
@@ -50,37 +57,38 @@ def cmd_list(args) -> int:
             a = assignments.load(name)
             public = sum(t.points for t in a.tests if t.visibility == "public")
             rows.append([name, a.title, f"{a.module}.py", f"{len(a.tests)}",
-                         f"{report._num(a.max_score)} ({report._num(public)} public)"])
+                         f"{num(a.max_score)} ({num(public)} public)"])
         except SpecError as e:
             rows.append([name, f"invalid spec: {e}", "", "", ""])
-    print(report.table(rows, ["assignment", "title", "file", "tests", "points"]))
+    print(table(rows, ["assignment", "title", "file", "tests", "points"]))
     return EXIT_OK
 
 
 def cmd_check(args) -> int:
-    suite = _load(args.assignment, with_reference=False)
-    a = suite.assignment
-    if args.path:
-        path = Path(args.path)
-    else:
-        path = Path.cwd() / f"{a.module}.py"
-        notebook = Path.cwd() / f"{a.module}.ipynb"
-        if not path.exists() and notebook.exists():
-            path = notebook  # the released notebook, filled in
-    if not path.exists():
-        raise UsageError(f"{path}: file not found (expected your {a.module}.py or "
-                         f"{a.module}.ipynb)")
-    if path.is_file() and path.suffix not in (".py", ".ipynb"):
-        raise UsageError(f"{path}: expected your {a.module}.py or {a.module}.ipynb")
-    subs = intake.collect([path], a.module)
-    if len(subs) != 1:
-        raise UsageError(f"{path}: expected one submission, found {len(subs)}")
-    sub = subs[0]
-    if sub.error:
-        raise UsageError(sub.error)
+    from grader import grading, report
     from grader.session import Zygote
 
-    with Zygote() as zygote:
+    with Zygote() as zygote:  # boots in parallel with loading the suite
+        suite = _load(args.assignment, with_reference=False)
+        a = suite.assignment
+        if args.path:
+            path = Path(args.path)
+        else:
+            path = Path.cwd() / f"{a.module}.py"
+            notebook = Path.cwd() / f"{a.module}.ipynb"
+            if not path.exists() and notebook.exists():
+                path = notebook  # the released notebook, filled in
+        if not path.exists():
+            raise UsageError(f"{path}: file not found (expected your {a.module}.py or "
+                             f"{a.module}.ipynb)")
+        if path.is_file() and path.suffix not in (".py", ".ipynb"):
+            raise UsageError(f"{path}: expected your {a.module}.py or {a.module}.ipynb")
+        subs = intake.collect([path], a.module)
+        if len(subs) != 1:
+            raise UsageError(f"{path}: expected one submission, found {len(subs)}")
+        sub = subs[0]
+        if sub.error:
+            raise UsageError(sub.error)
         r = grading.grade_source(suite, sub.source, sub.id, zygote=zygote, seed=0,
                                  device=resolve_device(args.device), visibilities=("public",),
                                  sandbox_name=zygote.sandbox.name)
@@ -90,22 +98,24 @@ def cmd_check(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    suite = _load(args.assignment, with_reference=True)
-    a = suite.assignment
-    if suite.reference is None:
-        raise UsageError(f"no reference solution for {a.name} under "
-                         f"{assignments.project_root() / 'reference' / a.name}")
-    subs = intake.collect([Path(p) for p in args.submissions], a.module)
-    out = Path(args.out)
-    secret = bulk.resolve_secret(args.secret, out)
-    device = resolve_device(args.device)
+    from grader import bulk, report
     from grader.session import Zygote
 
-    with Zygote() as zygote:
+    with Zygote() as zygote:  # boots in parallel with loading the suite
+        suite = _load(args.assignment, with_reference=True)
+        a = suite.assignment
+        if suite.reference is None:
+            raise UsageError(f"no reference solution for {a.name} under "
+                             f"{assignments.project_root() / 'reference' / a.name}")
+        subs = intake.collect([Path(p) for p in args.submissions], a.module)
+        out = Path(args.out)
+        secret = bulk.resolve_secret(args.secret, out)
+        device = resolve_device(args.device)
         warning = zygote.sandbox.warning()
         if warning:
             print(f"warning: {warning}", file=sys.stderr)
-        run = bulk.grade_all(suite, subs, out, secret=secret, device=device, zygote=zygote)
+        run = bulk.grade_all(suite, subs, out, secret=secret, device=device, zygote=zygote,
+                             timeout=args.timeout)
     print(report.gradebook_table(run.results))
     print(f"\n{len(run.results)} submissions graded into {out}/ (grades.csv, "
           "<id>/results.json, <id>/feedback.txt)")
@@ -202,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where submissions run (default: auto = cuda when available)")
     s.add_argument("--secret", help="secret for hidden inputs (default: $DLGRADE_SECRET, "
                                     "else one kept in DIR/.secret)")
+    s.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="wall-clock limit per call (default: the spec's, usually 10 s); "
+                        "importing a submission may take 3x this (default 30 s)")
     s.set_defaults(func=cmd_grade)
 
     s = sub.add_parser("build", help="instructor: regenerate stubs and public fixtures from "

@@ -107,14 +107,26 @@ def _names_used(node) -> set[str]:
 
 
 def _names_bound(stmt) -> set[str]:
+    """Top-level names a module-level statement binds. A function's or class's own
+    locals are not top-level names (only its name, and names it declares `global`), or a
+    forbidden call in one function would taint every function using a same-named local."""
     out = set()
-    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        out.add(stmt.name)
-    for n in ast.walk(stmt):
-        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
-            out.add(n.id)
-        elif isinstance(n, (ast.Import, ast.ImportFrom)):
-            out.update((a.asname or a.name).split(".")[0] for a in n.names)
+
+    def visit(node):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(node.name)
+            for n in ast.walk(node):
+                if isinstance(n, ast.Global):
+                    out.update(n.names)
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            out.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            out.update((a.asname or a.name).split(".")[0] for a in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(stmt)
     return out
 
 

@@ -7,6 +7,7 @@ turns cases into points, statuses and messages.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import time
 import traceback
@@ -32,11 +33,19 @@ class TestResult:
     passed: bool
     output: str
     """What the student sees: details for public tests, kinds of failure for hidden ones."""
+    description: str = ""
     cases_passed: int = 0
     cases_total: int = 0
     not_attempted: bool = False
     extra: dict = field(default_factory=dict)
     """Kind-specific figures (e.g. a performance ratio)."""
+
+
+def zero_result(test: TestSpec, output: str) -> TestResult:
+    """A test that could not run for this submission: no points, and the reason."""
+    return TestResult(id=test.id, points=0.0, max_points=test.points,
+                      visibility=test.visibility, kind=test.kind, passed=False, output=output,
+                      description=test.description)
 
 
 @dataclass
@@ -127,7 +136,8 @@ def run_test(suite: Suite, test: TestSpec, session: WorkerSession, *, seed: int,
     """Run one test. `source_mode`: "auto" (public: replay fixtures, hidden: live),
     "live" (both live; needs the reference) or "record" (live, keeping a Recorder)."""
     hidden = test.visibility == "hidden"
-    base = dict(id=test.id, max_points=test.points, visibility=test.visibility, kind=test.kind)
+    base = dict(id=test.id, max_points=test.points, visibility=test.visibility, kind=test.kind,
+                description=test.description)
     bad = [(fn, u) for fn in test.functions for u in static_uses.get(fn, [])]
     if bad:
         fn, use = bad[0]
@@ -167,11 +177,18 @@ def grade_source(suite: Suite, source: str, submission_id: str, *, zygote: Zygot
                  seed: int, device: str = "cpu", visibilities=("public", "hidden"),
                  time_budget: float = 600.0, sandbox_name: str = "rlimits",
                  source_mode: str = "auto", uid: int | None = None,
-                 source_digest: str = "") -> SubmissionResult:
-    """Grade one submission's source text. Never raises for anything the student did."""
+                 source_digest: str = "", timeout: float | None = None,
+                 load_timeout: float = 30.0) -> SubmissionResult:
+    """Grade one submission's source text. Never raises for anything the student did.
+
+    `timeout` overrides every test's per-call limit (seconds); `load_timeout` bounds the
+    import of the submission.
+    """
     a = suite.assignment
     start = time.monotonic()
     tests = [t for t in a.tests if t.visibility in visibilities]
+    if timeout is not None:
+        tests = [dataclasses.replace(t, timeout=timeout) for t in tests]
     max_score = sum(t.points for t in tests)
 
     def finish(results, status, reason):
@@ -185,9 +202,7 @@ def grade_source(suite: Suite, source: str, submission_id: str, *, zygote: Zygot
             spec_digest=a.digest, source_digest=source_digest)
 
     def all_zero(reason: str, status: str):
-        return finish([TestResult(id=t.id, points=0.0, max_points=t.points,
-                                  visibility=t.visibility, kind=t.kind, passed=False,
-                                  output=reason) for t in tests], status, reason)
+        return finish([zero_result(t, reason) for t in tests], status, reason)
 
     try:
         static_uses = forbidden.scan(source, a.forbidden_python, a.forbidden_aten)
@@ -196,7 +211,8 @@ def grade_source(suite: Suite, source: str, submission_id: str, *, zygote: Zygot
     except (ValueError, RecursionError) as e:
         return all_zero(f"{a.module}.py cannot be parsed: {e}", STATUS_ERROR)
 
-    with WorkerSession(zygote, a.module, source, device=device, uid=uid) as session:
+    with WorkerSession(zygote, a.module, source, device=device, uid=uid,
+                       load_timeout=load_timeout) as session:
         err = session.ensure()
         if err is not None:
             if err.type == "Timeout":
@@ -214,16 +230,12 @@ def grade_source(suite: Suite, source: str, submission_id: str, *, zygote: Zygot
             if time.monotonic() - start > time_budget:
                 status = STATUS_TIMEOUT
                 reason = f"the submission used up its time budget of {time_budget:g} s"
-                results.append(TestResult(id=test.id, points=0.0, max_points=test.points,
-                                          visibility=test.visibility, kind=test.kind,
-                                          passed=False, output=reason))
+                results.append(zero_result(test, reason))
                 continue
             try:
                 results.append(run_test(suite, test, session, seed=seed, device=device,
                                         static_uses=static_uses, source_mode=source_mode))
             except Exception as e:  # noqa: BLE001 - a grader bug costs one test, not the batch
                 detail = "".join(traceback.format_exception_only(type(e), e)).strip()
-                results.append(TestResult(id=test.id, points=0.0, max_points=test.points,
-                                          visibility=test.visibility, kind=test.kind,
-                                          passed=False, output=f"grader error: {detail}"))
+                results.append(zero_result(test, f"grader error: {detail}"))
     return finish(results, status, reason)

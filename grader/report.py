@@ -12,29 +12,26 @@ import os
 import tempfile
 from pathlib import Path
 
-from grader.grading import SubmissionResult, TestResult
+from grader.grading import SubmissionResult
 
 
-def _num(x: float) -> float | int:
+def num(x: float) -> float | int:
+    """A score as a person writes it: 3 not 3.0, 2.6667 not 2.666666."""
     return int(x) if float(x).is_integer() else round(x, 4)
-
-
-def test_name(t: TestResult) -> str:
-    return t.id
 
 
 def results_json(r: SubmissionResult) -> dict:
     """The Gradescope results schema, plus dlgrade's own fields."""
     return {
-        "score": _num(r.score),
+        "score": num(r.score),
         "execution_time": r.execution_time,
         "output": (f"{r.status}: {r.reason}" if r.reason else
-                   f"{_num(r.score)} / {_num(r.max_score)} points"),
+                   f"{num(r.score)} / {num(r.max_score)} points"),
         "tests": [
             {
-                "name": test_name(t),
-                "score": _num(t.points),
-                "max_score": _num(t.max_points),
+                "name": t.id + (f": {t.description}" if t.description else ""),
+                "score": num(t.points),
+                "max_score": num(t.max_points),
                 "status": "passed" if t.passed else "failed",
                 "output": t.output,
                 "visibility": "visible" if t.visibility == "public" else "after_published",
@@ -44,7 +41,7 @@ def results_json(r: SubmissionResult) -> dict:
         ],
         "submission": r.submission,
         "assignment": r.assignment,
-        "max_score": _num(r.max_score),
+        "max_score": num(r.max_score),
         "status": r.status,
         "seed": r.seed,
         "sandbox": r.sandbox,
@@ -55,14 +52,14 @@ def results_json(r: SubmissionResult) -> dict:
 
 def feedback_text(r: SubmissionResult, title: str = "") -> str:
     """A readable report for the student: public tests in detail, hidden ones pass/fail."""
-    lines = [f"{title or r.assignment}: {_num(r.score)} / {_num(r.max_score)} points"]
+    lines = [f"{title or r.assignment}: {num(r.score)} / {num(r.max_score)} points"]
     if r.status != "graded":
         lines.append(f"status: {r.status}: {r.reason}")
     lines.append("")
     for t in r.tests:
         mark = "PASS" if t.passed else "FAIL"
         where = "" if t.visibility == "public" else " (hidden)"
-        lines.append(f"[{mark}] {t.id}{where}: {_num(t.points)} / {_num(t.max_points)}")
+        lines.append(f"[{mark}] {t.id}{where}: {num(t.points)} / {num(t.max_points)}")
         if not t.passed or t.visibility == "public":
             lines.extend("    " + line for line in t.output.splitlines())
     return "\n".join(lines) + "\n"
@@ -74,8 +71,8 @@ def grades_csv(results: list[SubmissionResult], test_ids: list[str]) -> str:
     w.writerow(["submission", "score", "max_score", "status", *test_ids])
     for r in sorted(results, key=lambda r: r.submission):
         by_id = {t.id: t.points for t in r.tests}
-        w.writerow([r.submission, _num(r.score), _num(r.max_score), r.status,
-                    *[_num(by_id.get(t, 0.0)) for t in test_ids]])
+        w.writerow([r.submission, num(r.score), num(r.max_score), r.status,
+                    *[num(by_id.get(t, 0.0)) for t in test_ids]])
     return buf.getvalue()
 
 
@@ -111,7 +108,7 @@ def check_table(r: SubmissionResult) -> str:
     details = []
     for t in r.tests:
         first = t.output.splitlines()[0] if t.output else ""
-        rows.append([t.id, f"{_num(t.points)}/{_num(t.max_points)}",
+        rows.append([t.id, f"{num(t.points)}/{num(t.max_points)}",
                      "passed" if t.passed else ("not attempted" if t.not_attempted else "FAILED"),
                      first if not t.passed else ""])
         if not t.passed and not t.not_attempted and len(t.output.splitlines()) > 1:
@@ -121,14 +118,14 @@ def check_table(r: SubmissionResult) -> str:
         out += "\n\n" + "\n\n".join(details)
     passed = sum(t.passed for t in r.tests)
     out += (f"\n\n{passed}/{len(r.tests)} public tests passed, "
-            f"{_num(r.score)}/{_num(r.max_score)} points")
+            f"{num(r.score)}/{num(r.max_score)} points")
     if r.status != "graded":
         out += f"\n{r.status}: {r.reason}"
     return out
 
 
 def gradebook_table(results: list[SubmissionResult]) -> str:
-    rows = [[r.submission, f"{_num(r.score)}/{_num(r.max_score)}", r.status,
+    rows = [[r.submission, f"{num(r.score)}/{num(r.max_score)}", r.status,
              (r.reason or _first_failure(r))[:70]]
             for r in sorted(results, key=lambda r: r.submission)]
     return table(rows, ["submission", "score", "status", "note"])

@@ -41,14 +41,22 @@ class Zygote:
         )
         theirs.close()
         self.sock = ours
+        # The zygote imports torch (~1.5 s) while the caller loads the spec and reference;
+        # its hello is awaited on first use.
+        self._start_deadline = time.monotonic() + start_timeout
+        self.torch_version: str | None = None
+
+    def _ready(self) -> None:
+        if self.torch_version is not None:
+            return
         try:
-            hello = wire.recv(self.sock, time.monotonic() + start_timeout).header
-        except (EOFError, TimeoutError, wire.ProtocolError) as e:
-            self.close()
+            hello = wire.recv(self.sock, self._start_deadline).header
+        except (EOFError, TimeoutError, OSError, wire.ProtocolError) as e:
             raise WorkerError(f"the worker fork server did not start: {type(e).__name__}") from e
-        self.torch_version = hello.get("torch")
+        self.torch_version = str(hello.get("torch"))
 
     def _request(self, header: dict, timeout: float = 30.0) -> dict:
+        self._ready()
         wire.send(self.sock, header)
         return wire.recv(self.sock, time.monotonic() + timeout).header
 
@@ -57,7 +65,7 @@ class Zygote:
             try:
                 reply = self._request({"op": "spawn", "limits": limits.to_json(), "uid": uid})
                 _, fds, _, _ = socket.recv_fds(self.sock, 16, 2)
-            except (EOFError, TimeoutError, OSError, wire.ProtocolError) as e:
+            except (EOFError, TimeoutError, OSError, wire.ProtocolError, WorkerError) as e:
                 raise WorkerError(f"could not start a worker: {type(e).__name__}: {e}") from e
         if len(fds) != 2:
             raise WorkerError("the fork server sent no worker sockets")
@@ -297,14 +305,14 @@ class WorkerSession:
         spans: list[list[int]] = []
         enc_args = []
         for a in args:
-            before = len(enc.tensors)
+            enc.touched = []
             enc_args.append(enc.encode(a))
-            spans.append(list(range(before, len(enc.tensors))))
+            spans.append(sorted(set(enc.touched)))
         enc_kwargs = []
         for k, v in (kwargs or {}).items():
-            before = len(enc.tensors)
+            enc.touched = []
             enc_kwargs.append([k, enc.encode(v)])
-            spans.append(list(range(before, len(enc.tensors))))
+            spans.append(sorted(set(enc.touched)))
         header = {"op": "call", "fn": fn, "args": enc_args, "kwargs": {"$dict": enc_kwargs},
                   "keep": list(keep), "device": self.device, "record_ops": record_ops,
                   "repeat": repeat}

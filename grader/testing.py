@@ -21,6 +21,7 @@ points * passed / total. The same code serves three purposes:
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import inspect
@@ -36,7 +37,7 @@ import torch
 from grader import compare
 from grader.session import CallResult, WorkerSession, as_plain
 from grader.spec import Assignment, TestSpec, Tolerance
-from grader.wire import GeneratorSpec
+from grader.wire import GeneratorSpec, Handle
 
 FAILURE_HIDDEN_TEXT = {
     "not_attempted": "not attempted",
@@ -52,6 +53,11 @@ FAILURE_HIDDEN_TEXT = {
     "fixture": "grader fixture out of date",
     **compare.HIDDEN_TEXT,
 }
+
+
+_BUILTIN_EXCEPTIONS = frozenset(
+    name for name, obj in vars(builtins).items()
+    if isinstance(obj, type) and issubclass(obj, BaseException))
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -288,6 +294,16 @@ def _has_float32(value) -> bool:
     return False
 
 
+def _handles_in(value) -> list[Handle]:
+    if isinstance(value, Handle):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [h for v in value for h in _handles_in(v)]
+    if isinstance(value, dict):
+        return [h for v in value.values() for h in _handles_in(v)]
+    return []
+
+
 def forbidden_matches(ops, patterns) -> list[str]:
     return sorted({op for op in ops for p in patterns if fnmatchcase(op, p)})
 
@@ -310,6 +326,7 @@ class TestContext:
     timed_out: bool = False
     forbidden_used: list[str] = field(default_factory=list)
     calls: list[CallResult] = field(default_factory=list)
+    _handles: list[Handle] = field(default_factory=list)
 
     @property
     def hidden(self) -> bool:
@@ -328,6 +345,10 @@ class TestContext:
         except _SkipCase:
             # One hang is enough: don't wait out the timeout again for every other case.
             result.failure = Failure("skipped", f"{label}: skipped after a timeout in this test")
+        finally:
+            # Caches live in the worker until their case ends.
+            self.session.drop(self._handles)
+            self._handles = []
         self.cases.append(result)
 
     def fail(self, kind: str, detail: str, hidden_detail: str = "") -> None:
@@ -385,6 +406,7 @@ class TestContext:
             fn, s_args, s_kwargs, keep=self.assignment.keep_indices(fn),
             timeout=self.test.timeout, record_ops=True)
         self.calls.append(result)
+        self._handles.extend(_handles_in(result.value))
         if result.error is not None:
             self._call_failed(fn, result)
         bad_ops = forbidden_matches(result.ops, self.assignment.forbidden_aten)
@@ -428,8 +450,11 @@ class TestContext:
             if line.strip().startswith("File "):
                 where = " (" + line.strip() + ")"
                 break
+        # A hidden test names only built-in exception types: a student's own exception
+        # class name (or message) could carry hidden inputs out in the feedback.
+        shown = err.type if err.type in _BUILTIN_EXCEPTIONS else "an exception"
         self.fail("exception", f"{fn} raised {err.type}: {err.message}{where}",
-                  f"{fn} raised {err.type}")
+                  f"{fn} raised {shown}")
 
     def reference(self, fn: str, *args, upcast: bool = True, **kwargs):
         """The reference's outputs for the same inputs (float32 inputs run in float64)."""

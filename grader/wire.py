@@ -103,6 +103,8 @@ class Encoder:
         self._ids: dict[int, int] = {}
         self._keep: list[torch.Tensor] = []  # keeps id() stable while encoding
         self._handle_for = handle_for
+        self.touched: list[int] = []
+        """Indices of the tensors referenced since the caller last cleared this list."""
 
     def encode(self, obj):
         if obj is None or isinstance(obj, (bool, int, str)):
@@ -130,6 +132,7 @@ class Encoder:
                     }
                 )
                 self.blobs.append(tensor_to_bytes(plain))
+            self.touched.append(self._ids[key])
             return {"$t": self._ids[key]}
         if isinstance(obj, torch.dtype):
             return {"$dtype": DTYPE_NAMES[obj]}

@@ -109,7 +109,7 @@ class Worker:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         keep = set(req.get("keep", []))
-        if keep and isinstance(result, tuple):
+        if keep and isinstance(result, (tuple, list)):
             result = tuple(
                 wire.Handle(self.keep(v), wire.type_name(v)) if i in keep else v
                 for i, v in enumerate(result)

@@ -1,0 +1,176 @@
+"""The `dlgrade` command end to end: real processes, real folders."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+ALICE = ROOT / "examples" / "backprop-class" / "alice" / "backprop.py"
+
+
+def dlgrade(*args, cwd=None, env_extra=None, timeout=300):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "grader", *map(str, args)], cwd=cwd or ROOT,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+BROKEN = {
+    "syntax_error.py": "import torch\ndef linear_forward(x, w, b)\n    return x\n",
+    "import_raises.py": "import torch\nraise RuntimeError('boom at import')\n",
+    "infinite_loop.py": "while True:\n    pass\n",
+    "sys_exit.py": "import sys\nsys.exit(0)\n",
+    # Gains nothing: comparisons happen in the grader's process, not the student's.
+    "patch_allclose.py": (
+        "import numpy, torch\n"
+        "torch.allclose = lambda *a, **k: True\n"
+        "numpy.allclose = lambda *a, **k: True\n"
+        "torch.Tensor.__eq__ = lambda self, other: True\n"
+        "def linear_forward(x, w, b):\n    return torch.zeros(x.shape[0], w.shape[1]), None\n"
+        "def linear_backward(dout, cache):\n    return None, None, None\n"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def class_run(tmp_path_factory):
+    subs = tmp_path_factory.mktemp("subs")
+    (subs / "correct").mkdir()
+    shutil.copy(ALICE, subs / "correct" / "backprop.py")
+    for name, text in BROKEN.items():
+        (subs / name).write_text(text)
+    out = tmp_path_factory.mktemp("out")
+    proc = dlgrade("grade", "backprop", subs, "--out", out, "--secret", "s3", "--timeout", "3")
+    with open(out / "grades.csv") as f:
+        rows = {r["submission"]: r for r in csv.DictReader(f)}
+    return proc, rows, out
+
+
+def test_broken_submissions_each_get_a_row_and_the_run_exits_0(class_run):
+    proc, rows, out = class_run
+    assert proc.returncode == 0, proc.stderr
+    assert set(rows) == {"correct", *(n[:-3] for n in BROKEN)}
+    assert float(rows["correct"]["score"]) == float(rows["correct"]["max_score"]) == 17
+    expected_status = {"syntax_error": "error", "import_raises": "error",
+                       "infinite_loop": "timeout", "sys_exit": "error"}
+    for sid, status in expected_status.items():
+        assert rows[sid]["status"] == status, sid
+        assert float(rows[sid]["score"]) == 0, sid
+    reasons = {sid: json.loads((out / sid / "results.json").read_text())["output"]
+               for sid in expected_status}
+    assert "syntax error" in reasons["syntax_error"] and "line 2" in reasons["syntax_error"]
+    assert "RuntimeError: boom at import" in reasons["import_raises"]
+    assert "did not finish" in reasons["infinite_loop"]
+    assert "SystemExit" in reasons["sys_exit"]
+
+
+def test_patching_allclose_gains_nothing(class_run):
+    _, rows, _ = class_run
+    assert float(rows["patch_allclose"]["score"]) == 0
+
+
+def test_csv_columns_and_results_schema(class_run):
+    _, rows, out = class_run
+    header = next(csv.reader(open(out / "grades.csv")))
+    assert header[:4] == ["submission", "score", "max_score", "status"]
+    assert "linear_public" in header and "mlp" in header
+    res = json.loads((out / "correct" / "results.json").read_text())
+    assert res["score"] == 17 and isinstance(res["execution_time"], float)
+    assert res["seed"] and res["sandbox"]
+    for t in res["tests"]:
+        assert set(t) >= {"name", "score", "max_score", "status", "output", "visibility"}
+        assert t["status"] == "passed"
+    assert (out / "correct" / "feedback.txt").read_text().startswith("Backpropagation")
+
+
+def test_hidden_feedback_has_no_values(class_run):
+    _, _, out = class_run
+    res = json.loads((out / "patch_allclose" / "results.json").read_text())
+    hidden = [t for t in res["tests"] if t["visibility"] != "visible"]
+    linear = next(t for t in hidden if t["name"] == "linear")
+    assert "values differ" in linear["output"] or "wrong" in linear["output"]
+    assert "expected" not in linear["output"] and "got" not in linear["output"]
+
+
+def test_regrade_with_the_same_secret_uses_the_same_seed(class_run, tmp_path):
+    _, _, out = class_run
+    first = json.loads((out / "correct" / "results.json").read_text())["seed"]
+    proc = dlgrade("grade", "backprop", ALICE, "--out", tmp_path, "--secret", "s3")
+    assert proc.returncode == 0, proc.stderr
+    # ALICE's id is its folder's name, "alice": another id, another seed.
+    alice = json.loads((tmp_path / "alice" / "results.json").read_text())["seed"]
+    assert alice != first
+    (tmp_path / "correct").mkdir()
+    shutil.copy(ALICE, tmp_path / "correct" / "backprop.py")
+    proc = dlgrade("grade", "backprop", tmp_path / "correct", "--out", tmp_path / "o2",
+                   "--secret", "s3")
+    assert json.loads((tmp_path / "o2" / "correct" / "results.json").read_text())["seed"] == first
+
+
+def test_unknown_assignment_lists_the_valid_ones(tmp_path):
+    proc = dlgrade("grade", "backprp", ALICE, "--out", tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1
+    assert "unknown assignment 'backprp'" in proc.stderr and "backprop" in proc.stderr
+
+
+def test_missing_submission_path(tmp_path):
+    proc = dlgrade("grade", "backprop", tmp_path / "nope", "--out", tmp_path / "o")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "submission path not found" in proc.stderr
+
+
+def test_empty_submissions_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    proc = dlgrade("grade", "backprop", tmp_path / "empty", "--out", tmp_path / "o")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "empty" in proc.stderr
+
+
+def test_malformed_spec_gives_file_key_expected_got(tmp_path):
+    root = tmp_path / "root"
+    shutil.copytree(ROOT / "assignments" / "backprop", root / "assignments" / "backprop")
+    spec = root / "assignments" / "backprop" / "assignment.yaml"
+    spec.write_text(spec.read_text().replace("points: 3", "points: -2", 1))
+    proc = dlgrade("check", "backprop", ALICE, env_extra={"DLGRADE_ROOT": str(root)})
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "assignment.yaml: tests[4].points: expected a number >= 0, got -2" in proc.stderr
+    spec.write_text("name: [unclosed\n")
+    proc = dlgrade("list", env_extra={"DLGRADE_ROOT": str(root)})
+    assert "invalid spec" in proc.stdout and "not valid YAML" in proc.stdout
+
+
+def test_check_exit_status_and_table():
+    ok = dlgrade("check", "backprop", ALICE)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "4/4 public tests passed" in ok.stdout
+    stub = dlgrade("check", "backprop", ROOT / "assignments" / "backprop" / "backprop.py")
+    assert stub.returncode == 1
+    assert "not attempted" in stub.stdout
+    bob = dlgrade("check", "backprop", ROOT / "examples" / "backprop-class" / "bob")
+    assert bob.returncode == 1
+    assert "db: 3 of 3 values differ; worst at" in bob.stdout
+
+
+def test_check_in_the_handout_folder_defaults_to_the_module_file(tmp_path):
+    handout = tmp_path / "backprop"
+    shutil.copytree(ROOT / "assignments" / "backprop", handout)
+    shutil.copy(ALICE, handout / "backprop.py")
+    env = {"DLGRADE_ROOT": str(tmp_path / "nowhere")}
+    proc = dlgrade("check", "backprop", cwd=handout, env_extra=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_list_and_help():
+    proc = dlgrade("list")
+    assert proc.returncode == 0 and "backprop" in proc.stdout
+    for cmd in ["list", "check", "grade", "build"]:
+        h = dlgrade(cmd, "--help")
+        assert h.returncode == 0 and "usage: dlgrade" in h.stdout

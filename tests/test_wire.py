@@ -1,0 +1,130 @@
+"""The pipe protocol: round trips, identity of shared tensors, and hostile bytes."""
+
+import socket
+import struct
+
+import pytest
+import torch
+
+from grader import wire
+
+
+def roundtrip(header, enc=None, **dec_kw):
+    a, b = socket.socketpair()
+    try:
+        wire.send(a, header, enc)
+        return wire.recv(b, deadline=None)
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.int64, torch.bool,
+                                   torch.float16, torch.bfloat16, torch.uint8])
+def test_tensor_roundtrip_is_bit_exact(dtype):
+    t = (torch.randn(3, 4, 5) * 100).to(dtype)
+    enc = wire.Encoder()
+    node = enc.encode(t)
+    msg = roundtrip({"v": node}, enc)
+    out = wire.Decoder(msg).decode(msg.header["v"])
+    assert type(out) is torch.Tensor and out.dtype == dtype and out.shape == t.shape
+    assert torch.equal(out.view(torch.uint8) if dtype != torch.bool else out,
+                       t.view(torch.uint8) if dtype != torch.bool else t)
+
+
+def test_nested_values_and_special_floats():
+    t = torch.arange(6.0).reshape(2, 3)
+    value = (t, [1, 2.5, None, True], {"a": t, "b": float("nan"), "c": -float("inf")},
+             torch.float32, torch.empty(0, 3))
+    enc = wire.Encoder()
+    msg = roundtrip({"v": enc.encode(value)}, enc)
+    out = wire.Decoder(msg).decode(msg.header["v"])
+    assert torch.equal(out[0], t) and out[1] == [1, 2.5, None, True]
+    assert out[2]["a"] is out[0], "the same tensor must arrive as one object"
+    assert out[2]["b"] != out[2]["b"] and out[2]["c"] == -float("inf")
+    assert out[3] is torch.float32 and out[4].shape == (0, 3)
+
+
+def test_the_same_tensor_twice_is_sent_once():
+    x = torch.randn(2, 2)
+    enc = wire.Encoder()
+    enc.encode((x, x, x.clone()))
+    assert len(enc.tensors) == 2
+
+
+def test_unknown_objects_become_handles_only_where_allowed():
+    with pytest.raises(wire.ProtocolError):
+        wire.Encoder().encode(object())
+    kept = []
+    enc = wire.Encoder(handle_for=lambda o: kept.append(o) or len(kept))
+    assert enc.encode(object()) == {"$h": [1, "object"]}
+
+
+def _raw(header_bytes: bytes, blobs=()):
+    data = struct.pack(">I", len(header_bytes)) + header_bytes
+    for b in blobs:
+        data += struct.pack(">Q", len(b)) + b
+    a, b = socket.socketpair()
+    a.sendall(data)
+    a.close()
+    try:
+        return wire.recv(b, deadline=None)
+    finally:
+        b.close()
+
+
+@pytest.mark.parametrize("header,blobs,needle", [
+    (b"not json", (), "not JSON"),
+    (b'{"nblobs": 1, "tensors": [{"dtype": "float64", "shape": [100000000000], "blob": 0}]}',
+     (b"",), "exceeds the limit"),
+    (b'{"nblobs": 1, "tensors": [{"dtype": "object", "shape": [1], "blob": 0}]}', (b"x",),
+     "not supported"),
+    (b'{"nblobs": 1, "tensors": [{"dtype": "float32", "shape": [3], "blob": 0}]}', (b"1234",),
+     "needs 12 bytes"),
+    (b'{"nblobs": 1, "tensors": [{"dtype": "float32", "shape": [-1], "blob": 0}]}', (b"",),
+     "malformed tensor shape"),
+    (b'{"nblobs": 1, "tensors": [{"dtype": "float32", "shape": [1], "blob": 7}]}', (b"1234",),
+     "out of range"),
+])
+def test_hostile_messages_are_rejected_before_allocation(header, blobs, needle):
+    with pytest.raises(wire.ProtocolError, match=needle):
+        _raw(header, blobs)
+
+
+def test_huge_declared_header_is_rejected():
+    a, b = socket.socketpair()
+    a.sendall(struct.pack(">I", 2**31))
+    with pytest.raises(wire.ProtocolError, match="header"):
+        wire.recv(b, deadline=None)
+    a.close()
+    b.close()
+
+
+def test_huge_declared_blob_is_rejected():
+    a, b = socket.socketpair()
+    hdr = b'{"nblobs": 1}'
+    a.sendall(struct.pack(">I", len(hdr)) + hdr + struct.pack(">Q", 2**40))
+    with pytest.raises(wire.ProtocolError, match="payload"):
+        wire.recv(b, deadline=None)
+    a.close()
+    b.close()
+
+
+def test_recv_honours_the_deadline():
+    import time
+
+    a, b = socket.socketpair()
+    a.sendall(struct.pack(">I", 10) + b"{")  # a partial header, then silence
+    start = time.monotonic()
+    with pytest.raises(TimeoutError):
+        wire.recv(b, deadline=time.monotonic() + 0.2)
+    assert time.monotonic() - start < 2
+    a.close()
+    b.close()
+
+
+def test_malformed_values_are_rejected():
+    msg = wire.Decoded({}, [], [])
+    for node in [{"$t": 0}, {"$x": 1}, {"$h": "1"}, {"$dtype": "complex32"}, {"a": 1, "b": 2}]:
+        with pytest.raises(wire.ProtocolError):
+            wire.Decoder(msg).decode(node)
