@@ -162,6 +162,8 @@ def cmd_release(args) -> int:
         done = release.release(args.assignments, out, secret=args.secret,
                                device=resolve_device(args.device), install=args.install,
                                progress=progress)
+    except OSError as e:  # e.g. a reserved name in the assignment folder, a full disk
+        raise UsageError(f"release: {e}") from None
     except release.ReleaseRefused as e:
         for line in e.problems:
             print(f"error: {line}", file=sys.stderr)
@@ -227,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_build)
 
     s = sub.add_parser("release", help="instructor: handout, notebook and Gradescope bundle",
-                       description="Verify each assignment (reference 100%%, stub 0, every "
+                       description="Verify each assignment (reference 100%, stub 0, every "
                                    "mutant caught, correct variants full marks, fixtures "
                                    "current, performance thresholds), then write DIR/<name>/ "
                                    "(the student folder with its notebook), DIR/<name>.zip "
