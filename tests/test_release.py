@@ -232,14 +232,11 @@ def test_check_in_the_student_folder_py_and_ipynb(dist, tmp_path, capsys, monkey
     assert f"{NAME}.ipynb" in out and "4/4 public tests passed" in out, out
 
 
-def test_check_and_grade_accept_notebooks(dist, tmp_path, capsys):
-    stub_nb = _filled_notebook(dist, tmp_path / "stub.ipynb", solution=False)
-    assert cli.main(["check", NAME, str(stub_nb)]) == 1
-    assert "not attempted" in capsys.readouterr().out
+def test_grade_accepts_notebooks(dist, tmp_path):
     students = tmp_path / "class"
     students.mkdir()
     _filled_notebook(dist, students / "alice.ipynb", solution=True)
-    shutil.copy(stub_nb, students / "bob.ipynb")
+    _filled_notebook(dist, students / "bob.ipynb", solution=False)
     out = tmp_path / "out"
     assert cli.main(["grade", NAME, str(students), "--out", str(out), "--secret", "s"]) == 0
     alice = json.loads((out / "alice" / "results.json").read_text())
