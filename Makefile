@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: setup demo test lint bench release clean
+.PHONY: setup demo test lint bench bench-grading release clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,11 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# Bulk grading throughput: 200 synthetic submissions, --jobs 2, vs import-per-submission
+# and otter-grader's `otter run`. Figures: docs/benchmarks.md.
+bench-grading: $(STAMP)
+	$(BIN)/python -m grader.bench_grading
 
 clean:
 	rm -rf $(VENV) demo-out dist bench-out

@@ -36,6 +36,22 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def make_zygote(args):
+    """The worker fork server under the isolation --sandbox asks for, with its warning
+    (printed on stderr) when isolation is reduced."""
+    from grader import sandbox
+    from grader.session import Zygote
+
+    try:
+        box, why = sandbox.choose(getattr(args, "sandbox", "auto"))
+    except RuntimeError as e:
+        raise UsageError(str(e)) from None
+    warning = box.warning()
+    if warning:
+        print(f"warning: {warning}" + (f" ({why})" if why else ""), file=sys.stderr)
+    return Zygote(box)
+
+
 def _load(name: str, with_reference: bool):
     from grader import grading
 
@@ -66,9 +82,8 @@ def cmd_list(args) -> int:
 
 def cmd_check(args) -> int:
     from grader import grading, report
-    from grader.session import Zygote
 
-    with Zygote() as zygote:  # boots in parallel with loading the suite
+    with make_zygote(args) as zygote:  # boots while the suite loads
         suite = _load(args.assignment, with_reference=False)
         a = suite.assignment
         if args.path:
@@ -98,10 +113,18 @@ def cmd_check(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from grader import bulk, report
-    from grader.session import Zygote
+    from grader import bulk, executors, report
 
-    with Zygote() as zygote:  # boots in parallel with loading the suite
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if args.scheduler and args.executor != "dask":
+        raise UsageError("--scheduler needs --executor dask")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    # The local fork server boots in parallel with loading the suite.
+    zygote = make_zygote(args) if args.executor == "local" else None
+    executor = None
+    try:
         suite = _load(args.assignment, with_reference=True)
         a = suite.assignment
         if suite.reference is None:
@@ -111,14 +134,33 @@ def cmd_grade(args) -> int:
         out = Path(args.out)
         secret = bulk.resolve_secret(args.secret, out)
         device = resolve_device(args.device)
-        warning = zygote.sandbox.warning()
-        if warning:
-            print(f"warning: {warning}", file=sys.stderr)
-        run = bulk.grade_all(suite, subs, out, secret=secret, device=device, zygote=zygote,
-                             timeout=args.timeout)
+        if zygote is not None:
+            executor = executors.LocalExecutor(suite, args.jobs, zygote=zygote)
+        else:
+            try:
+                executor = executors.DaskExecutor(args.scheduler, args.jobs)
+            except (RuntimeError, OSError) as e:
+                raise UsageError(f"--executor dask: {e}") from None
+            warning = executor.warning()
+            if warning:
+                print(f"warning: {warning}", file=sys.stderr)
+        run = bulk.grade_all(suite, subs, out, secret=secret, device=device,
+                             executor=executor, force=args.force, timeout=args.timeout)
+    finally:
+        if executor is not None:
+            executor.close()
+        if zygote is not None:
+            zygote.close()
     print(report.gradebook_table(run.results))
-    print(f"\n{len(run.results)} submissions graded into {out}/ (grades.csv, "
-          "<id>/results.json, <id>/feedback.txt)")
+    print(f"\n{len(run.results)} submissions in {out}/ (grades.csv, report.html, "
+          f"<id>/results.json, <id>/feedback.txt): {run.graded} graded now, "
+          f"{run.reused} unchanged since an earlier run")
+    if run.failed:
+        for sid, why in run.failed:
+            print(f"error: {sid}: not graded: {why}", file=sys.stderr)
+        print(f"{len(run.failed)} submissions could not be graded; rerun the same command "
+              "to grade them", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -161,7 +203,7 @@ def cmd_release(args) -> int:
     try:
         done = release.release(args.assignments, out, secret=args.secret,
                                device=resolve_device(args.device), install=args.install,
-                               progress=progress)
+                               progress=progress, make_zygote=lambda: make_zygote(args))
     except OSError as e:  # e.g. a reserved name in the assignment folder, a full disk
         raise UsageError(f"release: {e}") from None
     except release.ReleaseRefused as e:
@@ -176,6 +218,14 @@ def cmd_release(args) -> int:
         print(f"  student zip     {r.student_zip}")
         print(f"  Gradescope      {r.autograder_zip}  (holds the secret: instructors only)")
     return EXIT_OK
+
+
+def _sandbox_option(s) -> None:
+    s.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "rlimits"],
+                   help="worker isolation: bwrap (namespaces, read-only filesystem view, "
+                        "slot uids, seccomp), rlimits (a process with resource limits "
+                        "only), auto (default: bwrap when it works here, else rlimits "
+                        "with a warning)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,12 +249,15 @@ def build_parser() -> argparse.ArgumentParser:
                                            "else ./<module>.ipynb)")
     s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
                    help="where your code runs (default: cpu)")
+    _sandbox_option(s)
     s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("grade", help="TA: grade submissions into a gradebook",
-                       description="Grade submissions (a folder per student, .py files, or a "
-                                   "folder of those) against public and hidden tests. Writes "
-                                   "DIR/grades.csv and DIR/<id>/results.json and feedback.txt. "
+                       description="Grade submissions (a folder per student, .py, .ipynb "
+                                   "or .zip files, a folder of those, or a Gradescope export) "
+                                   "against public and hidden tests. Writes DIR/grades.csv, "
+                                   "DIR/report.html and DIR/<id>/results.json and feedback.txt. "
+                                   "A rerun into the same DIR grades only what changed. "
                                    "Exit status 0 when every submission was graded.")
     s.add_argument("assignment", help="assignment name (see `dlgrade list`)")
     s.add_argument("submissions", nargs="+", metavar="SUBMISSION",
@@ -214,9 +267,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where submissions run (default: auto = cuda when available)")
     s.add_argument("--secret", help="secret for hidden inputs (default: $DLGRADE_SECRET, "
                                     "else one kept in DIR/.secret)")
+    _sandbox_option(s)
     s.add_argument("--timeout", type=float, metavar="SECONDS",
                    help="wall-clock limit per call (default: the spec's, usually 10 s); "
                         "importing a submission may take 3x this (default 30 s)")
+    s.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                   help="grade N submissions at a time (default 1; with --executor dask "
+                        "and no --scheduler: the number of local Dask workers)")
+    s.add_argument("--force", action="store_true",
+                   help="regrade everything, even submissions already graded in DIR")
+    s.add_argument("--executor", default="local", choices=["local", "dask"],
+                   help="local: this machine (default); dask: a Dask cluster")
+    s.add_argument("--scheduler", metavar="ADDR",
+                   help="Dask scheduler address, e.g. tcp://host:8786 (default with "
+                        "--executor dask: a local cluster)")
     s.set_defaults(func=cmd_grade)
 
     s = sub.add_parser("build", help="instructor: regenerate stubs and public fixtures from "
@@ -244,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--install", default="otter-grader dlgrade", metavar="PIP_ARGS",
                    help="what the notebook's Colab setup cell pip-installs "
                         "(default: 'otter-grader dlgrade')")
+    _sandbox_option(s)
     s.set_defaults(func=cmd_release)
     return p
 

@@ -72,6 +72,15 @@ def describe_value(v) -> str:
     return f"a {type(v).__name__}"
 
 
+def same_device(want: str, got: str) -> bool:
+    """"cuda" matches "cuda:0": an unindexed device stands for any of its kind."""
+    try:
+        w, g = torch.device(want), torch.device(got)
+    except (RuntimeError, TypeError):
+        return want == got
+    return w.type == g.type and (w.index is None or g.index is None or w.index == g.index)
+
+
 def compare_tensor(name: str, got, expected: torch.Tensor, tol: Tolerance, *,
                    dtype: torch.dtype | None = None, got_type: str = "torch.Tensor",
                    device: str | None = None, got_device: str | None = None) -> Mismatch | None:
@@ -87,7 +96,7 @@ def compare_tensor(name: str, got, expected: torch.Tensor, tol: Tolerance, *,
     if got.dtype != dtype:
         return Mismatch("dtype", name, f"{name}: expected dtype {str(dtype).replace('torch.', '')}"
                                        f", got {str(got.dtype).replace('torch.', '')}")
-    if device is not None and got_device is not None and got_device != device:
+    if device is not None and got_device is not None and not same_device(device, got_device):
         return Mismatch("device", name, f"{name}: expected a tensor on {device}, "
                                         f"got one on {got_device}")
     if got.numel() == 0:

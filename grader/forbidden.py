@@ -20,6 +20,26 @@ ALWAYS_FORBIDDEN = (
 )
 
 
+# Reaching into the grader, the interpreter or the dispatcher is never part of an
+# assignment: it is how a submission would disable the run-time op record or look for
+# expected values. Computed names (getattr(torch, "re" + "lu")) are left to the run-time
+# record, which these keep out of reach.
+TAMPERING = (
+    "grader", "grader.*", "torch.utils._python_dispatch", "torch.utils._python_dispatch.*",
+    "torch._C", "torch._C.*", "torch.overrides", "torch.overrides.*", "torch._ops",
+    "torch._ops.*", "*.__torch_dispatch__", "*.__torch_function__", "gc", "gc.*",
+    "inspect", "inspect.*", "ctypes", "ctypes.*", "importlib", "importlib.*", "builtins",
+    "builtins.*", "sys.modules", "sys._getframe", "sys.settrace", "sys.setprofile",
+    "sys.addaudithook", "*.f_back", "*.f_locals", "*.f_globals", "*.tb_frame", "*.gi_frame",
+    "*.cr_frame", "*.__globals__", "*.__subclasses__", "*.__builtins__",
+)
+TAMPERING_BUILTINS = frozenset({"eval", "exec", "compile", "__import__", "globals", "vars",
+                                "breakpoint", "__builtins__", "__loader__", "__spec__"})
+
+MODULE_LEVEL = "<module>"
+"""scan()'s key for forbidden uses outside any function (they taint every function)."""
+
+
 @dataclass(frozen=True)
 class Use:
     """A forbidden name used by the submission."""
@@ -130,22 +150,50 @@ def _names_bound(stmt) -> set[str]:
     return out
 
 
+class Taint(dict):
+    """scan()'s result. A name the scan never saw bound (e.g. a function made by exec)
+    inherits the module-level uses: `get` never answers "clean" for it when the module
+    tampers."""
+
+    def get(self, key, default=None):
+        if key in self:
+            return self[key]
+        return super().get(MODULE_LEVEL, default)
+
+
 def scan(source: str, python_patterns=(), aten_patterns=()) -> dict[str, list[Use]]:
     """Map each top-level name (function, class, variable) to the forbidden uses it reaches.
 
     A name is tainted when its definition uses a forbidden name directly, or refers to
-    another tainted top-level name. Raises SyntaxError for unparsable code.
+    another tainted top-level name. Code that runs at import time and binds no name (a
+    bare call, `torch.Tensor.x = ...`, a loop) may change anything, so its forbidden uses
+    taint every top-level name (and are listed under MODULE_LEVEL). Raises SyntaxError
+    for unparsable code.
     """
     python_patterns = tuple(python_patterns) + ALWAYS_FORBIDDEN
     tree = ast.parse(source)
     resolver = _Resolver(_import_aliases(tree))
     direct: dict[str, list[Use]] = {}
     refs: dict[str, set[str]] = {}
+    # Tampering anywhere (even in a function never called by a test) taints everything.
+    module_uses: list[Use] = _direct_uses(tree, resolver, TAMPERING, ()) + [
+        Use(n.id, n.lineno) for n in ast.walk(tree)
+        if isinstance(n, ast.Name) and n.id in TAMPERING_BUILTINS]
     for stmt in tree.body:
         uses = _direct_uses(stmt, resolver, python_patterns, aten_patterns)
-        for name in _names_bound(stmt):
+        bound = _names_bound(stmt)
+        if not bound or not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                              ast.ClassDef, ast.Assign, ast.AnnAssign,
+                                              ast.Import, ast.ImportFrom)):
+            module_uses.extend(uses)
+        for name in bound:
             direct.setdefault(name, []).extend(uses)
             refs.setdefault(name, set()).update(_names_used(stmt) - {name})
+    if module_uses:
+        module_uses = sorted(set(module_uses), key=lambda u: (u.line, u.name))
+        direct[MODULE_LEVEL] = module_uses
+        for name in list(direct):
+            direct[name] = direct[name] + [u for u in module_uses if u not in direct[name]]
     tainted = {n: list(u) for n, u in direct.items() if u}
     changed = True
     while changed:
@@ -158,4 +206,4 @@ def scan(source: str, python_patterns=(), aten_patterns=()) -> dict[str, list[Us
                     if len(merged) != before:
                         tainted[name] = sorted(merged.values(), key=lambda u: u.line)
                         changed = True
-    return tainted
+    return Taint(tainted)

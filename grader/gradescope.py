@@ -8,9 +8,10 @@ hidden tests; no mutants or variants), requirements.txt with torch pinned, and
 autograder.json with the assignment name and the secret hidden inputs derive from
 (generated at release time; it never appears in the student's handout).
 
-Grading uses dlgrade's own sandboxed worker; started as root (as on Gradescope), the
-worker drops to an unprivileged uid (65534, "nobody") before importing student code, and
-the bundle (secret, reference, hidden tests) is made unreadable to that uid first.
+Grading uses dlgrade's own sandboxed worker (bubblewrap when it works in the container,
+else rlimits); started as root (as on Gradescope), the worker drops to an unprivileged
+uid before importing student code (a slot uid under bubblewrap, else 65534, "nobody"),
+and the bundle (secret, reference, hidden tests) is made unreadable to it first.
 
 `AUTOGRADER_ROOT` replaces /autograder (tests use a temporary folder).
 """
@@ -173,8 +174,7 @@ def _write(results: Path, data: dict) -> None:
 
 def grade(root: Path) -> dict:
     """Grade the submission under `root` (Gradescope's layout); return results.json."""
-    from grader import assignments, bulk, grading, intake, report
-    from grader.sandbox import Sandbox
+    from grader import assignments, bulk, grading, intake, report, sandbox
     from grader.session import Zygote
 
     source_dir = root / "source"
@@ -190,19 +190,26 @@ def grade(root: Path) -> dict:
     else:
         sub = intake.collect([path], module)[0]
         sub.id = sid
-    uid = config.get("uid", NOBODY) if os.geteuid() == 0 else None
-    if sub.source is None:
-        result = bulk.error_result(suite, sub, seed, Sandbox().name)
+    box, box_note = sandbox.choose(config.get("sandbox", "auto"))
+    if box.uids:
+        uid, worker_uid = None, f"slot uid ({sandbox.SLOT_UID_BASE}+)"  # leased per worker
     else:
-        with Zygote() as zygote:
+        uid = config.get("uid", NOBODY) if os.geteuid() == 0 else None
+        worker_uid = uid
+    if sub.source is None:
+        result = bulk.error_result(suite, sub, seed, box.name)
+    else:
+        with Zygote(box) as zygote:
             result = grading.grade_source(
                 suite, sub.source, sid, zygote=zygote, seed=seed,
-                device=config.get("device", "cpu"), sandbox_name=zygote.sandbox.name, uid=uid,
+                device=config.get("device", "cpu"), sandbox_name=box.name, uid=uid,
                 time_budget=float(config.get("time_budget", 600)),
                 source_digest=sub.digest)
     data = gradescope_json(report.results_json(result))
     data["extra_data"]["file"] = path.name if path is not None else None
-    data["extra_data"]["worker_uid"] = uid
+    data["extra_data"]["worker_uid"] = worker_uid
+    if box_note:
+        data["extra_data"]["sandbox_note"] = box_note
     return data
 
 

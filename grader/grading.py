@@ -164,7 +164,7 @@ def run_test(suite: Suite, test: TestSpec, session: WorkerSession, *, seed: int,
     points = test.points * passed / total if total else 0.0
     if ctx.forbidden_used:
         points = 0.0
-        ops = ", ".join(sorted(set(ctx.forbidden_used)))
+        ops = ", ".join(sorted(set(ctx.forbidden_used)))  # aten.X or torch.X
         output = f"used the forbidden op {ops}: this test scores 0\n" + output
     result = TestResult(points=round(points, 6), passed=total > 0 and passed == total,
                         output=output, cases_passed=passed, cases_total=total,

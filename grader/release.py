@@ -119,7 +119,8 @@ def _check_no_secret(folder: Path, secret: str) -> None:
 
 def release(names: list[str], out_dir: Path, *, root: Path | None = None,
             secret: str | None = None, device: str = "cpu", install: str = DEFAULT_INSTALL,
-            progress: Callable[[str], None] | None = None) -> list[Released]:
+            progress: Callable[[str], None] | None = None,
+            make_zygote: Callable[[], Zygote] = Zygote) -> list[Released]:
     """Verify, then build the release of each assignment into `out_dir`."""
     root = Path(root) if root is not None else assignments.project_root()
     say = progress or (lambda _msg: None)
@@ -131,7 +132,7 @@ def release(names: list[str], out_dir: Path, *, root: Path | None = None,
 
     problems: list[str] = []
     checks: dict[str, verify.Verification] = {}
-    with Zygote() as zygote:
+    with make_zygote() as zygote:
         for suite in suites:
             say(f"verifying {suite.assignment.name}")
             v = verify.verify(suite, zygote, device=device)

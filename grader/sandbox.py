@@ -11,7 +11,9 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
+import shutil
 import signal
+import subprocess
 import sys
 from dataclasses import asdict, dataclass
 
@@ -33,6 +35,10 @@ class Limits:
     """RLIMIT_NOFILE."""
     processes: int = 64
     """RLIMIT_NPROC; the kernel ignores it for root, so it only binds with a worker uid."""
+    memory_mb: int = 3072
+    """Resident memory of everything the worker runs; the zygote kills it above this."""
+    workdir_mb: int = 256
+    """Size of the worker's private folder (a tmpfs of its own under bwrap)."""
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -42,24 +48,160 @@ class Limits:
         return cls(**{k: int(v) for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
+SLOT_UID_BASE = 64000
+"""Concurrent workers run as SLOT_UID_BASE + slot (chosen by the trusted side)."""
+
+# Capabilities the zygote keeps inside bwrap (as root): switch a worker to its slot uid,
+# give it a private tmpfs, kill what it leaves behind, clean up its folder. Workers drop
+# every capability when they setuid.
+_ZYGOTE_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_SYS_ADMIN", "CAP_KILL", "CAP_CHOWN",
+                "CAP_DAC_OVERRIDE", "CAP_FOWNER")
+
+
+def _is_under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _python_roots() -> list[str]:
+    """The folders the interpreter and its packages live in, as real paths, deduplicated.
+
+    Never the project root itself or any folder above it: that would expose reference/,
+    hidden tests and other submissions. The venv inside the project (.venv) is fine.
+    """
+    import site
+
+    import torch  # noqa: F401 - its location is needed below
+
+    cands = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             os.path.dirname(os.path.realpath(sys.executable))]
+    try:
+        cands += site.getsitepackages()
+    except AttributeError:
+        pass
+    for name in ("torch", "numpy", "yaml"):
+        mod = sys.modules.get(name)
+        if mod is not None and getattr(mod, "__file__", None):
+            cands.append(os.path.dirname(os.path.dirname(os.path.realpath(mod.__file__))))
+    out: list[str] = []
+    for c in cands:
+        for p in {os.path.abspath(c), os.path.realpath(c)}:
+            if not os.path.isdir(p) or _is_under(PACKAGE_ROOT, p):
+                continue
+            if _is_under(p, PACKAGE_ROOT) and not _is_under(p, os.path.join(PACKAGE_ROOT,
+                                                                              ".venv")):
+                continue
+            if any(p == q or _is_under(p, q) for q in ("/usr", "/lib", "/lib64")):
+                continue
+            out.append(p)
+    out = sorted(set(out), key=len)
+    return [p for i, p in enumerate(out) if not any(_is_under(p, q) for q in out[:i])]
+
+
 @dataclass(frozen=True)
 class Sandbox:
-    """Which isolation the workers get."""
+    """Which isolation the workers get.
+
+    "bwrap": the zygote runs under bubblewrap in new pid, net, ipc, uts and mount
+    namespaces, seeing only the Python installation and grader/ (read-only), a small
+    /tmp, its own /proc and a minimal /dev; each worker then gets a private tmpfs, a slot
+    uid (when the grader runs as root), no new privileges, a seccomp filter and rlimits.
+    "rlimits": a separate process with resource limits, a scrubbed environment and, on
+    Linux, the same seccomp filter; no namespaces.
+    """
 
     name: str = "rlimits"
-    """"rlimits": a separate process with resource limits and a scrubbed environment."""
+    uids: bool = False
+    """Whether workers run as per-slot uids (bwrap started by root)."""
+    tmp_mb: int = 64
+    """Size of the zygote's /tmp under bwrap (workers' folders are tmpfs of their own)."""
+
+    def bwrap_argv(self, command: list[str]) -> list[str]:
+        bwrap = shutil.which("bwrap") or "bwrap"
+        argv = [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+                "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+                "--hostname", "dlgrade"]
+        for d in ("/usr", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+                  "/etc/localtime", "/etc/alternatives"):
+            if os.path.exists(d):
+                argv += ["--ro-bind", d, d]
+        for d in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+            if os.path.islink(d):
+                argv += ["--symlink", os.readlink(d), d]
+            elif os.path.isdir(d):
+                argv += ["--ro-bind", d, d]
+        for d in _python_roots():
+            argv += ["--ro-bind", d, d]
+        grader_dir = os.path.join(PACKAGE_ROOT, "grader")
+        argv += ["--ro-bind", grader_dir, grader_dir,
+                 "--proc", "/proc", "--dev", "/dev",
+                 "--perms", "0755", "--size", str(self.tmp_mb * MB), "--tmpfs", "/tmp",
+                 "--remount-ro", "/", "--chdir", "/tmp"]
+        if os.getuid() == 0:
+            argv += ["--cap-drop", "ALL"]
+            for cap in _ZYGOTE_CAPS:
+                argv += ["--cap-add", cap]
+        return argv + ["--", *command]
 
     def zygote_argv(self, control_fd: int) -> list[str]:
         # -I: no user site, no PYTHON* variables, no current directory on sys.path.
         boot = (f"import sys; sys.path.insert(0, {PACKAGE_ROOT!r}); "
-                f"from grader.zygote import main; main({control_fd})")
-        return [sys.executable, "-I", "-c", boot]
+                f"from grader.zygote import main; main({control_fd}, {self.name!r})")
+        cmd = [sys.executable, "-I", "-c", boot]
+        if self.name == "bwrap":
+            return self.bwrap_argv(cmd)
+        return cmd
 
     def warning(self) -> str | None:
         if self.name == "rlimits":
-            return ("sandbox: namespaces unavailable; workers are isolated by a separate "
-                    "process and resource limits only")
+            return ("sandbox: namespaces unavailable (no working bubblewrap, or "
+                    "--sandbox rlimits); workers are isolated by a separate process, "
+                    "resource limits and a system-call filter only: they can read any file "
+                    "this user can read (reference/, hidden tests) and use the network")
+        if not self.uids:
+            return ("sandbox: not running as root, so all workers share one uid: "
+                    "concurrent workers are not isolated from each other")
         return None
+
+
+_probe_cache: dict[str, str] = {}
+
+
+def probe_bwrap() -> str | None:
+    """Why bubblewrap cannot be used here, or None when it works (checked once)."""
+    if "result" in _probe_cache:
+        return _probe_cache["result"] or None
+    why = ""
+    if not sys.platform.startswith("linux"):
+        why = f"namespaces are Linux-only (this is {sys.platform})"
+    elif shutil.which("bwrap") is None:
+        why = "bubblewrap (bwrap) is not installed"
+    else:
+        cmd = [sys.executable, "-I", "-c", "import os; os.listdir('/proc')"]
+        try:
+            p = subprocess.run(Sandbox("bwrap").bwrap_argv(cmd), env=clean_env(),
+                               stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+            if p.returncode != 0:
+                err = p.stderr.decode("utf-8", "replace").strip().splitlines()
+                why = "bwrap failed its probe: " + (err[-1] if err else f"exit {p.returncode}")
+        except (OSError, subprocess.TimeoutExpired) as e:
+            why = f"bwrap failed its probe: {e}"
+    _probe_cache["result"] = why
+    return why or None
+
+
+def choose(mode: str = "auto") -> tuple[Sandbox, str | None]:
+    """The sandbox for --sandbox MODE (auto, bwrap, rlimits), and why it is degraded.
+
+    Raises RuntimeError for "bwrap" when bubblewrap does not work here.
+    """
+    if mode == "rlimits":
+        return Sandbox("rlimits"), "--sandbox rlimits"
+    why = probe_bwrap()
+    if why is None:
+        return Sandbox("bwrap", uids=os.getuid() == 0), None
+    if mode == "bwrap":
+        raise RuntimeError(f"--sandbox bwrap: {why}")
+    return Sandbox("rlimits"), why
 
 
 def clean_env(extra: dict | None = None) -> dict:
@@ -84,16 +226,160 @@ def die_with_parent() -> None:
         pass
 
 
-def enter_worker(limits: Limits, workdir: str, uid: int | None = None) -> None:
-    """Run in the forked worker before any student code: limits, directory, identity."""
+# ---------------------------------------------------------------------------- seccomp
+
+_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+# System calls a worker never needs, per architecture (numbers from the kernel's tables).
+_SYSCALLS = {
+    "x86_64": dict(
+        execve=59, execveat=322, fork=57, vfork=58, ptrace=101, process_vm_readv=310,
+        process_vm_writev=311, mount=165, umount2=166, unshare=272, setns=308,
+        kexec_load=246, kexec_file_load=320, bpf=321, perf_event_open=298, keyctl=250,
+        add_key=248, request_key=249, pivot_root=155, chroot=161, init_module=175,
+        finit_module=313, delete_module=176, reboot=169, swapon=167, swapoff=168,
+        userfaultfd=323, io_uring_setup=425, io_uring_enter=426, io_uring_register=427,
+        acct=163, settimeofday=164, clock_settime=227, adjtimex=159, clock_adjtime=305,
+        kcmp=312, pidfd_getfd=438, pidfd_open=434, pidfd_send_signal=424,
+        name_to_handle_at=303, open_by_handle_at=304, quotactl=179, open_tree=428,
+        move_mount=429, fsopen=430, fsconfig=431, fsmount=432, fspick=433,
+        mount_setattr=442, tkill=200, rt_sigqueueinfo=129, rt_tgsigqueueinfo=297,
+        lookup_dcookie=212, uselib=134, iopl=172, ioperm=173, vhangup=153,
+        socket=41, socketpair=53, clone=56, clone3=435, kill=62, tgkill=234),
+    "aarch64": dict(
+        execve=221, execveat=281, ptrace=117, process_vm_readv=270, process_vm_writev=271,
+        mount=40, umount2=39, unshare=97, setns=268, kexec_load=104, kexec_file_load=294,
+        bpf=280, perf_event_open=241, keyctl=219, add_key=217, request_key=218,
+        pivot_root=41, chroot=51, init_module=105, finit_module=273, delete_module=106,
+        reboot=142, swapon=224, swapoff=225, userfaultfd=282, io_uring_setup=425,
+        io_uring_enter=426, io_uring_register=427, acct=89, settimeofday=170,
+        clock_settime=112, adjtimex=171, clock_adjtime=266, kcmp=272, pidfd_getfd=438,
+        pidfd_open=434, pidfd_send_signal=424, name_to_handle_at=264,
+        open_by_handle_at=265, quotactl=60, open_tree=428, move_mount=429, fsopen=430,
+        fsconfig=431, fsmount=432, fspick=433, mount_setattr=442, tkill=130,
+        rt_sigqueueinfo=138, rt_tgsigqueueinfo=240, lookup_dcookie=18, vhangup=58,
+        socket=198, socketpair=199, clone=220, clone3=435, kill=129, tgkill=131),
+}
+_SPECIAL = ("socket", "socketpair", "clone", "clone3", "kill", "tgkill")
+_CLONE_THREAD = 0x00010000
+# CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET | NEWTIME(0x80)
+_CLONE_NAMESPACES = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 \
+    | 0x20000000 | 0x40000000 | 0x00000080
+_RET_ALLOW, _RET_KILL = 0x7FFF0000, 0x80000000
+
+
+def _ret_errno(errno_: int) -> int:
+    return 0x00050000 | errno_
+
+
+def seccomp_program(pid: int, arch: str | None = None) -> list[tuple[int, int, int, int]]:
+    """The worker's BPF filter as (code, jt, jf, k) rows.
+
+    Denied with EPERM: program execution, fork (threads are allowed: clone with
+    CLONE_THREAD), new namespaces, ptrace and reading other processes' memory, mounts,
+    kernel modules and keys, bpf, perf, io_uring, setting clocks, and signals to anyone
+    but the worker itself. Sockets: AF_UNIX only. clone3 answers ENOSYS so that libc
+    falls back to clone, whose flags a filter can see.
+    """
+    import errno
+
+    arch = arch or os.uname().machine
+    nrs = _SYSCALLS[arch]
+    ld_nr, ld_arch, ld_arg0 = (0x20, 0, 0, 0), (0x20, 0, 0, 4), (0x20, 0, 0, 16)
+
+    def jeq(k, jt, jf):
+        return (0x15, jt, jf, k & 0xFFFFFFFF)
+
+    def jset(k, jt, jf):
+        return (0x45, jt, jf, k)
+
+    def ret(k):
+        return (0x06, 0, 0, k)
+
+    allow, eperm = ret(_RET_ALLOW), ret(_ret_errno(errno.EPERM))
+    prog = [ld_arch, jeq(_AUDIT_ARCH[arch], 1, 0), ret(_RET_KILL), ld_nr]
+    if arch == "x86_64":  # the x32 ABI's numbers would bypass the table
+        prog += [(0x35, 0, 1, 0x40000000), eperm]
+    for name, nr in nrs.items():
+        if name not in _SPECIAL:
+            prog += [jeq(nr, 0, 1), eperm]
+    for name in ("socket", "socketpair"):
+        prog += [jeq(nrs[name], 0, 4), ld_arg0, jeq(1, 0, 1), allow,  # AF_UNIX == 1
+                 ret(_ret_errno(errno.EAFNOSUPPORT))]
+    prog += [jeq(nrs["clone"], 0, 5), ld_arg0, jset(_CLONE_NAMESPACES, 2, 0),
+             jset(_CLONE_THREAD, 0, 1), allow, eperm]
+    prog += [jeq(nrs["clone3"], 0, 1), ret(_ret_errno(errno.ENOSYS))]
+    prog += [jeq(nrs["kill"], 0, 6), ld_arg0, jeq(pid, 3, 0), jeq(0, 2, 0), jeq(-pid, 1, 0),
+             eperm, allow]
+    prog += [jeq(nrs["tgkill"], 0, 4), ld_arg0, jeq(pid, 1, 0), eperm, allow]
+    prog.append(allow)
+    return prog
+
+
+def install_seccomp() -> str | None:
+    """Set no_new_privs and load the worker filter; return why not, or None when loaded."""
+    if not sys.platform.startswith("linux"):
+        return f"no seccomp on {sys.platform}"
+    if os.uname().machine not in _SYSCALLS:
+        return f"no seccomp table for {os.uname().machine}"
+
+    class SockFilter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte),
+                    ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint32)]
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+
+    rows = seccomp_program(os.getpid())
+    arr = (SockFilter * len(rows))(*[SockFilter(*r) for r in rows])
+    prog = SockFprog(len(rows), ctypes.cast(arr, ctypes.POINTER(SockFilter)))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p,
+                           ctypes.c_ulong, ctypes.c_ulong]
+    if libc.prctl(38, 1, None, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        return f"prctl(NO_NEW_PRIVS) failed: errno {ctypes.get_errno()}"
+    if libc.prctl(22, 2, ctypes.addressof(prog), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
+        return f"seccomp failed: errno {ctypes.get_errno()}"
+    return None
+
+
+# ---------------------------------------------------------------------------- workers
+
+
+def private_tmpfs(path: str, size_mb: int, uid: int | None) -> None:
+    """Mount a tmpfs of its own on `path`, in a mount namespace of the caller's own (root
+    inside bwrap): one worker's huge files fill its own folder, never a neighbour's."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(0x00020000) != 0:  # CLONE_NEWNS
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+    # MS_REC | MS_PRIVATE: nothing mounted here propagates back to the zygote.
+    if libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None) != 0:
+        raise OSError(ctypes.get_errno(), "mount(MS_PRIVATE)")
+    owner = f",uid={uid},gid={uid}" if uid is not None else ""
+    opts = f"size={size_mb * MB},mode=0700,nr_inodes=4096{owner}".encode()
+    # MS_NOSUID | MS_NODEV
+    if libc.mount(b"tmpfs", path.encode(), b"tmpfs", 0x2 | 0x4, opts) != 0:
+        raise OSError(ctypes.get_errno(), f"mount tmpfs on {path}")
+
+
+def enter_worker(limits: Limits, workdir: str, uid: int | None = None,
+                 private_dir: bool = False) -> list[str]:
+    """Run in the forked worker before any student code: folder, identity, limits, filter.
+
+    Returns notes on protections that could not be applied (empty when all are on).
+    """
+    notes: list[str] = []
     os.setsid()  # its own process group, so a kill reaches everything it starts
     die_with_parent()
+    if private_dir:
+        private_tmpfs(workdir, limits.workdir_mb, uid if os.getuid() == 0 else None)
     os.chdir(workdir)
     if uid is not None and os.getuid() == 0:
         os.chown(workdir, uid, uid)
         os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        if os.getuid() != uid or os.geteuid() != uid:
+            raise OSError("setuid did not take")
     lim = [
         (resource.RLIMIT_AS, limits.address_space_mb * MB),
         (resource.RLIMIT_CPU, limits.cpu_seconds),
@@ -117,3 +403,7 @@ def enter_worker(limits: Limits, workdir: str, uid: int | None = None) -> None:
     # The submission is loaded by path; its folder is never on sys.path, so a file named
     # numpy.py or sitecustomize.py cannot shadow anything.
     sys.path[:] = [p for p in sys.path if p not in ("", ".", workdir)]
+    why = install_seccomp()
+    if why:
+        notes.append(why)
+    return notes

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from grader import wire
-from grader.sandbox import Limits, Sandbox, clean_env
+from grader.sandbox import SLOT_UID_BASE, Limits, Sandbox, clean_env
 
 
 class WorkerError(Exception):
@@ -26,11 +26,19 @@ class WorkerError(Exception):
 
 
 class Zygote:
-    """A warm process that forks workers. Thread-safe: one request at a time."""
+    """A warm process that forks workers. Thread-safe: one request at a time.
+
+    Under a sandbox with uids, every worker runs as a slot uid of its own
+    (SLOT_UID_BASE + slot), leased at spawn and given back at kill, once everything that
+    uid ran has been killed: concurrent workers never share a uid, so one worker's
+    process limit or kill(-1) never reaches a neighbour.
+    """
 
     def __init__(self, sandbox: Sandbox | None = None, start_timeout: float = 120.0):
         self.sandbox = sandbox or Sandbox()
         self._lock = threading.Lock()
+        self._uid_lock = threading.Lock()
+        self._leased: dict[int, int] = {}  # worker pid -> slot uid
         ours, theirs = socket.socketpair()
         self.proc = subprocess.Popen(
             self.sandbox.zygote_argv(theirs.fileno()),
@@ -60,23 +68,41 @@ class Zygote:
         wire.send(self.sock, header)
         return wire.recv(self.sock, time.monotonic() + timeout).header
 
+    def _lease_uid(self) -> int:
+        with self._uid_lock:
+            busy = set(self._leased.values())
+            slot = next(i for i in range(len(busy) + 1) if SLOT_UID_BASE + i not in busy)
+            return SLOT_UID_BASE + slot
+
     def spawn(self, limits: Limits, uid: int | None = None) -> tuple[int, socket.socket, int]:
+        """Fork a worker. `uid`: its slot uid; by default (under a sandbox with uids) the
+        lowest one no live worker holds."""
+        if uid is None and self.sandbox.uids:
+            uid = self._lease_uid()
         with self._lock:
             try:
                 reply = self._request({"op": "spawn", "limits": limits.to_json(), "uid": uid})
+                if not reply.get("ok"):
+                    raise WorkerError(f"could not start a worker: {reply.get('error')}")
                 _, fds, _, _ = socket.recv_fds(self.sock, 16, 2)
             except (EOFError, TimeoutError, OSError, wire.ProtocolError, WorkerError) as e:
                 raise WorkerError(f"could not start a worker: {type(e).__name__}: {e}") from e
+            if uid is not None:
+                with self._uid_lock:
+                    self._leased[reply["pid"]] = uid
         if len(fds) != 2:
             raise WorkerError("the fork server sent no worker sockets")
         return reply["pid"], socket.socket(fileno=fds[0]), fds[1]
 
     def kill(self, pid: int) -> None:
+        """Kill the worker and everything it started (its uid's processes, under uids)."""
         with self._lock:
             try:
                 self._request({"op": "kill", "pid": pid})
             except (EOFError, TimeoutError, OSError, wire.ProtocolError):
-                pass
+                return  # the uid stays leased: something of it may still run
+            with self._uid_lock:
+                self._leased.pop(pid, None)
 
     def status(self, pid: int, wait: float = 0.5) -> int | None:
         with self._lock:
@@ -140,8 +166,12 @@ class CallResult:
     error: CallError | None = None
     mutated: list[int] = field(default_factory=list)
     """Positions of tensor arguments the call modified in place."""
+    aliased: list[int] = field(default_factory=list)
+    """Tensors of the reply (table order) that share memory with an argument."""
     ops: list[str] = field(default_factory=list)
     """Base names of the aten ops the call dispatched."""
+    functions: list[str] = field(default_factory=list)
+    """Names of the torch-level functions the call used (torch function mode)."""
     tensors: list = field(default_factory=list)
     """The reply's tensors, in table order (the objects inside `value`)."""
     tensor_types: list[str] = field(default_factory=list)
@@ -277,11 +307,23 @@ class WorkerSession:
             self._stop()
             return CallResult(error=CallError("Protocol", f"malformed reply: {e}"))
         mutated = reply.get("mutated", [])
+        aliased = reply.get("aliased", [])
         ops = reply.get("ops", [])
+        functions = reply.get("functions", [])
+        if header.get("op") == "call" and header.get("record_ops") and (
+                not isinstance(ops, list) or reply.get("recorder") != "intact"):
+            # The worker always sends the record when asked: a call without one had its
+            # recorder disabled (popped, patched) and cannot be trusted with its result.
+            return CallResult(error=CallError(
+                "RecorderTampered", "the operation record is missing: the submission "
+                "interfered with the grader's op recorder"), elapsed_ns=elapsed)
         return CallResult(
             value=value,
             mutated=[i for i in mutated if isinstance(i, int)] if isinstance(mutated, list) else [],
+            aliased=[i for i in aliased if isinstance(i, int)] if isinstance(aliased, list) else [],
             ops=[str(o)[:100] for o in ops] if isinstance(ops, list) else [],
+            functions=([str(o)[:100] for o in functions] if isinstance(functions, list)
+                       else []),
             tensors=msg.tensors,
             tensor_types=[str(m.get("type", ""))[:200] for m in msg.tensor_meta],
             tensor_devices=[str(m.get("device", ""))[:50] for m in msg.tensor_meta],

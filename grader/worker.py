@@ -23,6 +23,7 @@ import sys
 import traceback
 
 import torch
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from grader import wire
@@ -40,6 +41,66 @@ class OpRecorder(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+class FunctionRecorder(TorchFunctionMode):
+    """Records the names of torch-level functions called (e.g. "lstm_cell").
+
+    Some library ops decompose into allowed aten ops on some builds (torch.lstm_cell into
+    mm, sigmoid and tanh on the CPU), so the aten trace alone would miss them.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.names: set[str] = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", None)
+        if isinstance(name, str):
+            self.names.add(name)
+        return func(*args, **(kwargs or {}))
+
+
+_DISPATCH = OpRecorder.__torch_dispatch__
+_stack_len = torch._C._len_torch_dispatch_stack
+_stack_at = torch._C._get_dispatch_stack_at
+_guard = {"active": False, "popped": False}
+
+
+def _tripwire(original):
+    """Wrap a function that takes modes off the dispatch stack: calling it while a call
+    is being recorded marks the record as tampered (a mode popped and pushed back would
+    otherwise look intact afterwards)."""
+    def wrapper(*args, **kwargs):
+        if _guard["active"]:
+            _guard["popped"] = True
+        return original(*args, **kwargs)
+    return wrapper
+
+
+def _install_tripwires() -> None:
+    import torch.utils._python_dispatch as pd
+
+    for owner, name in ((torch._C, "_pop_torch_dispatch_stack"), (pd, "_pop_torch_dispatch_stack"),
+                        (pd, "_pop_mode"), (torch._C, "_unset_dispatch_mode"),
+                        (torch._C, "_set_dispatch_mode")):
+        if hasattr(owner, name):
+            setattr(owner, name, _tripwire(getattr(owner, name)))
+    for name in ("_DisableTorchDispatch", "_ExcludeDispatchKeyGuard"):
+        if hasattr(torch._C, name):
+            setattr(torch._C, name, _tripwire(getattr(torch._C, name)))
+
+
+_install_tripwires()
+
+
+def _recorder_intact(recorder: OpRecorder) -> bool:
+    """Whether `recorder` is still the innermost dispatch mode and unpatched (checked
+    with references taken before any student code ran)."""
+    n = _stack_len()
+    return (n > 0 and _stack_at(n - 1) is recorder and type(recorder) is OpRecorder
+            and OpRecorder.__torch_dispatch__ is _DISPATCH and type(recorder.ops) is set
+            and not _guard["popped"])
+
+
 def _error(exc: BaseException) -> dict:
     tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
     # Drop the worker's own frames: the student needs their code's frames only.
@@ -49,6 +110,13 @@ def _error(exc: BaseException) -> dict:
         "message": str(exc)[:2000],
         "traceback": text[-4000:],
     }
+
+
+def _storage(t: torch.Tensor) -> int:
+    try:
+        return t.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):  # tensors without storage (subclasses)
+        return -1
 
 
 class Worker:
@@ -99,10 +167,17 @@ class Worker:
         if fn is None or not callable(fn):
             raise AttributeError(f"the submission defines no function {req['fn']!r}")
         recorder = OpRecorder() if req.get("record_ops", True) else None
+        functions = FunctionRecorder() if recorder is not None else None
         repeat = max(1, int(req.get("repeat", 1)))
+        intact = False
         if recorder is not None:
-            with recorder:
-                result = fn(*args, **kwargs)
+            with functions, recorder:
+                _guard.update(active=True, popped=False)
+                try:
+                    result = fn(*args, **kwargs)
+                finally:
+                    _guard["active"] = False
+                intact = _recorder_intact(recorder)
         else:
             for _ in range(repeat):
                 result = fn(*args, **kwargs)
@@ -120,9 +195,14 @@ class Worker:
         ]
         enc = wire.Encoder(handle_for=self.keep)
         value = enc.encode(result)
-        reply = {"result": value, "mutated": mutated}
-        if recorder is not None:
+        inputs = {_storage(t) for t in moved if t.numel()}
+        # Outputs sharing memory with an input: the caller could later change them.
+        aliased = [i for i, t in enumerate(enc.objects) if t.numel() and _storage(t) in inputs]
+        reply = {"result": value, "mutated": mutated, "aliased": aliased}
+        if recorder is not None and intact:  # no record at all when it was tampered with
             reply["ops"] = sorted(recorder.ops)
+            reply["functions"] = sorted(functions.names)
+            reply["recorder"] = "intact"
         return reply, enc
 
     def serve(self) -> None:

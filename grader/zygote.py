@@ -11,12 +11,14 @@ Control requests (grader.wire messages): spawn, kill, status, bye.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import socket
 import sys
 import tempfile
 import time
+import traceback
 
 import torch
 
@@ -26,6 +28,9 @@ torch.set_num_threads(1)  # a fork after a multi-threaded op can deadlock
 
 _status: dict[int, int] = {}
 _workdirs: dict[int, str] = {}
+_uids: dict[int, int] = {}
+_memory: dict[int, int] = {}  # worker pid -> resident-memory cap in bytes
+_mode = {"sandbox": "rlimits"}
 
 
 def _reap(*_):
@@ -36,8 +41,33 @@ def _reap(*_):
             return
         if pid == 0:
             return
-        _status[pid] = status
-        shutil.rmtree(_workdirs.pop(pid, ""), ignore_errors=True)
+        if pid in _workdirs:
+            _status[pid] = status
+            _memory.pop(pid, None)
+            shutil.rmtree(_workdirs.pop(pid, ""), ignore_errors=True)
+
+
+def _kill_uid(uid: int) -> None:
+    """Kill every process of `uid` (in this pid namespace): kill(-1) from a helper that
+    has become that uid, so nothing the worker left behind (daemons, threads, setsid
+    groups) survives its submission."""
+    helper = os.fork()
+    if helper == 0:
+        try:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            os.kill(-1, signal.SIGKILL)  # everything this uid may signal, but the helper
+        finally:
+            os._exit(0)
+    while True:
+        try:
+            os.waitpid(helper, 0)
+            return
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
 
 
 def _kill(pid: int) -> None:
@@ -46,12 +76,47 @@ def _kill(pid: int) -> None:
             os.kill(target, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+    uid = _uids.pop(pid, None)
+    if uid is not None and os.getuid() == 0:
+        _kill_uid(uid)
+
+
+def _rss_by_session() -> dict[int, int]:
+    """Resident bytes per session id (a worker's pid: it calls setsid), from /proc."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    totals: dict[int, int] = {}
+    if _mode["sandbox"] == "bwrap":  # our own pid namespace: only our processes
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    else:
+        pids = list(_memory)
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        sid, rss = int(fields[3]), int(fields[21])
+        if sid in _memory:
+            totals[sid] = totals.get(sid, 0) + rss * page
+    return totals
+
+
+def _watch_memory() -> None:
+    if not _memory:
+        return
+    for sid, rss in _rss_by_session().items():
+        if rss > _memory.get(sid, rss):
+            _kill(sid)
 
 
 def _spawn(control: socket.socket, req: dict) -> None:
     limits = sandbox.Limits.from_json(req.get("limits", {}))
     uid = req.get("uid")
-    workdir = tempfile.mkdtemp(prefix="dlgrade-w-", dir=req.get("tmp") or None)
+    if uid is not None and not (isinstance(uid, int) and uid >= sandbox.SLOT_UID_BASE):
+        wire.send(control, {"ok": False, "error": f"bad worker uid {uid!r}"})
+        return
+    private_dir = _mode["sandbox"] == "bwrap" and os.getuid() == 0
+    workdir = tempfile.mkdtemp(prefix="dlgrade-w-", dir="/tmp" if private_dir else None)
     parent_end, child_end = socket.socketpair()
     out_r, out_w = os.pipe()
     pid = os.fork()
@@ -65,11 +130,21 @@ def _spawn(control: socket.socket, req: dict) -> None:
             os.dup2(devnull, 0)
             os.dup2(out_w, 1)
             os.dup2(out_w, 2)
-            sandbox.enter_worker(limits, workdir, uid)
+            try:
+                notes = sandbox.enter_worker(limits, workdir, uid, private_dir=private_dir)
+            except BaseException:
+                traceback.print_exc()
+                sys.stderr.flush()
+                os._exit(70)
+            for note in notes:
+                print(f"dlgrade sandbox: {note}", file=sys.stderr, flush=True)
             worker.Worker(child_end).serve()
         finally:
             os._exit(0)
     _workdirs[pid] = workdir
+    _memory[pid] = limits.memory_mb * sandbox.MB
+    if uid is not None:
+        _uids[pid] = uid
     child_end.close()
     os.close(out_w)
     wire.send(control, {"ok": True, "pid": pid})
@@ -89,6 +164,13 @@ def _wait_status(pid: int, wait: float) -> int | None:
 def serve(control: socket.socket) -> None:
     signal.signal(signal.SIGCHLD, _reap)
     while True:
+        try:
+            ready, _, _ = select.select([control], [], [], 0.1)
+        except InterruptedError:
+            ready = []
+        if not ready:
+            _watch_memory()
+            continue
         try:
             req = wire.recv(control).header
         except (EOFError, ConnectionError):
@@ -110,6 +192,8 @@ def serve(control: socket.socket) -> None:
         _kill(pid)
     time.sleep(0.05)
     _reap()
+    for path in list(_workdirs.values()):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _warm_up() -> None:
@@ -125,7 +209,8 @@ def _warm_up() -> None:
     b.close()
 
 
-def main(control_fd: int) -> None:
+def main(control_fd: int, sandbox_name: str = "rlimits") -> None:
+    _mode["sandbox"] = sandbox_name
     sandbox.die_with_parent()
     _warm_up()
     control = socket.socket(fileno=control_fd)

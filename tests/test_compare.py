@@ -99,3 +99,10 @@ def test_zero_dim_scalars_report_without_position():
     m = compare_tensor("loss", torch.tensor([2.0], dtype=torch.float64),
                        torch.tensor(2.0, dtype=torch.float64), TOL)
     assert m.kind == "shape" and "expected shape ()" in m.detail
+
+
+def test_unindexed_device_matches_any_index():
+    assert compare_tensor("o", torch.zeros(1), torch.zeros(1), TOL, device="cuda",
+                          got_device="cuda:0") is None
+    assert compare_tensor("o", torch.zeros(1), torch.zeros(1), TOL, device="cuda:1",
+                          got_device="cuda:0").kind == "device"

@@ -1,0 +1,1 @@
+raise SystemExit('shadowed: conftest.py was imported')

@@ -1,0 +1,191 @@
+"""The adversarial suite: every hostile submission under tests/adversarial/submissions/,
+graded in ONE `dlgrade grade` run next to correct controls.
+
+Checks (tests/adversarial/expected.yaml has the per-submission table): the run exits 0;
+every control scores full marks; no attack scores more than its honest score; nothing of
+the secret, the reference or the hidden tests appears in any output; nothing outside the
+output folder changed; no process started by the run is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from grader import sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+ADV = ROOT / "tests" / "adversarial"
+SECRET = "ADVERSARIAL-SECRET-5b1e9d3c"
+CONTROLS = ("control_a", "control_b", "control_c")
+FULL = 17
+
+
+def _grade(inputs: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DLGRADE")}
+    env.update(PYTHONPATH=str(ROOT), DLGRADE_SECRET=SECRET)
+    return subprocess.run(
+        [sys.executable, "-m", "grader", "grade", "backprop", str(inputs), "--out", str(out),
+         "--timeout", "2", *extra],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
+    snap = {}
+    for root in roots:
+        for dirpath, _dirs, files in os.walk(root):
+            for f in files + [""]:
+                p = os.path.join(dirpath, f)
+                st = os.lstat(p)
+                snap[p] = (st.st_mtime_ns, st.st_size)
+    return snap
+
+
+def _secret_lines() -> list[str]:
+    """Lines of the reference and hidden tests that no student-visible file contains."""
+    public = "".join(p.read_text() for p in [
+        ROOT / "assignments/backprop/backprop.py", ROOT / "assignments/backprop/public_tests.py",
+        *sorted(ROOT.glob("examples/**/*.py")), *sorted((ADV / "submissions").rglob("*.py"))])
+    lines = []
+    for f in ("reference/backprop/backprop.py", "reference/backprop/hidden_tests.py"):
+        for line in (ROOT / f).read_text().splitlines():
+            s = line.strip()
+            if len(s) >= 24 and s not in public:
+                lines.append(s)
+    assert len(lines) > 20
+    return lines
+
+
+def _leftover_processes(before: set[int]) -> list[str]:
+    """Processes of a slot uid, or any zygote/worker, that were not there before."""
+    out = subprocess.run(["ps", "-eo", "pid=,uid=,args="], capture_output=True, text=True)
+    left = []
+    for row in out.stdout.splitlines():
+        pid, uid, args = row.split(None, 2) if len(row.split(None, 2)) == 3 else (*row.split(), "")
+        if int(pid) in before:
+            continue
+        if sandbox.SLOT_UID_BASE <= int(uid) < sandbox.SLOT_UID_BASE + 1000 \
+                or ("grader.zygote" in args and str(ROOT) in args):
+            left.append(row)
+    return left
+
+
+def _pids() -> set[int]:
+    return {int(p) for p in os.listdir("/proc") if p.isdigit()}
+
+
+@pytest.fixture(scope="module")
+def adversarial_run(tmp_path_factory):
+    why = sandbox.probe_bwrap()
+    if why is not None:
+        pytest.skip(f"the adversarial suite needs the bwrap sandbox: {why}")
+    base = tmp_path_factory.mktemp("adv")
+    inputs, out, canary = base / "in", base / "out", base / "canary"
+    shutil.copytree(ADV / "submissions", inputs)
+    alice = ROOT / "examples/backprop-class/alice/backprop.py"
+    for c in CONTROLS:
+        (inputs / c).mkdir()
+        shutil.copy(alice, inputs / c / "backprop.py")
+    canary.mkdir()
+    for name in ("results.json", "grades.csv", ".secret", "backprop.py", "feedback.txt"):
+        (canary / name).write_text("canary\n")
+    watched = (ROOT / "reference", ROOT / "assignments", ROOT / "grader", inputs, canary)
+    before = _snapshot(*watched)
+    pids = _pids()
+    proc = _grade(inputs, out)
+    return dict(proc=proc, out=out, before=before, after=_snapshot(*watched), pids=pids,
+                inputs=inputs)
+
+
+def _results(out: Path) -> dict[str, dict]:
+    return {json.loads(p.read_text())["submission"]: json.loads(p.read_text())
+            for p in out.glob("*/results.json")}
+
+
+@pytest.mark.slow
+def test_run_completes_and_controls_score_full_marks(adversarial_run):
+    proc = adversarial_run["proc"]
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = _results(adversarial_run["out"])
+    expected = yaml.safe_load((ADV / "expected.yaml").read_text())
+    assert set(results) == set(expected) | set(CONTROLS)
+    assert len(expected) >= 40
+    for c in CONTROLS:
+        assert results[c]["score"] == FULL, (c, results[c]["output"])
+        assert results[c]["status"] == "graded"
+    assert {r["sandbox"] for r in results.values()} == {"bwrap"}
+    assert "warning" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_no_attack_beats_its_honest_score(adversarial_run):
+    results = _results(adversarial_run["out"])
+    expected = yaml.safe_load((ADV / "expected.yaml").read_text())
+    problems = []
+    for name, exp in expected.items():
+        r = results[name]
+        text = json.dumps(r)
+        if r["score"] > exp["max"] + 1e-9:
+            problems.append(f"{name}: scored {r['score']} > its honest {exp['max']}")
+        if r["score"] < exp.get("min", 0) - 1e-9:
+            problems.append(f"{name}: scored {r['score']} < {exp['min']}")
+        if "status" in exp and r["status"] != exp["status"]:
+            problems.append(f"{name}: status {r['status']}, expected {exp['status']}")
+        problems += [f"{name}: {s!r} missing" for s in exp.get("contains", []) if s not in text]
+        problems += [f"{name}: {s!r} present" for s in exp.get("absent", []) if s in text]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.slow
+def test_nothing_secret_in_any_output(adversarial_run):
+    out = adversarial_run["out"]
+    proc = adversarial_run["proc"]
+    texts = {str(p): p.read_text(errors="replace") for p in out.rglob("*") if p.is_file()}
+    texts["stdout"], texts["stderr"] = proc.stdout, proc.stderr
+    leaks = [(where, line) for line in _secret_lines() + [SECRET]
+             for where, text in texts.items() if line in text]
+    assert not leaks, leaks[:10]
+
+
+@pytest.mark.slow
+def test_nothing_outside_the_output_folder_changed(adversarial_run):
+    before, after = adversarial_run["before"], adversarial_run["after"]
+    changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+    assert not changed, changed[:20]
+
+
+@pytest.mark.slow
+def test_no_process_left_behind(adversarial_run):
+    assert not _leftover_processes(adversarial_run["pids"])
+
+
+FALLBACK = ("patch_torch_allclose", "sys_exit_in_call", "pop_dispatch_mode",
+            "computed_getattr_forbidden_op", "fork_bomb", "kill_all")
+
+
+@pytest.mark.slow
+def test_forced_rlimits_fallback_warns_and_still_grades(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in FALLBACK:
+        shutil.copy(ADV / "submissions" / f"{name}.py", inputs)
+    (inputs / "control").mkdir()
+    shutil.copy(ROOT / "examples/backprop-class/alice/backprop.py", inputs / "control")
+    proc = _grade(inputs, tmp_path / "out", "--sandbox", "rlimits")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "warning: sandbox: namespaces unavailable" in proc.stderr
+    assert "--sandbox rlimits" in proc.stderr
+    results = _results(tmp_path / "out")
+    assert {r["sandbox"] for r in results.values()} == {"rlimits"}
+    assert results["control"]["score"] == FULL
+    expected = yaml.safe_load((ADV / "expected.yaml").read_text())
+    for name in FALLBACK:
+        assert results[name]["score"] <= expected[name]["max"], name
+    assert SECRET not in proc.stdout + proc.stderr

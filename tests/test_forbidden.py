@@ -1,0 +1,106 @@
+"""Forbidden-op enforcement: the static scan (tampering included) and the run-time record."""
+
+from __future__ import annotations
+
+from grader import forbidden
+from grader.session import WorkerSession
+
+
+def _scan(src: str):
+    return forbidden.scan(src, ("torch.nn.functional.*",), ("relu",))
+
+
+def test_helpers_and_aliases_are_followed():
+    t = _scan("import torch.nn.functional as F\n"
+              "def helper(x):\n    return F.relu(x)\n"
+              "def f(x):\n    return helper(x)\n"
+              "def g(x):\n    return x\n")
+    assert [u.name for u in t["f"]] == ["torch.nn.functional.relu"]
+    assert "g" not in t
+
+
+def test_tampering_anywhere_taints_every_function():
+    for src, name in [
+        ("import grader.worker\ndef f(x):\n    return x\n", "grader.worker"),
+        ("import torch\ndef f(x):\n    return x\n"
+         "def unused():\n    torch.utils._python_dispatch._pop_mode()\n",
+         "torch.utils._python_dispatch._pop_mode"),
+        ("import gc\ndef f(x):\n    return x\n", "gc"),
+        ("import inspect\ndef f(x):\n    return x\n", "inspect"),
+        ("def f(x):\n    return x\nexec('def g(): pass')\n", "exec"),
+        ("def f(x):\n    return x\n__import__('grader')\n", "__import__"),
+        ("import sys\ndef f(x):\n    return sys._getframe(1).f_back\n", "sys._getframe"),
+    ]:
+        t = _scan(src)
+        assert name in [u.name for u in t.get("f", [])], (src, t)
+        # a function the scan never saw bound (made by exec) is tainted too
+        assert name in [u.name for u in t.get("made_by_exec", [])], src
+
+
+def test_module_level_forbidden_call_taints_everything():
+    t = _scan("import torch.nn.functional as F\nF.relu\ndef f(x):\n    return x\n")
+    assert [u.name for u in t["f"]] == ["torch.nn.functional.relu"]
+
+
+def test_clean_code_is_clean():
+    assert _scan("import torch\ndef f(x):\n    return torch.clamp(x, min=0)\n") == {}
+
+
+def test_computed_getattr_is_caught_at_run_time(zygote):
+    src = "import torch\ndef f(x):\n    return getattr(torch, 're' + 'lu')(x)\n"
+    assert _scan(src) == {}  # invisible to the syntax tree ...
+    import torch
+
+    with WorkerSession(zygote, "m", src) as s:
+        r, _ = s.call("f", (torch.randn(3),))
+    assert r.error is None and "relu" in r.ops  # ... but not to the op record
+
+
+def test_popping_the_recorder_leaves_no_record_and_fails_the_call(zygote):
+    import torch
+
+    src = ("import torch\n"
+           "pd = getattr(getattr(torch, 'utils'), '_python' + '_dispatch')\n"
+           "def f(x):\n"
+           "    mode = getattr(pd, '_pop' + '_mode')()\n"
+           "    try:\n"
+           "        return getattr(torch, 're' + 'lu')(x)\n"
+           "    finally:\n"
+           "        getattr(pd, '_push' + '_mode')(mode)\n")
+    with WorkerSession(zygote, "m", src) as s:
+        r, _ = s.call("f", (torch.randn(3),))
+    assert r.error is not None and r.error.type == "RecorderTampered", r
+
+
+def test_patching_the_recorder_class_fails_the_call(zygote):
+    import torch
+
+    src = ("import torch, sys\n"
+           "W = getattr(sys, 'mod' + 'ules')['grader.worker']\n"
+           "def f(x):\n"
+           "    W.OpRecorder.__torch_dispatch__ = "
+           "lambda self, func, types, args=(), kwargs=None: func(*args, **(kwargs or {}))\n"
+           "    return getattr(torch, 're' + 'lu')(x)\n")
+    with WorkerSession(zygote, "m", src) as s:
+        r, _ = s.call("f", (torch.randn(3),))
+    assert r.error is not None and r.error.type == "RecorderTampered", r
+
+
+def test_files_named_like_modules_never_shadow_anything(zygote):
+    """The worker writes only its module file, loads it by path, and never puts its
+    folder on sys.path: numpy.py, torch.py, sitecustomize.py ... in it are never imported."""
+    src = ("import os, sys\n"
+           "for n in ('numpy.py', 'sitecustomize.py', 'usercustomize.py', 'conftest.py',\n"
+           "          'yaml.py', 'json.py'):\n"
+           "    open(n, 'w').write('raise SystemExit(\"shadowed\")\\n')\n"
+           "open('evil.pth', 'w').write('import os; os._exit(3)\\n')\n"
+           "def f():\n"
+           "    import numpy, json\n"
+           "    return [numpy.__file__, json.__file__, os.getcwd() in sys.path,\n"
+           "            '' in sys.path, '.' in sys.path]\n")
+    with WorkerSession(zygote, "m", src) as s:
+        r, _ = s.call("f", (), record_ops=False)
+    assert r.error is None, r.error
+    numpy_file, json_file, *on_path = r.value
+    assert "site-packages" in numpy_file and "dlgrade-w-" not in json_file
+    assert on_path == [False, False, False]

@@ -1,0 +1,192 @@
+"""The worker sandbox: what a worker can see and do, under bwrap and under the fallback."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from grader import sandbox
+from grader.session import WorkerSession, Zygote
+
+BWRAP = sandbox.probe_bwrap()
+needs_bwrap = pytest.mark.skipif(BWRAP is not None, reason=f"no bwrap sandbox: {BWRAP}")
+
+PROBE = '''
+import os, socket, resource
+
+def look(path):
+    try:
+        return sorted(os.listdir(path))
+    except OSError as e:
+        return type(e).__name__
+
+def readable(path):
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+        return True
+    except OSError:
+        return False
+
+def write(path):
+    try:
+        with open(path, "w") as f:
+            f.write("x")
+        return True
+    except OSError:
+        return False
+
+def ident():
+    return os.getuid(), os.getgid(), os.getgroups()
+
+def try_socket(family):
+    try:
+        socket.socket(family, socket.SOCK_STREAM).close()
+        return "ok"
+    except OSError as e:
+        return e.errno
+
+def try_fork():
+    try:
+        pid = os.fork()
+    except OSError as e:
+        return e.errno
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return "forked"
+
+def try_exec():
+    try:
+        os.execv("/bin/true", ["true"])
+    except OSError as e:
+        return e.errno
+
+def try_kill(pid):
+    try:
+        os.kill(pid, 0)
+        return "ok"
+    except OSError as e:
+        return e.errno
+
+def nproc():
+    return resource.getrlimit(resource.RLIMIT_NPROC)[0]
+
+def env():
+    return dict(os.environ)
+'''
+
+
+@pytest.fixture(scope="module")
+def bwrap_zygote():
+    if BWRAP is not None:
+        pytest.skip(f"no bwrap sandbox: {BWRAP}")
+    box, _ = sandbox.choose("bwrap")
+    with Zygote(box) as z:
+        yield z
+
+
+def _call(session, fn, *args):
+    r, _ = session.call(fn, args, record_ops=False)
+    assert r.error is None, r.error
+    return r.value
+
+
+@needs_bwrap
+def test_filesystem_view_hides_the_project(bwrap_zygote):
+    root = sandbox.PACKAGE_ROOT
+    with WorkerSession(bwrap_zygote, "m", PROBE) as s:
+        assert _call(s, "look", root) in (["grader"], "PermissionError")
+        for hidden in ("reference", "assignments", "tests", "examples"):
+            assert _call(s, "readable", os.path.join(root, hidden, "x")) is False
+            assert _call(s, "look", os.path.join(root, hidden)) in ("FileNotFoundError",
+                                                                    "PermissionError")
+        assert _call(s, "write", os.path.join(root, "grader", "compare.py")) is False
+        assert _call(s, "write", "/usr/pwned") is False
+        assert _call(s, "write", "/tmp/pwned") is False  # /tmp is root's, 0755
+        assert _call(s, "write", "mine.txt") is True  # its private folder
+        assert _call(s, "look", "/proc")[0] == "1"  # a pid namespace of its own
+        assert "sda" not in _call(s, "look", "/dev")
+
+
+@needs_bwrap
+def test_worker_identity_network_and_syscalls(bwrap_zygote):
+    import socket
+
+    with WorkerSession(bwrap_zygote, "m", PROBE) as s:
+        uid, gid, groups = _call(s, "ident")
+        assert uid >= sandbox.SLOT_UID_BASE and gid == uid and groups == []
+        assert _call(s, "try_socket", socket.AF_INET) == 97  # EAFNOSUPPORT
+        assert _call(s, "try_socket", socket.AF_INET6) == 97
+        assert _call(s, "try_socket", socket.AF_UNIX) == "ok"
+        assert _call(s, "try_fork") == 1  # EPERM: threads only
+        assert _call(s, "try_exec") == 1
+        assert _call(s, "try_kill", 1) == 1
+        assert _call(s, "nproc") == sandbox.Limits().processes
+        assert set(_call(s, "env")) == {"HOME", "TMPDIR", "LANG", "PATH", "OMP_NUM_THREADS"}
+
+
+@needs_bwrap
+def test_concurrent_workers_get_distinct_uids_and_uids_are_reused(bwrap_zygote):
+    a = WorkerSession(bwrap_zygote, "m", PROBE)
+    b = WorkerSession(bwrap_zygote, "m", PROBE)
+    try:
+        ua, ub = _call(a, "ident")[0], _call(b, "ident")[0]
+        assert ua != ub
+    finally:
+        a.close()
+        b.close()
+    with WorkerSession(bwrap_zygote, "m", PROBE) as c:
+        assert _call(c, "ident")[0] == sandbox.SLOT_UID_BASE
+
+
+@needs_bwrap
+def test_threads_left_running_are_killed_with_the_worker(bwrap_zygote):
+    src = ("import threading, time\n"
+           "def start():\n"
+           "    threading.Thread(target=lambda: time.sleep(1000)).start()\n"
+           "    return 1\n")
+    with WorkerSession(bwrap_zygote, "m", src) as s:
+        _call(s, "start")
+        pid = s.pid
+    assert bwrap_zygote.status(pid, wait=2.0) is not None  # reaped: nothing of it is left
+
+
+@needs_bwrap
+def test_spawn_latency_under_bwrap(bwrap_zygote):
+    """The fork-per-submission speed survives the sandbox (measured: see the report)."""
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        with WorkerSession(bwrap_zygote, "m", "def f():\n    return 1\n") as s:
+            _call(s, "f")
+        times.append(time.perf_counter() - t)
+    assert sorted(times)[len(times) // 2] < 1.0, times
+
+
+def test_fallback_is_labelled_and_warns():
+    box, why = sandbox.choose("rlimits")
+    assert box.name == "rlimits" and why == "--sandbox rlimits"
+    assert "namespaces unavailable" in box.warning()
+    assert box.zygote_argv(3)[0] != "bwrap" and "bwrap" not in box.zygote_argv(3)[0]
+
+
+@pytest.mark.skipif(not os.uname().sysname == "Linux", reason="seccomp is Linux-only")
+def test_fallback_worker_still_has_the_syscall_filter(zygote):
+    import socket
+
+    assert zygote.sandbox.name in ("rlimits", "bwrap")
+    with WorkerSession(zygote, "m", PROBE) as s:
+        assert _call(s, "try_socket", socket.AF_INET) == 97
+        assert _call(s, "try_fork") == 1
+        assert _call(s, "try_kill", 1) == 1
+
+
+def test_seccomp_program_shape():
+    prog = sandbox.seccomp_program(1234, "x86_64")
+    assert prog[0] == (0x20, 0, 0, 4) and prog[-1] == (0x06, 0, 0, 0x7FFF0000)
+    for i, (code, jt, jf, _k) in enumerate(prog):
+        if code & 0x07 == 0x05:
+            assert i + 1 + max(jt, jf) < len(prog)
