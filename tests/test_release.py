@@ -14,6 +14,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -264,6 +265,16 @@ def _validate_gradescope(data: dict) -> None:
     assert abs(sum(t["score"] for t in data["tests"]) - data["score"]) < 1e-6
 
 
+@pytest.fixture
+def gs_base():
+    """A folder for a fake /autograder, outside /tmp: under the bubblewrap sandbox the
+    workers get a private /tmp, which would hide a bundle unpacked under /tmp."""
+    parent = Path("/var/tmp") if Path("/var/tmp").is_dir() else None
+    base = Path(tempfile.mkdtemp(prefix="dlgrade-gs-", dir=parent))
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
 def _fake_autograder(dist, base: Path) -> Path:
     root = base / "autograder"
     (root / "source").mkdir(parents=True)
@@ -287,10 +298,8 @@ def _run_autograder(root: Path) -> dict:
     return json.loads((root / "results" / "results.json").read_text())
 
 
-def test_gradescope_autograder_grades_as_unprivileged_user(dist, tmp_path):
-    base = Path(tmp_path) / "gs"
-    base.mkdir()
-    root = _fake_autograder(dist, base)
+def test_gradescope_autograder_grades_as_unprivileged_user(dist, gs_base):
+    root = _fake_autograder(dist, gs_base)
     secret_file = root / "source" / "autograder.json"
     # The submission refuses to work when it runs as root or can read the bundle's secret.
     spy = (f"import os\nif os.getuid() == 0 and {os.geteuid() == 0}:\n"
@@ -314,10 +323,8 @@ def test_gradescope_autograder_grades_as_unprivileged_user(dist, tmp_path):
     assert SECRET not in json.dumps(data)
 
 
-def test_gradescope_autograder_notebook_and_missing_file(dist, tmp_path):
-    base = Path(tmp_path) / "gs"
-    base.mkdir()
-    root = _fake_autograder(dist, base)
+def test_gradescope_autograder_notebook_and_missing_file(dist, gs_base):
+    root = _fake_autograder(dist, gs_base)
     # a filled-in notebook, uploaded under another name, with a bug in the linear layer
     nb = nbformat.read(dist / NAME / f"{NAME}.ipynb", as_version=4)
     _solution_cells(nb)
