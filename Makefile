@@ -22,6 +22,14 @@ demo: $(STAMP)
 	rm -rf demo-out
 	$(BIN)/dlgrade grade backprop examples/backprop-class --out demo-out --secret demo
 
+# Every assignment present: verified, then dist/<name>/ (student folder with its notebook),
+# dist/<name>.zip and dist/<name>-autograder.zip (Gradescope; holds the secret). A failed
+# verification writes nothing. SECRET=... reuses a secret (same hidden inputs as before).
+ASSIGNMENTS = $(patsubst assignments/%/assignment.yaml,%,$(wildcard assignments/*/assignment.yaml))
+
+release: $(STAMP)
+	$(BIN)/dlgrade release $(ASSIGNMENTS) --out dist $(if $(SECRET),--secret $(SECRET))
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 

@@ -86,9 +86,18 @@ def cmd_check(args) -> int:
     with make_zygote(args) as zygote:  # boots while the suite loads
         suite = _load(args.assignment, with_reference=False)
         a = suite.assignment
-        path = Path(args.path) if args.path else Path.cwd() / f"{a.module}.py"
+        if args.path:
+            path = Path(args.path)
+        else:
+            path = Path.cwd() / f"{a.module}.py"
+            notebook = Path.cwd() / f"{a.module}.ipynb"
+            if not path.exists() and notebook.exists():
+                path = notebook  # the released notebook, filled in
         if not path.exists():
-            raise UsageError(f"{path}: file not found (expected your {a.module}.py)")
+            raise UsageError(f"{path}: file not found (expected your {a.module}.py or "
+                             f"{a.module}.ipynb)")
+        if path.is_file() and path.suffix not in (".py", ".ipynb"):
+            raise UsageError(f"{path}: expected your {a.module}.py or {a.module}.ipynb")
         subs = intake.collect([path], a.module)
         if len(subs) != 1:
             raise UsageError(f"{path}: expected one submission, found {len(subs)}")
@@ -183,6 +192,34 @@ def cmd_build(args) -> int:
     return EXIT_OK
 
 
+def cmd_release(args) -> int:
+    from grader import release
+
+    out = Path(args.out)
+
+    def progress(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    try:
+        done = release.release(args.assignments, out, secret=args.secret,
+                               device=resolve_device(args.device), install=args.install,
+                               progress=progress, make_zygote=lambda: make_zygote(args))
+    except OSError as e:  # e.g. a reserved name in the assignment folder, a full disk
+        raise UsageError(f"release: {e}") from None
+    except release.ReleaseRefused as e:
+        for line in e.problems:
+            print(f"error: {line}", file=sys.stderr)
+        print(f"release refused: verification failed; nothing was written to {out}/",
+              file=sys.stderr)
+        return EXIT_USAGE
+    for r in done:
+        print(f"{r.name}: verified ({', '.join(r.summary)})")
+        print(f"  student folder  {r.folder}/  (notebook {r.notebook.name})")
+        print(f"  student zip     {r.student_zip}")
+        print(f"  Gradescope      {r.autograder_zip}  (holds the secret: instructors only)")
+    return EXIT_OK
+
+
 def _sandbox_option(s) -> None:
     s.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "rlimits"],
                    help="worker isolation: bwrap (namespaces, read-only filesystem view, "
@@ -207,7 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "what passes and why. Exit status: 0 all passed, 1 some "
                                    "failed, 2 usage or spec error.")
     s.add_argument("assignment", help="assignment name (see `dlgrade list`)")
-    s.add_argument("path", nargs="?", help="your file or folder (default: ./<module>.py)")
+    s.add_argument("path", nargs="?", help="your .py file, your filled-in notebook (.ipynb) or "
+                                           "a folder holding either (default: ./<module>.py, "
+                                           "else ./<module>.ipynb)")
     s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
                    help="where your code runs (default: cpu)")
     _sandbox_option(s)
@@ -252,6 +291,25 @@ def build_parser() -> argparse.ArgumentParser:
                                    "outputs under assignments/<name>/fixtures/.")
     s.add_argument("assignments", nargs="+", metavar="ASSIGNMENT")
     s.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("release", help="instructor: handout, notebook and Gradescope bundle",
+                       description="Verify each assignment (reference 100%, stub 0, every "
+                                   "mutant caught, correct variants full marks, fixtures "
+                                   "current, performance thresholds), then write DIR/<name>/ "
+                                   "(the student folder with its notebook), DIR/<name>.zip "
+                                   "and DIR/<name>-autograder.zip (Gradescope). A release "
+                                   "that fails verification writes nothing (exit status 2).")
+    s.add_argument("assignments", nargs="+", metavar="ASSIGNMENT")
+    s.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    s.add_argument("--secret", help="secret for the Gradescope bundle's hidden inputs "
+                                    "(default: a fresh random one per assignment)")
+    s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
+                   help="where verification runs (default: cpu)")
+    s.add_argument("--install", default="otter-grader dlgrade", metavar="PIP_ARGS",
+                   help="what the notebook's Colab setup cell pip-installs "
+                        "(default: 'otter-grader dlgrade')")
+    _sandbox_option(s)
+    s.set_defaults(func=cmd_release)
     return p
 
 
