@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: setup demo test lint bench release clean
+.PHONY: setup demo test lint bench bench-grading release clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,14 @@ demo: $(STAMP)
 	rm -rf demo-out
 	$(BIN)/dlgrade grade backprop examples/backprop-class --out demo-out --secret demo
 
+# Every assignment present: verified, then dist/<name>/ (student folder with its notebook),
+# dist/<name>.zip and dist/<name>-autograder.zip (Gradescope; holds the secret). A failed
+# verification writes nothing. SECRET=... reuses a secret (same hidden inputs as before).
+ASSIGNMENTS = $(patsubst assignments/%/assignment.yaml,%,$(wildcard assignments/*/assignment.yaml))
+
+release: $(STAMP)
+	$(BIN)/dlgrade release $(ASSIGNMENTS) --out dist $(if $(SECRET),--secret $(SECRET))
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
@@ -30,6 +38,11 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/dlgrade bench
+
+# Bulk grading throughput: 200 synthetic submissions, --jobs 2, vs import-per-submission
+# and otter-grader's `otter run`. Figures: docs/benchmarks.md.
+bench-grading: $(STAMP)
+	$(BIN)/python -m grader.bench_grading
 
 clean:
 	rm -rf $(VENV) demo-out dist bench-out

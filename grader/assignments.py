@@ -36,12 +36,14 @@ def available(root: Path | None = None) -> list[str]:
 
 
 def assignment_dir(name: str, root: Path | None = None) -> Path:
+    """A student's handout folder (the current directory, holding that assignment's spec)
+    comes first; then the project's `assignments/<name>/`."""
+    here = Path.cwd() / "assignment.yaml"
+    if here.is_file() and _name_in(here) == name:
+        return Path.cwd()
     root = root or project_root()
     d = root / "assignments" / name
     if not (d / "assignment.yaml").is_file():
-        here = Path.cwd() / "assignment.yaml"
-        if here.is_file() and _name_in(here) == name:
-            return Path.cwd()  # a student's handout folder
         names = ", ".join(available(root)) or "none found"
         raise UnknownAssignment(f"unknown assignment {name!r}; available: {names}")
     return d

@@ -1,19 +1,32 @@
-"""Grading many submissions: the loop behind `dlgrade grade`.
+"""Grading a class: the loop behind `dlgrade grade`.
 
-Each submission is graded in its own worker; a failure of any kind becomes that
-submission's zero-score result and never stops the run. Results are written per
-submission as soon as they are known.
+Each submission is graded in its own worker; a failure of the student's code of any kind
+becomes that submission's result and never stops the run. Results are written per
+submission as soon as they are known, atomically, `results.json` last.
+
+Resuming: a rerun into the same folder reuses a submission's `results.json` when it was
+written for the same submission id, the same source (digest), the same assignment files
+(spec digest and a digest of the reference, tests and fixtures) and the same seed (so the
+same secret), and grades everything else; `force=True` regrades all. A results file that
+cannot be parsed, or one holding a grader error, is graded again. `grades.csv` and
+`report.html` are rebuilt at the end from the results files of the current submissions,
+so an interrupted-then-resumed run writes exactly what an uninterrupted one does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets as _secrets
-from dataclasses import dataclass
+import sys
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import grading, intake, report, testing
-from grader.session import Zygote
+from grader.executors import Task
+
+SUITE_DIGEST_KEY = "suite_digest"
 
 
 @dataclass
@@ -21,7 +34,14 @@ class GradeRun:
     """The outcome of one `grade` invocation."""
 
     results: list[grading.SubmissionResult]
+    """One per submission that has a result, in submission order."""
     out_dir: Path
+    graded: int = 0
+    """Graded in this run."""
+    reused: int = 0
+    """Taken from an earlier run's results."""
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    """(id, why) for submissions the machinery could not grade; no result was written."""
 
 
 def resolve_secret(secret: str | None, out_dir: Path) -> str:
@@ -33,17 +53,50 @@ def resolve_secret(secret: str | None, out_dir: Path) -> str:
         return os.environ["DLGRADE_SECRET"]
     path = out_dir / ".secret"
     if path.exists():
-        return path.read_text().strip()
+        value = path.read_text().strip()
+        if value:
+            return value
+        path.unlink()  # written by a version that could leave it empty
     out_dir.mkdir(parents=True, exist_ok=True)
     value = _secrets.token_hex(16)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(value + "\n")
+    # Write a private temporary file, then link it into place: the secret file appears
+    # complete or not at all, even if the run is killed here; a concurrent run keeps its.
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".secret.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(value + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return path.read_text().strip()
+    finally:
+        os.unlink(tmp)
     return value
 
 
 def submission_seed(secret: str, assignment: str, submission_id: str) -> int:
     return testing.derive_seed(secret, assignment, submission_id)
+
+
+def suite_digest(suite: grading.Suite) -> str:
+    """A digest of every file that decides a grade besides the submission: the spec, the
+    stub, the public tests and fixtures, the reference and the hidden tests."""
+    a = suite.assignment
+    files = []
+    for base in (a.directory, suite.reference_dir):
+        if base is None or not base.is_dir():
+            continue
+        for p in sorted(base.rglob("*")):
+            rel = p.relative_to(base)
+            if (p.is_file() and "__pycache__" not in rel.parts and "mutants" not in rel.parts
+                    and "variants" not in rel.parts and p.suffix in (".py", ".yaml", ".npz")):
+                files.append((f"{base.name}/{rel.as_posix()}", p))
+    h = hashlib.sha256()
+    for name, p in files:
+        h.update(name.encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()[:16]
 
 
 def error_result(suite: grading.Suite, sub: intake.Submission, seed: int,
@@ -56,7 +109,7 @@ def error_result(suite: grading.Suite, sub: intake.Submission, seed: int,
         sandbox=sandbox, execution_time=0.0, spec_digest=a.digest, source_digest=sub.digest)
 
 
-def grade_one(suite: grading.Suite, sub: intake.Submission, *, zygote: Zygote, secret: str,
+def grade_one(suite: grading.Suite, sub: intake.Submission, *, zygote, secret: str,
               device: str, timeout: float | None = None) -> grading.SubmissionResult:
     seed = submission_seed(secret, suite.assignment.name, sub.id)
     sandbox = zygote.sandbox.name
@@ -65,18 +118,129 @@ def grade_one(suite: grading.Suite, sub: intake.Submission, *, zygote: Zygote, s
     return grading.grade_source(suite, sub.source, sub.id, zygote=zygote, seed=seed,
                                 device=device, sandbox_name=sandbox,
                                 source_digest=sub.digest, timeout=timeout,
-                                load_timeout=3 * timeout if timeout else None)
+                                load_timeout=3 * timeout if timeout else 30.0)
+
+
+def _kinds(suite: grading.Suite) -> dict[str, str]:
+    return {t.id: t.kind for t in suite.assignment.tests}
+
+
+def reusable(path: Path, suite: grading.Suite, sub: intake.Submission, seed: int,
+             meta: dict) -> grading.SubmissionResult | None:
+    """An earlier result for exactly this grading job, or None (absent, corrupt, stale)."""
+    if not path.is_file():
+        return None
+    try:
+        r, data = report.read_results(path, _kinds(suite))
+    except report.ResultsFormatError:
+        return None
+    a = suite.assignment
+    if (r.submission != sub.id or r.assignment != a.name or r.source_digest != sub.digest
+            or r.spec_digest != a.digest
+            or any(data.get(k) != v for k, v in meta.items())
+            or r.seed != f"{seed:016x}"
+            or [t.id for t in r.tests] != [t.id for t in a.tests]
+            or any(t.output.startswith("grader error") for t in r.tests)):
+        return None
+    return r
+
+
+def _remove_stale_temporaries(out_dir: Path, folders: list[str]) -> None:
+    """write_atomic's temporary files left by a killed run."""
+    for d in [out_dir, *(out_dir / f for f in folders)]:
+        if not d.is_dir():
+            continue
+        for p in d.iterdir():
+            if p.name.startswith((".results.json.", ".feedback.txt.", ".grades.csv.",
+                                  ".report.html.")) and p.is_file():
+                try:
+                    p.unlink()
+                except OSError:
+                    pass
+
+
+def _progress(total: int, initial: int, enabled: bool | None):
+    from tqdm import tqdm
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="sub",
+                desc="grading", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
 
 
 def grade_all(suite: grading.Suite, subs: list[intake.Submission], out_dir: Path, *,
-              secret: str, device: str, zygote: Zygote,
-              timeout: float | None = None) -> GradeRun:
+              secret: str, device: str, executor=None, zygote=None, force: bool = False,
+              timeout: float | None = None, progress: bool | None = None,
+              class_report: bool = True) -> GradeRun:
+    """Grade `subs` into `out_dir` with `executor` (default: a LocalExecutor with one job
+    on `zygote`). `progress`: None = a bar when stderr is a terminal."""
+    from grader.executors import LocalExecutor
+
+    own = executor is None
+    if own:
+        executor = LocalExecutor(suite, 1, zygote=zygote)
+    try:
+        return _grade_all(suite, subs, Path(out_dir), secret=secret, device=device,
+                          executor=executor, force=force, timeout=timeout,
+                          progress=progress, class_report=class_report)
+    finally:
+        if own:
+            executor.close()
+
+
+def _grade_all(suite, subs, out_dir: Path, *, secret, device, executor, force, timeout,
+               progress, class_report) -> GradeRun:
+    a = suite.assignment
+    out_dir.mkdir(parents=True, exist_ok=True)
     folders = intake.safe_names([s.id for s in subs])
-    results = []
-    for sub in subs:
-        r = grade_one(suite, sub, zygote=zygote, secret=secret, device=device, timeout=timeout)
-        report.write_submission(out_dir, folders[sub.id], r, suite.assignment.title)
-        results.append(r)
-    test_ids = [t.id for t in suite.assignment.tests]
-    report.write_atomic(out_dir / "grades.csv", report.grades_csv(results, test_ids))
-    return GradeRun(results, out_dir)
+    _remove_stale_temporaries(out_dir, list(folders.values()))
+    sdigest = suite_digest(suite)
+    # What else decides a result; a rerun reuses a result only when all of it matches.
+    meta = {SUITE_DIGEST_KEY: sdigest, "device": device, "call_timeout": timeout}
+    run = GradeRun([], out_dir)
+    seeds = {s.id: submission_seed(secret, a.name, s.id) for s in subs}
+    todo: list[Task] = []
+    bar = None
+    try:
+        for s in subs:
+            if not force and reusable(out_dir / folders[s.id] / "results.json", suite, s,
+                                      seeds[s.id], meta) is not None:
+                run.reused += 1
+            elif s.source is None:
+                r = error_result(suite, s, seeds[s.id], executor.sandbox_name)
+                report.write_submission(out_dir, folders[s.id], r, a.title, meta)
+                run.graded += 1
+            else:
+                todo.append(Task(a.name, s.id, s.source, seeds[s.id], device, s.digest,
+                                 a.digest, sdigest, timeout))
+        bar = _progress(len(subs), len(subs) - len(todo), progress)
+        for task, outcome in executor.run(todo):
+            if isinstance(outcome, BaseException):
+                why = f"{type(outcome).__name__}: {outcome}"
+                run.failed.append((task.submission, why))
+                bar.write(f"error: {task.submission}: not graded ({why}); rerun to retry",
+                          file=sys.stderr)
+            else:
+                report.write_submission(out_dir, folders[task.submission], outcome, a.title,
+                                        meta)
+                run.graded += 1
+            bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    # The gradebook comes from the files, whichever run wrote them.
+    for s in subs:
+        path = out_dir / folders[s.id] / "results.json"
+        if path.is_file() and s.id not in dict(run.failed):
+            try:
+                run.results.append(report.read_results(path, _kinds(suite))[0])
+            except report.ResultsFormatError as e:
+                run.failed.append((s.id, f"unreadable results: {e}"))
+    test_ids = [t.id for t in a.tests]
+    report.write_atomic(out_dir / "grades.csv", report.grades_csv(run.results, test_ids))
+    if class_report:
+        from grader import classreport
+
+        report.write_atomic(out_dir / "report.html",
+                            classreport.html_report(a, run.results, folders))
+    return run

@@ -49,21 +49,7 @@ def make_zygote(args):
     warning = box.warning()
     if warning:
         print(f"warning: {warning}" + (f" ({why})" if why else ""), file=sys.stderr)
-    timeout = getattr(args, "timeout", None)
-    return Zygote(box, call_timeout=timeout,
-                  load_timeout=min(30.0, max(timeout * 3, 5.0)) if timeout else 30.0)
-
-
-def _cap_timeouts(suite, timeout: float | None) -> None:
-    """--timeout: no call in any test may take longer than this many seconds."""
-    import dataclasses
-
-    if timeout is None:
-        return
-    a = suite.assignment
-    tests = type(a.tests)(dataclasses.replace(t, timeout=min(t.timeout, timeout))
-                          for t in a.tests)
-    suite.assignment = dataclasses.replace(a, tests=tests)
+    return Zygote(box)
 
 
 def _load(name: str, with_reference: bool):
@@ -100,9 +86,18 @@ def cmd_check(args) -> int:
     with make_zygote(args) as zygote:  # boots while the suite loads
         suite = _load(args.assignment, with_reference=False)
         a = suite.assignment
-        path = Path(args.path) if args.path else Path.cwd() / f"{a.module}.py"
+        if args.path:
+            path = Path(args.path)
+        else:
+            path = Path.cwd() / f"{a.module}.py"
+            notebook = Path.cwd() / f"{a.module}.ipynb"
+            if not path.exists() and notebook.exists():
+                path = notebook  # the released notebook, filled in
         if not path.exists():
-            raise UsageError(f"{path}: file not found (expected your {a.module}.py)")
+            raise UsageError(f"{path}: file not found (expected your {a.module}.py or "
+                             f"{a.module}.ipynb)")
+        if path.is_file() and path.suffix not in (".py", ".ipynb"):
+            raise UsageError(f"{path}: expected your {a.module}.py or {a.module}.ipynb")
         subs = intake.collect([path], a.module)
         if len(subs) != 1:
             raise UsageError(f"{path}: expected one submission, found {len(subs)}")
@@ -118,11 +113,18 @@ def cmd_check(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from grader import bulk, report
+    from grader import bulk, executors, report
 
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if args.scheduler and args.executor != "dask":
+        raise UsageError("--scheduler needs --executor dask")
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be positive")
-    with make_zygote(args) as zygote:  # boots while the suite loads
+    # The local fork server boots in parallel with loading the suite.
+    zygote = make_zygote(args) if args.executor == "local" else None
+    executor = None
+    try:
         suite = _load(args.assignment, with_reference=True)
         a = suite.assignment
         if suite.reference is None:
@@ -132,11 +134,33 @@ def cmd_grade(args) -> int:
         out = Path(args.out)
         secret = bulk.resolve_secret(args.secret, out)
         device = resolve_device(args.device)
-        _cap_timeouts(suite, args.timeout)
-        run = bulk.grade_all(suite, subs, out, secret=secret, device=device, zygote=zygote)
+        if zygote is not None:
+            executor = executors.LocalExecutor(suite, args.jobs, zygote=zygote)
+        else:
+            try:
+                executor = executors.DaskExecutor(args.scheduler, args.jobs)
+            except (RuntimeError, OSError) as e:
+                raise UsageError(f"--executor dask: {e}") from None
+            warning = executor.warning()
+            if warning:
+                print(f"warning: {warning}", file=sys.stderr)
+        run = bulk.grade_all(suite, subs, out, secret=secret, device=device,
+                             executor=executor, force=args.force, timeout=args.timeout)
+    finally:
+        if executor is not None:
+            executor.close()
+        if zygote is not None:
+            zygote.close()
     print(report.gradebook_table(run.results))
-    print(f"\n{len(run.results)} submissions graded into {out}/ (grades.csv, "
-          "<id>/results.json, <id>/feedback.txt)")
+    print(f"\n{len(run.results)} submissions in {out}/ (grades.csv, report.html, "
+          f"<id>/results.json, <id>/feedback.txt): {run.graded} graded now, "
+          f"{run.reused} unchanged since an earlier run")
+    if run.failed:
+        for sid, why in run.failed:
+            print(f"error: {sid}: not graded: {why}", file=sys.stderr)
+        print(f"{len(run.failed)} submissions could not be graded; rerun the same command "
+              "to grade them", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -224,6 +248,34 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def cmd_release(args) -> int:
+    from grader import release
+
+    out = Path(args.out)
+
+    def progress(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    try:
+        done = release.release(args.assignments, out, secret=args.secret,
+                               device=resolve_device(args.device), install=args.install,
+                               progress=progress, make_zygote=lambda: make_zygote(args))
+    except OSError as e:  # e.g. a reserved name in the assignment folder, a full disk
+        raise UsageError(f"release: {e}") from None
+    except release.ReleaseRefused as e:
+        for line in e.problems:
+            print(f"error: {line}", file=sys.stderr)
+        print(f"release refused: verification failed; nothing was written to {out}/",
+              file=sys.stderr)
+        return EXIT_USAGE
+    for r in done:
+        print(f"{r.name}: verified ({', '.join(r.summary)})")
+        print(f"  student folder  {r.folder}/  (notebook {r.notebook.name})")
+        print(f"  student zip     {r.student_zip}")
+        print(f"  Gradescope      {r.autograder_zip}  (holds the secret: instructors only)")
+    return EXIT_OK
+
+
 def _sandbox_option(s) -> None:
     s.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "rlimits"],
                    help="worker isolation: bwrap (namespaces, read-only filesystem view, "
@@ -248,16 +300,20 @@ def build_parser() -> argparse.ArgumentParser:
                                    "what passes and why. Exit status: 0 all passed, 1 some "
                                    "failed, 2 usage or spec error.")
     s.add_argument("assignment", help="assignment name (see `dlgrade list`)")
-    s.add_argument("path", nargs="?", help="your file or folder (default: ./<module>.py)")
+    s.add_argument("path", nargs="?", help="your .py file, your filled-in notebook (.ipynb) or "
+                                           "a folder holding either (default: ./<module>.py, "
+                                           "else ./<module>.ipynb)")
     s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
                    help="where your code runs (default: cpu)")
     _sandbox_option(s)
     s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("grade", help="TA: grade submissions into a gradebook",
-                       description="Grade submissions (a folder per student, .py files, or a "
-                                   "folder of those) against public and hidden tests. Writes "
-                                   "DIR/grades.csv and DIR/<id>/results.json and feedback.txt. "
+                       description="Grade submissions (a folder per student, .py, .ipynb "
+                                   "or .zip files, a folder of those, or a Gradescope export) "
+                                   "against public and hidden tests. Writes DIR/grades.csv, "
+                                   "DIR/report.html and DIR/<id>/results.json and feedback.txt. "
+                                   "A rerun into the same DIR grades only what changed. "
                                    "Exit status 0 when every submission was graded.")
     s.add_argument("assignment", help="assignment name (see `dlgrade list`)")
     s.add_argument("submissions", nargs="+", metavar="SUBMISSION",
@@ -269,8 +325,18 @@ def build_parser() -> argparse.ArgumentParser:
                                     "else one kept in DIR/.secret)")
     _sandbox_option(s)
     s.add_argument("--timeout", type=float, metavar="SECONDS",
-                   help="cap every call's time limit at SECONDS (default: the spec's); "
-                        "imports get 3x that, at least 5 s")
+                   help="wall-clock limit per call (default: the spec's, usually 10 s); "
+                        "importing a submission may take 3x this (default 30 s)")
+    s.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                   help="grade N submissions at a time (default 1; with --executor dask "
+                        "and no --scheduler: the number of local Dask workers)")
+    s.add_argument("--force", action="store_true",
+                   help="regrade everything, even submissions already graded in DIR")
+    s.add_argument("--executor", default="local", choices=["local", "dask"],
+                   help="local: this machine (default); dask: a Dask cluster")
+    s.add_argument("--scheduler", metavar="ADDR",
+                   help="Dask scheduler address, e.g. tcp://host:8786 (default with "
+                        "--executor dask: a local cluster)")
     s.set_defaults(func=cmd_grade)
 
     s = sub.add_parser("build", help="instructor: regenerate stubs and public fixtures from "
@@ -317,6 +383,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rounds", type=int, default=9)
     s.add_argument("--no-write", action="store_true", help="print only")
     s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("release", help="instructor: handout, notebook and Gradescope bundle",
+                       description="Verify each assignment (reference 100%, stub 0, every "
+                                   "mutant caught, correct variants full marks, fixtures "
+                                   "current, performance thresholds), then write DIR/<name>/ "
+                                   "(the student folder with its notebook), DIR/<name>.zip "
+                                   "and DIR/<name>-autograder.zip (Gradescope). A release "
+                                   "that fails verification writes nothing (exit status 2).")
+    s.add_argument("assignments", nargs="+", metavar="ASSIGNMENT")
+    s.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    s.add_argument("--secret", help="secret for the Gradescope bundle's hidden inputs "
+                                    "(default: a fresh random one per assignment)")
+    s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
+                   help="where verification runs (default: cpu)")
+    s.add_argument("--install", default="otter-grader dlgrade", metavar="PIP_ARGS",
+                   help="what the notebook's Colab setup cell pip-installs "
+                        "(default: 'otter-grader dlgrade')")
+    _sandbox_option(s)
+    s.set_defaults(func=cmd_release)
     return p
 
 

@@ -191,7 +191,7 @@ def grade_source(suite: Suite, source: str, submission_id: str, *, zygote: Zygot
                  time_budget: float = 600.0, sandbox_name: str = "rlimits",
                  source_mode: str = "auto", uid: int | None = None,
                  source_digest: str = "", timeout: float | None = None,
-                 load_timeout: float | None = None) -> SubmissionResult:
+                 load_timeout: float = 30.0) -> SubmissionResult:
     """Grade one submission's source text. Never raises for anything the student did.
 
     `timeout` overrides every test's per-call limit (seconds); `load_timeout` bounds the

@@ -1,20 +1,45 @@
 """Finding submissions: what a TA points `dlgrade grade` at.
 
-A SUBMISSION argument is a folder holding the module file (one student), a `.py`, or a
-folder of those (one per student). Each becomes a `Submission` with an id (the entry's
-name without extension) and either its source text or the reason it cannot be graded.
+A SUBMISSION argument is one of
+
+- a folder holding the module file (one student), a `.py`, a `.ipynb` or a `.zip`;
+- a folder of those (one per student): an entry's name without extension is its id;
+- a Gradescope "export submissions" folder: it holds `submission_metadata.yml` and one
+  `submission_<n>/` folder per submission. The id is the submitters' e-mail addresses
+  (joined by `+` for a group), else their names, else the folder's name.
+
+Each becomes a `Submission` with an id and either its source text or the reason it cannot
+be graded (that student gets an error result; the rest of the class is graded).
+
+Zips are read in memory, never extracted: an archive with an entry that leaves it (`../`,
+an absolute path), a symbolic link, too many entries or more declared bytes than the
+limits is refused as a whole, and the module file is read with a byte counter, since the
+sizes in a zip's headers can lie.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import stat
+import zipfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+import yaml
 
 from grader import notebook
 
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
+"""The largest module file (or notebook) read, from a folder or from a zip."""
+MAX_ZIP_BYTES = 64 * 1024 * 1024
+"""The largest zip file opened at all."""
+MAX_ZIP_ENTRIES = 2000
+MAX_ZIP_TOTAL = 256 * 1024 * 1024
+"""The largest total uncompressed size a zip may declare."""
+MAX_METADATA_BYTES = 32 * 1024 * 1024
+GRADESCOPE_METADATA = "submission_metadata.yml"
+_IGNORED_ZIP_DIRS = ("__MACOSX",)
 
 
 class IntakeError(Exception):
@@ -38,6 +63,13 @@ class Submission:
         return hashlib.sha256(data).hexdigest()[:16]
 
 
+def _decode(raw: bytes, name: str) -> tuple[str | None, str | None]:
+    try:
+        return raw.decode("utf-8-sig"), None
+    except UnicodeDecodeError:
+        return None, f"{name} is not UTF-8 text"
+
+
 def _read_source(path: Path) -> tuple[str | None, str | None]:
     try:
         if path.is_symlink():
@@ -48,18 +80,127 @@ def _read_source(path: Path) -> tuple[str | None, str | None]:
         raw = path.read_bytes()
     except OSError as e:
         return None, f"cannot read {path.name}: {e.strerror}"
+    return _decode(raw, path.name)
+
+
+def _from_notebook(text: str, name: str) -> tuple[str | None, str | None]:
     try:
-        return raw.decode("utf-8-sig"), None
-    except UnicodeDecodeError:
-        return None, f"{path.name} is not UTF-8 text"
+        return notebook.extract_code(text), None
+    except notebook.NotebookError as e:
+        return None, f"{name}: {e}"
 
 
+# ---------------------------------------------------------------------------- zips
+def _unsafe_entry(info: zipfile.ZipInfo) -> str | None:
+    """Why an entry is refused, or None."""
+    name = info.filename
+    if "\x00" in name:
+        return "a name with a NUL byte"
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return "an absolute path"
+    if ".." in parts:
+        return "a path outside the archive ('..')"
+    mode = info.external_attr >> 16
+    if mode and stat.S_ISLNK(mode):
+        return "a symbolic link"
+    return None
+
+
+def _zip_candidates(infos: list[zipfile.ZipInfo], module: str) -> list[zipfile.ZipInfo]:
+    """`<module>.py` (else `.ipynb`) at the top or inside one top-level folder."""
+    found: dict[str, list[zipfile.ZipInfo]] = {".py": [], ".ipynb": []}
+    for info in infos:
+        if info.is_dir():
+            continue
+        p = PurePosixPath(info.filename)
+        if p.parts[0] in _IGNORED_ZIP_DIRS or p.name.startswith("._") or len(p.parts) > 2:
+            continue
+        if p.stem == module and p.suffix in found:
+            found[p.suffix].append(info)
+    for suffix in (".py", ".ipynb"):
+        if found[suffix]:
+            # The shallowest wins; two at the same depth are ambiguous (caller reports).
+            depth = min(len(PurePosixPath(i.filename).parts) for i in found[suffix])
+            return [i for i in found[suffix] if len(PurePosixPath(i.filename).parts) == depth]
+    return []
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """Read one entry, counting the bytes actually produced (headers can lie)."""
+    out = bytearray()
+    with zf.open(info) as f:
+        while chunk := f.read(64 * 1024):
+            out += chunk
+            if len(out) > MAX_SOURCE_BYTES:
+                raise _ZipRefused(f"{info.filename} expands past {MAX_SOURCE_BYTES} bytes")
+    return bytes(out)
+
+
+class _ZipRefused(Exception):
+    pass
+
+
+def read_zip(path: Path, module: str) -> tuple[str | None, str | None]:
+    """The module's source from a student's zip, or why it cannot be had."""
+    name = path.name
+    try:
+        if path.is_symlink():
+            return None, f"{name} is a symbolic link; submit the file itself"
+        size = path.stat().st_size
+        if size > MAX_ZIP_BYTES:
+            return None, f"{name} is {size} bytes; the limit for a zip is {MAX_ZIP_BYTES}"
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            if len(infos) > MAX_ZIP_ENTRIES:
+                return None, (f"{name} has {len(infos)} entries; the limit is "
+                              f"{MAX_ZIP_ENTRIES}")
+            for info in infos:
+                why = _unsafe_entry(info)
+                if why:
+                    return None, (f"{name} was refused: entry {info.filename[:200]!r} is "
+                                  f"{why}; zip only your files")
+            declared = sum(i.file_size for i in infos)
+            if declared > MAX_ZIP_TOTAL:
+                return None, (f"{name} was refused: it expands to {declared} bytes; the "
+                              f"limit is {MAX_ZIP_TOTAL}")
+            cands = _zip_candidates(infos, module)
+            if not cands:
+                listed = sorted(i.filename for i in infos if not i.is_dir())[:5]
+                return None, (f"no {module}.py in {name} (at the top or in one folder; "
+                              f"found: {', '.join(listed) or 'nothing'})")
+            if len(cands) > 1:
+                return None, (f"{name} holds several {module} files: "
+                              f"{', '.join(i.filename for i in cands[:5])}; keep one")
+            info = cands[0]
+            if info.file_size > MAX_SOURCE_BYTES:
+                return None, (f"{info.filename} in {name} is {info.file_size} bytes; the "
+                              f"limit is {MAX_SOURCE_BYTES}")
+            raw = _read_member(zf, info)
+    except _ZipRefused as e:
+        return None, f"{name} was refused: {e}"
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError,
+            ValueError, RuntimeError) as e:
+        # RuntimeError: encrypted entries; NotImplementedError: unknown compression.
+        return None, f"{name} is not a readable zip file: {e}"
+    except OSError as e:
+        return None, f"cannot read {name}: {e.strerror or e}"
+    text, err = _decode(raw, f"{info.filename} in {name}")
+    if text is not None and info.filename.endswith(".ipynb"):
+        text, err = _from_notebook(text, f"{info.filename} in {name}")
+    return text, err
+
+
+# ---------------------------------------------------------------------------- one entry
 def _one(path: Path, module: str, sid: str) -> Submission:
     if path.is_dir():
         target = path / f"{module}.py"
         if not target.is_file() and (path / f"{module}.ipynb").is_file():
             return _one(path / f"{module}.ipynb", module, sid)
         if not target.is_file():
+            zips = sorted(path.glob("*.zip"))
+            if len(zips) == 1:
+                return _one(zips[0], module, sid)
             found = sorted(p.name for p in path.iterdir())[:5]
             return Submission(sid, str(path), error=f"no {module}.py in the submission "
                               f"(found: {', '.join(found) or 'nothing'})")
@@ -69,14 +210,55 @@ def _one(path: Path, module: str, sid: str) -> Submission:
     elif path.suffix == ".ipynb":
         source, err = _read_source(path)
         if source is not None:
-            try:
-                source = notebook.extract_code(source)
-            except notebook.NotebookError as e:
-                source, err = None, f"{path.name}: {e}"
+            source, err = _from_notebook(source, path.name)
+    elif path.suffix == ".zip":
+        source, err = read_zip(path, module)
     else:
-        return Submission(sid, str(path), error=f"{path.name}: expected a folder, a .py file "
-                                                "or a .ipynb notebook")
+        return Submission(sid, str(path), error=f"{path.name}: expected a folder, a .py file, "
+                                                "a .ipynb notebook or a .zip")
     return Submission(sid, str(path), source=source, error=err)
+
+
+# ---------------------------------------------------------------------------- Gradescope
+def _field(d: dict, key: str):
+    """Gradescope writes Ruby symbols: `:name:` parses as the key ':name'."""
+    if not isinstance(d, dict):
+        return None
+    return d.get(f":{key}", d.get(key))
+
+
+def gradescope_id(meta, folder: str) -> str:
+    """A submission's id from its metadata: e-mails, else names, else the folder name."""
+    people = _field(meta, "submitters") or []
+    if not isinstance(people, list):
+        people = []
+    for key in ("email", "name"):
+        values = [str(_field(p, key)).strip() for p in people if _field(p, key)]
+        values = [v for v in values if v]
+        if values and len(values) == len(people):
+            return "+".join(sorted(values))
+    return folder
+
+
+def collect_gradescope(root: Path, module: str) -> list[Submission]:
+    """A Gradescope export: `submission_metadata.yml` plus `submission_<n>/` folders."""
+    meta_path = root / GRADESCOPE_METADATA
+    try:
+        if meta_path.stat().st_size > MAX_METADATA_BYTES:
+            raise IntakeError(f"{meta_path}: larger than {MAX_METADATA_BYTES} bytes")
+        meta = yaml.safe_load(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise IntakeError(f"{meta_path}: cannot read Gradescope's metadata: {e}") from None
+    if not isinstance(meta, dict):
+        raise IntakeError(f"{meta_path}: expected a mapping of submission folders")
+    subs = []
+    folders = sorted(e for e in root.iterdir() if e.is_dir() and not e.name.startswith("."))
+    for d in folders:
+        sid = gradescope_id(meta.get(d.name), d.name)
+        subs.append(_one(d, module, sid))
+    if not subs:
+        raise IntakeError(f"no submission folders in the Gradescope export {root}")
+    return subs
 
 
 def collect(paths: list[Path], module: str) -> list[Submission]:
@@ -86,7 +268,10 @@ def collect(paths: list[Path], module: str) -> list[Submission]:
         p = Path(p)
         if not p.exists():
             raise IntakeError(f"submission path not found: {p}")
-        if p.is_dir() and not (p / f"{module}.py").exists():
+        if p.is_dir() and (p / GRADESCOPE_METADATA).is_file():
+            subs.extend(collect_gradescope(p, module))
+        elif p.is_dir() and not (p / f"{module}.py").exists() \
+                and not (p / f"{module}.ipynb").exists():
             entries = sorted(e for e in p.iterdir() if not e.name.startswith("."))
             if not entries:
                 raise IntakeError(f"no submissions in {p}: the folder is empty")
@@ -112,7 +297,7 @@ def _distinct(subs: list[Submission]) -> list[Submission]:
     return subs
 
 
-_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+_SAFE = re.compile(r"[^A-Za-z0-9._@+-]")
 
 
 def safe_names(ids: list[str]) -> dict[str, str]:

@@ -48,16 +48,26 @@ def extract_code(data: bytes | str) -> str:
     except Exception as e:  # nbformat raises several unrelated types for bad input
         raise NotebookError(f"not a readable Jupyter notebook: {str(e).splitlines()[0][:200]}") \
             from None
+    cells = [(f"cell {i + 1}", cell.get("source", "")) for i, cell in enumerate(nb.cells)
+             if cell.get("cell_type") == "code"]
+    return code_from_cells(cells)
+
+
+def code_from_cells(cells: list[tuple[str, str]], keep_unparseable: bool = True) -> str:
+    """The definitions in code cells ((label, source) pairs, in order) as one module.
+
+    A cell that does not parse is kept whole when `keep_unparseable` (a saved notebook: the
+    student should see their syntax error, not a missing function) and skipped otherwise
+    (an interactive history: that cell raised and defined nothing).
+    """
     parts = []
-    for i, cell in enumerate(nb.cells):
-        if cell.get("cell_type") != "code":
-            continue
-        source = _strip_magics(cell.get("source", ""))
+    for label, raw in cells:
+        source = _strip_magics(raw)
         try:
             tree = ast.parse(source)
         except SyntaxError:
-            # Keep it whole: the student should see their syntax error, not a missing function.
-            parts.append(f"# --- cell {i + 1} (does not parse)\n{source}")
+            if keep_unparseable:
+                parts.append(f"# --- {label} (does not parse)\n{source}")
             continue
         lines = source.splitlines()
         kept = []
@@ -67,5 +77,5 @@ def extract_code(data: bytes | str) -> str:
             first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
             kept.append("\n".join(lines[first - 1:node.end_lineno]))
         if kept:
-            parts.append(f"# --- cell {i + 1}\n" + "\n\n".join(kept))
+            parts.append(f"# --- {label}\n" + "\n\n".join(kept))
     return "\n\n\n".join(parts) + "\n"

@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from grader.grading import SubmissionResult
+from grader.grading import SubmissionResult, TestResult
 
 
 def num(x: float) -> float | int:
@@ -20,8 +20,13 @@ def num(x: float) -> float | int:
     return int(x) if float(x).is_integer() else round(x, 4)
 
 
-def results_json(r: SubmissionResult) -> dict:
-    """The Gradescope results schema, plus dlgrade's own fields."""
+def test_name(t: TestResult) -> str:
+    """Gradescope's test name: the id, then the description (readers split on ': ')."""
+    return t.id + (f": {t.description}" if t.description else "")
+
+
+def results_json(r: SubmissionResult, meta: dict | None = None) -> dict:
+    """The Gradescope results schema, plus dlgrade's own fields (and `meta`'s)."""
     return {
         "score": num(r.score),
         "execution_time": r.execution_time,
@@ -29,7 +34,7 @@ def results_json(r: SubmissionResult) -> dict:
                    f"{num(r.score)} / {num(r.max_score)} points"),
         "tests": [
             {
-                "name": t.id + (f": {t.description}" if t.description else ""),
+                "name": test_name(t),
                 "score": num(t.points),
                 "max_score": num(t.max_points),
                 "status": "passed" if t.passed else "failed",
@@ -47,7 +52,68 @@ def results_json(r: SubmissionResult) -> dict:
         "sandbox": r.sandbox,
         "spec_digest": r.spec_digest,
         "source_digest": r.source_digest,
+        **(meta or {}),
     }
+
+
+class ResultsFormatError(ValueError):
+    """A results.json that is not one this module wrote (corrupt, partial, foreign)."""
+
+
+def _split_name(name: str, known: set[str]) -> tuple[str, str]:
+    """(test id, description) from what `test_name` wrote."""
+    if name in known or ": " not in name:
+        return name, ""
+    tid, description = name.split(": ", 1)
+    return tid, description
+
+
+def result_from_json(data, kinds: dict[str, str] | None = None) -> SubmissionResult:
+    """Read back what `results_json` wrote. `kinds` maps test ids to their kind (the
+    spec's); raises ResultsFormatError on anything else."""
+    kinds = kinds or {}
+    try:
+        if not isinstance(data, dict) or not isinstance(data["tests"], list):
+            raise ResultsFormatError("not a results object")
+        tests = []
+        for t in data["tests"]:
+            tid, description = _split_name(str(t["name"]), set(kinds))
+            vis = {"visible": "public", "after_published": "hidden"}[t["visibility"]]
+            extra = t.get("extra_data", {})
+            if not isinstance(extra, dict):
+                raise ResultsFormatError("extra_data is not an object")
+            output = t["output"]
+            if not isinstance(output, str) or t["status"] not in ("passed", "failed"):
+                raise ResultsFormatError("bad test entry")
+            tests.append(TestResult(
+                id=tid, points=float(t["score"]), max_points=float(t["max_score"]),
+                visibility=vis, kind=kinds.get(tid, ""), passed=t["status"] == "passed",
+                output=output, not_attempted=output == "not attempted", extra=dict(extra),
+                description=description))
+        status = str(data["status"])
+        out = str(data.get("output", ""))
+        prefix = f"{status}: "
+        reason = out[len(prefix):] if status != "graded" and out.startswith(prefix) else ""
+        return SubmissionResult(
+            submission=str(data["submission"]), assignment=str(data["assignment"]),
+            score=float(data["score"]), max_score=float(data["max_score"]), status=status,
+            reason=reason, tests=tests, seed=str(data["seed"]), sandbox=str(data["sandbox"]),
+            execution_time=float(data["execution_time"]),
+            spec_digest=str(data["spec_digest"]), source_digest=str(data["source_digest"]))
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, ResultsFormatError):
+            raise
+        raise ResultsFormatError(f"{type(e).__name__}: {e}") from None
+
+
+def read_results(path: Path, kinds: dict[str, str] | None = None) -> tuple[SubmissionResult,
+                                                                            dict]:
+    """Parse a results.json; ResultsFormatError when it is unreadable or not ours."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ResultsFormatError(f"{path}: {e}") from None
+    return result_from_json(data, kinds), data
 
 
 def feedback_text(r: SubmissionResult, title: str = "") -> str:
@@ -142,8 +208,9 @@ def _first_failure(r: SubmissionResult) -> str:
     return f"{len(failed)} failed; first: {t.id}: {t.output.splitlines()[-1].strip()}"
 
 
-def write_submission(out_dir: Path, folder: str, r: SubmissionResult, title: str = "") -> None:
+def write_submission(out_dir: Path, folder: str, r: SubmissionResult, title: str = "",
+                     meta: dict | None = None) -> None:
     d = out_dir / folder
     write_atomic(d / "feedback.txt", feedback_text(r, title))
     # results.json last: its presence marks the submission as done (resume relies on it).
-    write_atomic(d / "results.json", json.dumps(results_json(r), indent=2) + "\n")
+    write_atomic(d / "results.json", json.dumps(results_json(r, meta), indent=2) + "\n")

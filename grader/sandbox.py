@@ -119,7 +119,11 @@ class Sandbox:
         bwrap = shutil.which("bwrap") or "bwrap"
         argv = [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-                "--hostname", "dlgrade"]
+                "--hostname", "dlgrade",
+                # The tmpfs first: binds made after it stay visible even when the checkout
+                # or the virtualenv lives under /tmp (a CI clone, an unpacked autograder).
+                "--perms", "0755", "--size", str(self.tmp_mb * MB), "--tmpfs", "/tmp",
+                "--proc", "/proc", "--dev", "/dev"]
         for d in ("/usr", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
                   "/etc/localtime", "/etc/alternatives"):
             if os.path.exists(d):
@@ -132,10 +136,7 @@ class Sandbox:
         for d in _python_roots():
             argv += ["--ro-bind", d, d]
         grader_dir = os.path.join(PACKAGE_ROOT, "grader")
-        argv += ["--ro-bind", grader_dir, grader_dir,
-                 "--proc", "/proc", "--dev", "/dev",
-                 "--perms", "0755", "--size", str(self.tmp_mb * MB), "--tmpfs", "/tmp",
-                 "--remount-ro", "/", "--chdir", "/tmp"]
+        argv += ["--ro-bind", grader_dir, grader_dir, "--remount-ro", "/", "--chdir", "/tmp"]
         if os.getuid() == 0:
             argv += ["--cap-drop", "ALL"]
             for cap in _ZYGOTE_CAPS:

@@ -34,12 +34,8 @@ class Zygote:
     process limit or kill(-1) never reaches a neighbour.
     """
 
-    def __init__(self, sandbox: Sandbox | None = None, start_timeout: float = 120.0, *,
-                 call_timeout: float | None = None, load_timeout: float = 30.0):
+    def __init__(self, sandbox: Sandbox | None = None, start_timeout: float = 120.0):
         self.sandbox = sandbox or Sandbox()
-        self.call_timeout = call_timeout
-        """When set, no call waits longer than this (a cap on the spec's timeouts)."""
-        self.load_timeout = load_timeout
         self._lock = threading.Lock()
         self._uid_lock = threading.Lock()
         self._leased: dict[int, int] = {}  # worker pid -> slot uid
@@ -81,9 +77,11 @@ class Zygote:
     def spawn(self, limits: Limits, uid: int | None = None) -> tuple[int, socket.socket, int]:
         """Fork a worker. `uid`: its slot uid; by default (under a sandbox with uids) the
         lowest one no live worker holds."""
-        if uid is None and self.sandbox.uids:
-            uid = self._lease_uid()
         with self._lock:
+            # Lease and record under the spawn lock: two threads choosing at once would
+            # otherwise both take the lowest free uid, and one's kill(-1) would end the other.
+            if uid is None and self.sandbox.uids:
+                uid = self._lease_uid()
             try:
                 reply = self._request({"op": "spawn", "limits": limits.to_json(), "uid": uid})
                 if not reply.get("ok"):
@@ -170,6 +168,8 @@ class CallResult:
     error: CallError | None = None
     mutated: list[int] = field(default_factory=list)
     """Positions of tensor arguments the call modified in place."""
+    aliased: list[int] = field(default_factory=list)
+    """Tensors of the reply (table order) that share memory with an argument."""
     ops: list[str] = field(default_factory=list)
     """Base names of the aten ops the call dispatched."""
     functions: list[str] = field(default_factory=list)
@@ -219,11 +219,9 @@ class WorkerSession:
 
     def __init__(self, zygote: Zygote, module: str, source: str, *,
                  limits: Limits | None = None, uid: int | None = None,
-                 load_timeout: float | None = None, device: str = "cpu"):
+                 load_timeout: float = 30.0, device: str = "cpu"):
         self.zygote, self.module, self.source = zygote, module, source
         self.limits = limits or Limits()
-        if load_timeout is None:
-            load_timeout = getattr(zygote, "load_timeout", 30.0)
         self.uid, self.load_timeout, self.device = uid, load_timeout, device
         self.pid: int | None = None
         self.sock: socket.socket | None = None
@@ -315,6 +313,7 @@ class WorkerSession:
             self._stop()
             return CallResult(error=CallError("Protocol", f"malformed reply: {e}"))
         mutated = reply.get("mutated", [])
+        aliased = reply.get("aliased", [])
         ops = reply.get("ops", [])
         op_count = reply.get("op_count", 0)
         extra = {k: reply[k] for k in ("handle", "gpu_ms") if k in reply}
@@ -330,6 +329,7 @@ class WorkerSession:
             op_count=op_count if isinstance(op_count, int) else 0, extra=extra,
             value=value,
             mutated=[i for i in mutated if isinstance(i, int)] if isinstance(mutated, list) else [],
+            aliased=[i for i in aliased if isinstance(i, int)] if isinstance(aliased, list) else [],
             ops=[str(o)[:100] for o in ops] if isinstance(ops, list) else [],
             functions=([str(o)[:100] for o in functions] if isinstance(functions, list)
                        else []),
@@ -367,9 +367,6 @@ class WorkerSession:
         header = {"op": "call", "fn": fn, "args": enc_args, "kwargs": {"$dict": enc_kwargs},
                   "keep": list(keep), "device": self.device, "record_ops": record_ops,
                   "repeat": repeat, "count_ops": count_ops}
-        cap = getattr(self.zygote, "call_timeout", None)
-        if cap is not None:
-            timeout = min(timeout, cap)
         return self._roundtrip(header, enc, timeout), spans
 
     def stage(self, args: tuple | list = (), kwargs: dict | None = None, *,

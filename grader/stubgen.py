@@ -40,6 +40,7 @@ def _enclosing_functions(source: str) -> dict[int, str]:
 
 
 def generate(reference_source: str, filename: str = "reference") -> str:
+    """The student stub for a reference source; MarkerError names the line of a bad marker."""
     owner = _enclosing_functions(reference_source)
     lines = reference_source.splitlines()
     out: list[str] = []
@@ -64,6 +65,9 @@ def generate(reference_source: str, filename: str = "reference") -> str:
             i += 1
         if i == len(lines):
             raise MarkerError(f"{filename}:{start + 1}: BEGIN SOLUTION without END SOLUTION")
+        if END.match(lines[i]).group(1) != indent:
+            raise MarkerError(f"{filename}:{i + 1}: END SOLUTION is indented differently from "
+                              f"its BEGIN SOLUTION (line {start + 1})")
         i += 1  # skip END
         fn = owner.get(start + 1)
         out.extend(hints)
@@ -71,5 +75,10 @@ def generate(reference_source: str, filename: str = "reference") -> str:
             out.append(f'{indent}raise NotImplementedError("{fn}")')
         elif out and out[-1].strip() == "" and i < len(lines) and lines[i].strip() == "":
             i += 1  # a dropped module-level block leaves one blank line, not two
-    text = "\n".join(out) + "\n"
-    return re.sub(r"\n{4,}", "\n\n\n", text)
+    text = re.sub(r"\n{4,}", "\n\n\n", "\n".join(out) + "\n")
+    try:
+        ast.parse(text)
+    except SyntaxError as e:
+        raise MarkerError(f"{filename}: the generated stub does not parse (line {e.lineno}: "
+                          f"{e.msg}); a solution block must hold whole statements") from None
+    return text

@@ -46,6 +46,7 @@ FAILURE_HIDDEN_TEXT = {
     "crashed": "the worker crashed",
     "import": "the submission could not be imported",
     "mutated": "modified an input in place",
+    "aliased": "returned an output that shares memory with an input",
     "forbidden": "used a forbidden operation",
     "property": "a required property does not hold",
     "protocol": "returned something the grader could not read",
@@ -393,11 +394,12 @@ class TestContext:
         names = self.signatures.get(fn, [])
         return names[position] if position < len(names) else f"argument {position + 1}"
 
-    def call(self, fn: str, *args, **kwargs):
+    def call(self, fn: str, *args, allow_alias: bool = False, **kwargs):
         """Call the student's `fn`; return its outputs (caches stay in the worker).
 
-        Fails the case on an exception, a timeout, a crash, a forbidden op or an input
-        modified in place.
+        Fails the case on an exception, a timeout, a crash, a forbidden op, an input
+        modified in place, or (unless `allow_alias`, for the few functions API.md lets
+        return an input itself) an output that shares memory with an input.
         """
         if self.timed_out:
             raise _SkipCase
@@ -426,6 +428,9 @@ class TestContext:
                                  else kw_names[pos - len(args)])
             self.fail("mutated", f"{fn} modified its input {', '.join(names)} in place; "
                       "inputs must not change (work on a copy)")
+        if result.aliased and not allow_alias:
+            self.fail("aliased", f"{fn} returned a tensor that shares memory with one of its "
+                      "inputs (a view or the input itself); return a new tensor (e.g. .clone())")
         types = {id(t): (ty, dev) for t, ty, dev in
                  zip(result.tensors, result.tensor_types, result.tensor_devices)}
         return as_plain(result.value), types
@@ -481,12 +486,13 @@ class TestContext:
             self.fail(m.kind, m.detail, m.hidden())
 
     def run(self, fn: str, *args, tol: dict[str, Tolerance] | None = None,
-            compare_outputs: tuple[str, ...] | None = None, **kwargs) -> Outcome:
+            compare_outputs: tuple[str, ...] | None = None, allow_alias: bool = False,
+            **kwargs) -> Outcome:
         """Call the student and the reference on the same inputs and compare every output
         but the caches. Returns both sides' outputs (an Outcome)."""
         names = self.assignment.outputs(fn)
         single = isinstance(self.assignment.functions[fn], str)
-        got, types = self.call(fn, *args, **kwargs)
+        got, types = self.call(fn, *args, allow_alias=allow_alias, **kwargs)
         expected = self.reference(fn, *args, **kwargs)
         float_dtype = torch.float32 if _has_float32((args, kwargs)) else None
         if single:

@@ -101,7 +101,8 @@ class Encoder:
         self.tensors: list[dict] = []
         self.blobs: list[bytes] = []
         self._ids: dict[int, int] = {}
-        self._keep: list[torch.Tensor] = []  # keeps id() stable while encoding
+        self.objects: list[torch.Tensor] = []
+        """The tensors sent, in table order (this also keeps their id()s stable)."""
         self._handle_for = handle_for
         self.touched: list[int] = []
         """Indices of the tensors referenced since the caller last cleared this list."""
@@ -117,7 +118,7 @@ class Encoder:
             key = id(obj)
             if key not in self._ids:
                 self._ids[key] = len(self.tensors)
-                self._keep.append(obj)
+                self.objects.append(obj)
                 plain = obj.as_subclass(torch.Tensor) if type(obj) is not torch.Tensor else obj
                 dtype = DTYPE_NAMES.get(plain.dtype)
                 if dtype is None:

@@ -122,6 +122,13 @@ def _error(exc: BaseException) -> dict:
     }
 
 
+def _storage(t: torch.Tensor) -> int:
+    try:
+        return t.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):  # tensors without storage (subclasses)
+        return -1
+
+
 class Worker:
     def __init__(self, sock: socket.socket):
         self.sock = sock
@@ -199,7 +206,10 @@ class Worker:
         ]
         enc = wire.Encoder(handle_for=self.keep)
         value = enc.encode(result)
-        reply = {"result": value, "mutated": mutated}
+        inputs = {_storage(t) for t in moved if t.numel()}
+        # Outputs sharing memory with an input: the caller could later change them.
+        aliased = [i for i, t in enumerate(enc.objects) if t.numel() and _storage(t) in inputs]
+        reply = {"result": value, "mutated": mutated, "aliased": aliased}
         if recorder is not None and intact:  # no record at all when it was tampered with
             reply["ops"] = sorted(recorder.ops)
             if req.get("count_ops"):

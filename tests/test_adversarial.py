@@ -81,6 +81,19 @@ def _pids() -> set[int]:
     return {int(p) for p in os.listdir("/proc") if p.isdigit()}
 
 
+# Attacks that also answer correctly carry this line instead of a copy of the solution.
+MARKER = "# <a correct solution, inserted by tests/test_adversarial.py>\n"
+
+
+def _insert_correct_solution(folder: Path) -> None:
+    alice = (ROOT / "examples/backprop-class/alice/backprop.py").read_text()
+    body = alice[alice.index("def linear_forward"):]
+    for p in folder.rglob("*.py"):
+        text = p.read_text()
+        if MARKER in text:
+            p.write_text(text.replace(MARKER, body))
+
+
 @pytest.fixture(scope="module")
 def adversarial_run(tmp_path_factory):
     why = sandbox.probe_bwrap()
@@ -89,6 +102,7 @@ def adversarial_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("adv")
     inputs, out, canary = base / "in", base / "out", base / "canary"
     shutil.copytree(ADV / "submissions", inputs)
+    _insert_correct_solution(inputs)
     alice = ROOT / "examples/backprop-class/alice/backprop.py"
     for c in CONTROLS:
         (inputs / c).mkdir()
@@ -176,6 +190,7 @@ def test_forced_rlimits_fallback_warns_and_still_grades(tmp_path):
     inputs.mkdir()
     for name in FALLBACK:
         shutil.copy(ADV / "submissions" / f"{name}.py", inputs)
+    _insert_correct_solution(inputs)
     (inputs / "control").mkdir()
     shutil.copy(ROOT / "examples/backprop-class/alice/backprop.py", inputs / "control")
     proc = _grade(inputs, tmp_path / "out", "--sandbox", "rlimits")

@@ -12,9 +12,8 @@ import inspect
 
 import numpy as np
 import pytest
-import yaml
 
-from grader import assignments, fixtures, stubgen, testing
+from grader import assignments, fixtures, mutants, stubgen, testing
 from tests.conftest import ROOT, grade, suite
 
 NAMES = assignments.available(ROOT)
@@ -98,22 +97,13 @@ def test_variant(name, path, zygote):
     assert not failed, f"{path.name} should earn every correctness point"
 
 
-def apply_mutant(source: str, spec: dict, where: str) -> str:
-    for i, rep in enumerate(spec["replace"]):
-        count = source.count(rep["old"])
-        assert count == 1, f"{where}: replace[{i}].old occurs {count} times in the reference"
-        source = source.replace(rep["old"], rep["new"])
-    return source
-
-
 @pytest.mark.parametrize("name,path", MUTANTS, ids=[f"{n}-{p.stem}" for n, p in MUTANTS])
 def test_mutant_loses_points_in_its_tests(name, path, zygote):
-    spec = yaml.safe_load(path.read_text())
-    assert spec.get("description") and spec.get("tests"), f"{path.name}: description and tests"
-    source = apply_mutant(_ref_source(name), spec, path.name)
+    mutant = mutants.load(path)
+    source = mutants.apply(_ref_source(name), mutant)
     r = grade(zygote, name, source, submission_id=f"mutant-{path.stem}")
     by_id = {t.id: t for t in r.tests}
-    for tid in spec["tests"]:
+    for tid in mutant.tests:
         assert tid in by_id, f"{path.name}: unknown test {tid}"
         t = by_id[tid]
         assert t.points < t.max_points, f"{path.name} is not caught by {tid}"

@@ -143,6 +143,33 @@ def test_concurrent_workers_get_distinct_uids_and_uids_are_reused(bwrap_zygote):
 
 
 @needs_bwrap
+def test_workers_started_from_threads_at_once_never_share_a_uid(bwrap_zygote):
+    """Regression: leasing outside the spawn lock let two threads take the same uid, and
+    one worker's cleanup (kill(-1) as that uid) killed the other mid-test."""
+    import threading
+
+    sessions, uids = [], []
+    barrier = threading.Barrier(4)
+
+    def start():
+        s = WorkerSession(bwrap_zygote, "m", PROBE)
+        sessions.append(s)
+        barrier.wait()
+        uids.append(_call(s, "ident")[0])
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(uids) == 4 and len(set(uids)) == 4, uids
+    finally:
+        for s in sessions:
+            s.close()
+
+
+@needs_bwrap
 def test_threads_left_running_are_killed_with_the_worker(bwrap_zygote):
     src = ("import threading, time\n"
            "def start():\n"

@@ -147,3 +147,13 @@ def test_import_that_hangs_times_out(zygote):
     with session(zygote, "while True:\n    pass\n", load_timeout=0.5) as s:
         r, _ = s.call("add")
         assert r.error.type == "Timeout"
+
+
+def test_outputs_sharing_memory_with_inputs_are_reported(zygote):
+    source = ("def same(x):\n    return x\n"
+              "def view(x):\n    return x[1:], x.clone()\n"
+              "def fresh(x):\n    return x.clone()\n")
+    with session(zygote, source) as s:
+        assert s.call("same", (torch.ones(3),))[0].aliased == [0]
+        assert s.call("view", (torch.ones(3),))[0].aliased == [0]
+        assert s.call("fresh", (torch.ones(3),))[0].aliased == []

@@ -1,0 +1,58 @@
+"""Public tests for adam: short optimizer trajectories, compared step by step.
+
+Run them with `dlgrade check adam`. Your state goes back to your function unchanged on the
+next step (its format is yours); after every step your w is compared with the reference
+solution's w, recorded in fixtures/. The hidden tests run longer trajectories (50 to 60
+steps) on more shapes, dtypes and hyper-parameters, with and without weight decay.
+"""
+
+import torch
+
+from grader.compare import describe_value
+from grader.spec import Tolerance
+from grader.testing import dtype_name
+
+
+def _trajectory(t, fn, shape, dtype, steps, args=(), kwargs=None, grad_scale=1.0):
+    kwargs = kwargs or {}
+    base = t.tolerance(dtype)
+    w_s = t.randn(*shape, dtype=dtype)
+    w_r, state_s, state_r = w_s, None, None
+    scale = float(w_s.abs().max())
+    for k in range(1, steps + 1):
+        dw = t.randn(*shape, dtype=dtype, scale=grad_scale)
+        value, types = t.call(fn, w_s, dw, state_s, *args, **kwargs)
+        if not (isinstance(value, (tuple, list)) and len(value) == 2):
+            t.fail("structure", f"{fn}: expected a tuple (w, state), got {describe_value(value)}")
+        w_new, state_new = value
+        if not isinstance(state_new, dict):
+            t.fail("structure", f"{fn}: the state must be a dict, got "
+                   f"{describe_value(state_new)}")
+        w_r, state_r = t.reference(fn, w_r, dw, state_r, *args, **kwargs)
+        scale = max(scale, float(w_r.abs().max()))
+        # Rounding accumulates relative to the largest weights seen so far.
+        tol = Tolerance(rtol=base.rtol, atol=base.atol + base.atol_scaled * scale)
+        t.check(f"w after step {k}", w_new, w_r, dtype=dtype, tol=tol, types=types)
+        w_s, state_s = w_new, state_new
+
+
+def optimizers_public(t):
+    for fn, dtype, shape, args, kwargs in [
+        ("sgd_momentum_step", torch.float64, (4, 3), (0.05,), {}),
+        ("sgd_momentum_step", torch.float32, (5,), (), dict(lr=0.02, weight_decay=0.1)),
+        ("rmsprop_step", torch.float64, (2, 3, 2), (), {}),
+        ("adagrad_step", torch.float64, (6,), (), dict(lr=0.1, weight_decay=0.05)),
+    ]:
+        with t.case(f"{fn} {dtype_name(dtype)} w{shape}, 15 steps"):
+            _trajectory(t, fn, shape, dtype, 15, args, kwargs)
+
+
+def adam_public(t):
+    for fn, dtype, shape, args, kwargs, scale in [
+        ("adam_step", torch.float64, (3, 4), (), {}, 1.0),
+        ("adam_step", torch.float32, (5,), (1e-2, (0.8, 0.99), 1e-8, 0.1), {}, 1.0),
+        ("adamw_step", torch.float64, (2, 3, 2), (), dict(lr=1e-2, weight_decay=0.1), 1.0),
+        ("adam_step", torch.float64, (6,), (), {}, 1e-9),
+    ]:
+        with t.case(f"{fn} {dtype_name(dtype)} w{shape}, |dw| ~ {scale:g}, 20 steps"):
+            _trajectory(t, fn, shape, dtype, 20, args, kwargs, grad_scale=scale)

@@ -1,0 +1,238 @@
+"""Where submissions are graded: threads beside one warm fork server, or a Dask cluster.
+
+An executor takes `Task`s and yields `(task, SubmissionResult or exception)` in the order
+they finish. An exception is a fault of the grading machinery (a fork server that died, a
+lost Dask worker, a worker with another version of the assignment), never of the student:
+the caller writes no result for it, so a rerun grades that submission again.
+
+The Dask executor ships plain values (the assignment name, the source text, the id, the
+per-submission seed, the device) and gets plain JSON-able dicts back; each Dask worker
+process loads the assignment and starts its own fork server once, then reuses them. The
+secret itself never leaves the client: only the seed derived from it for that submission.
+"""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures as cf
+import dataclasses
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from grader import grading
+
+EXECUTORS = ("local", "dask")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One submission to grade, as plain values."""
+
+    assignment: str
+    submission: str
+    source: str
+    seed: int
+    device: str
+    source_digest: str
+    spec_digest: str
+    suite_digest: str
+    timeout: float | None = None
+    """Per-call limit overriding the spec's (--timeout); imports get 3x."""
+
+    def limits(self) -> dict:
+        return {"timeout": self.timeout,
+                "load_timeout": 3 * self.timeout if self.timeout else 30.0}
+
+
+class VersionMismatch(RuntimeError):
+    """A Dask worker holds another version of the assignment than the client."""
+
+
+def result_to_dict(r: grading.SubmissionResult) -> dict:
+    return dataclasses.asdict(r)
+
+
+def result_from_dict(d: dict) -> grading.SubmissionResult:
+    d = dict(d)
+    d["tests"] = [grading.TestResult(**t) for t in d["tests"]]
+    return grading.SubmissionResult(**d)
+
+
+# ---------------------------------------------------------------------------- local
+class LocalExecutor:
+    """`jobs` submissions at a time in threads, each in its own forked worker.
+
+    The trusted side's Python (tests, comparisons) holds the GIL, torch ops release it;
+    the student's code runs in separate processes. One fork server serves every thread.
+    """
+
+    def __init__(self, suite: grading.Suite, jobs: int = 1, zygote=None):
+        from grader.session import Zygote
+
+        self.suite, self.jobs = suite, max(1, jobs)
+        self._own = zygote is None
+        self.zygote = zygote or Zygote()
+        self._lock = threading.Lock()
+        if self.jobs > 1:
+            import torch
+
+            torch.set_num_threads(1)
+
+    @property
+    def sandbox_name(self) -> str:
+        return self.zygote.sandbox.name
+
+    def warning(self) -> str | None:
+        return self.zygote.sandbox.warning()
+
+    def _live_zygote(self):
+        """The fork server, restarted once per death (e.g. the OOM killer took it)."""
+        from grader.session import Zygote
+
+        with self._lock:
+            if self.zygote.proc.poll() is not None:
+                old = self.zygote
+                self.zygote = Zygote(old.sandbox)
+                try:
+                    old.close()
+                except OSError:
+                    pass
+            return self.zygote
+
+    def _grade(self, task: Task) -> grading.SubmissionResult:
+        z = self._live_zygote()
+        return grading.grade_source(self.suite, task.source, task.submission, zygote=z,
+                                    seed=task.seed, device=task.device,
+                                    sandbox_name=z.sandbox.name,
+                                    source_digest=task.source_digest, **task.limits())
+
+    def run(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, object]]:
+        tasks = list(tasks)
+        if self.jobs == 1:
+            for t in tasks:
+                try:
+                    yield t, self._grade(t)
+                except Exception as e:  # noqa: BLE001 - reported per submission
+                    yield t, e
+            return
+        with cf.ThreadPoolExecutor(self.jobs, thread_name_prefix="dlgrade") as pool:
+            futures = {pool.submit(self._grade, t): t for t in tasks}
+            try:
+                for f in cf.as_completed(futures):
+                    exc = f.exception()
+                    yield futures[f], (exc if exc is not None else f.result())
+            finally:
+                for f in futures:
+                    f.cancel()
+
+    def close(self) -> None:
+        if self._own:
+            self.zygote.close()
+
+
+# ---------------------------------------------------------------------------- dask
+_worker_state: dict = {}
+_worker_lock = threading.Lock()
+
+
+def _close_worker_state() -> None:
+    z = _worker_state.pop("zygote", None)
+    if z is not None:
+        z.close()
+
+
+def _worker_suite_and_zygote(assignment: str):
+    """Per worker process: the loaded assignment and a warm fork server, made once."""
+    from grader import assignments, sandbox
+    from grader.session import Zygote
+
+    with _worker_lock:
+        suites = _worker_state.setdefault("suites", {})
+        if assignment not in suites:
+            a = assignments.load(assignment)
+            suites[assignment] = grading.load_suite(a, assignments.reference_dir(assignment))
+        z = _worker_state.get("zygote")
+        if z is None or z.proc.poll() is not None:
+            # Each Dask worker machine sandboxes as well as it can (bwrap where it works).
+            z = _worker_state["zygote"] = Zygote(sandbox.choose("auto")[0])
+            if not _worker_state.get("atexit"):
+                atexit.register(_close_worker_state)
+                _worker_state["atexit"] = True
+        return suites[assignment], z
+
+
+def grade_task(task: Task, threads: int = 1) -> dict:
+    """Run on a Dask worker: grade one submission, return a plain dict."""
+    from grader import bulk
+
+    suite, zygote = _worker_suite_and_zygote(task.assignment)
+    if suite.reference is None:
+        raise VersionMismatch(f"this worker has no reference solution for {task.assignment}")
+    mine = bulk.suite_digest(suite)
+    if suite.assignment.digest != task.spec_digest or mine != task.suite_digest:
+        raise VersionMismatch(
+            f"this worker's copy of {task.assignment} differs from the client's (spec "
+            f"{suite.assignment.digest} vs {task.spec_digest}, files {mine} vs "
+            f"{task.suite_digest}): install the same version on every machine")
+    if threads > 1:
+        import torch
+
+        torch.set_num_threads(1)
+    r = grading.grade_source(suite, task.source, task.submission, zygote=zygote,
+                             seed=task.seed, device=task.device,
+                             sandbox_name=zygote.sandbox.name,
+                             source_digest=task.source_digest, **task.limits())
+    return result_to_dict(r)
+
+
+class DaskExecutor:
+    """Each submission is one Dask task; the client keeps every file write to itself."""
+
+    def __init__(self, scheduler: str | None = None, jobs: int = 1, *,
+                 processes: bool = True):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as e:  # pragma: no cover - depends on the install
+            raise RuntimeError("--executor dask needs dask.distributed: "
+                               "pip install 'dlgrade[dask]'") from e
+        self.cluster = None
+        if scheduler:
+            self.client = Client(scheduler, timeout="30s")
+        else:
+            self.cluster = LocalCluster(n_workers=max(1, jobs), threads_per_worker=1,
+                                        processes=processes, dashboard_address=None)
+            self.client = Client(self.cluster)
+        self.sandbox_name = "dask"
+
+    def warning(self) -> str | None:
+        return None
+
+    def run(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, object]]:
+        from distributed import as_completed
+
+        tasks = list(tasks)
+        if not tasks:
+            return
+        info = self.client.scheduler_info()
+        threads = max([w.get("nthreads", 1) for w in info.get("workers", {}).values()] or [1])
+        futures = {}
+        for t in tasks:
+            f = self.client.submit(grade_task, t, threads, pure=False)
+            futures[f] = t
+        try:
+            for f in as_completed(list(futures)):
+                t = futures[f]
+                try:
+                    yield t, result_from_dict(f.result())
+                except Exception as e:  # noqa: BLE001 - reported per submission
+                    yield t, e
+                f.release()
+        finally:
+            for f in futures:
+                f.cancel()
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()

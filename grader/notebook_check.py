@@ -1,0 +1,164 @@
+"""Public tests from inside a notebook: what a released notebook's check cells call.
+
+The otter tests a release ships (`tests/<test_id>.py`) run
+
+    >>> import grader.notebook_check as dlgrade_check
+    >>> print(dlgrade_check.run_public_test("backprop", "linear_public", globals()))
+    linear_public: passed
+
+`run_public_test` turns the notebook's code into a module, exactly as grading a submitted
+`.ipynb` does (top-level imports, definitions and constants; calls and check cells are
+dropped), and runs one public test on it through the normal path: a sandboxed worker
+imports the module, the test replays the assignment's fixtures. Nothing of the student's
+code runs in the kernel's own process on the grader's behalf. Anything but a pass prints
+something else, so the otter case fails and shows the report.
+"""
+
+from __future__ import annotations
+
+import atexit
+import inspect
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader import assignments, forbidden, grading, notebook, spec
+
+_zygote = None
+
+
+@dataclass
+class CheckReport:
+    """One public test's outcome for the notebook's code."""
+
+    test: str
+    passed: bool
+    not_attempted: bool
+    points: float
+    max_points: float
+    output: str
+
+    def __str__(self) -> str:
+        if self.passed:
+            return f"{self.test}: passed"
+        if self.not_attempted:
+            return f"{self.test}: not attempted: {self.output}"
+        pts = f"{_num(self.points)}/{_num(self.max_points)} points"
+        return f"{self.test}: FAILED ({pts})\n{self.output}".rstrip()
+
+    __repr__ = __str__
+
+
+def _num(x: float):
+    return int(x) if float(x).is_integer() else round(x, 4)
+
+
+def _get_zygote():
+    """One warm fork server per kernel, started on the first check and reused."""
+    global _zygote
+    from grader.session import Zygote
+
+    if _zygote is not None and _zygote.proc.poll() is not None:
+        _zygote = None  # it died (e.g. the machine killed it); start another
+    if _zygote is None:
+        _zygote = Zygote()
+        atexit.register(_close_zygote)
+    return _zygote
+
+
+def _close_zygote() -> None:
+    global _zygote
+    if _zygote is not None:
+        _zygote.close()
+        _zygote = None
+
+
+def find_assignment(name: str, directory: str | Path | None = None) -> spec.Assignment:
+    """The handout folder the notebook sits in (its assignment.yaml), else `dlgrade list`'s."""
+    here = Path(directory) if directory is not None else Path.cwd()
+    if (here / "assignment.yaml").is_file():
+        a = spec.load(here)
+        if a.name == name:
+            return a
+    return assignments.load(name)
+
+
+def namespace_source(namespace: dict) -> str:
+    """The notebook's code as one module's source.
+
+    In IPython (Jupyter, Colab) the cells the student ran, in order, from the input
+    history: later definitions replace earlier ones, as in the kernel. Elsewhere (a plain
+    dict of globals), the functions and classes defined in it, recovered with `inspect`.
+    """
+    history = namespace.get("_ih")
+    if isinstance(history, list) and all(isinstance(c, str) for c in history):
+        cells = [(f"In [{i}]", c) for i, c in enumerate(history) if c.strip()]
+        return notebook.code_from_cells(cells, keep_unparseable=False)
+    mod_name = namespace.get("__name__", "__main__")
+    imports, defs, consts = [], [], []
+    for name, value in list(namespace.items()):
+        if name.startswith("__"):
+            continue
+        if isinstance(value, types.ModuleType):
+            top = value.__name__.split(".")[0]
+            if top in ("otter", "grader", "IPython") or name in ("In", "Out"):
+                continue
+            if value.__name__ == name:
+                imports.append(f"import {name}")
+            else:
+                imports.append(f"import {value.__name__} as {name}")
+        elif inspect.isfunction(value) or inspect.isclass(value):
+            if getattr(value, "__module__", None) == mod_name:
+                try:
+                    defs.append(inspect.getsource(value))
+                except (OSError, TypeError):
+                    continue
+            elif getattr(value, "__module__", None) and not name.startswith("_"):
+                if value.__module__.split(".")[0] not in ("otter", "grader", "IPython"):
+                    imports.append(f"from {value.__module__} import {value.__qualname__}"
+                                   + (f" as {name}" if name != value.__qualname__ else ""))
+        elif isinstance(value, (bool, int, float, str)) and not name.startswith("_"):
+            consts.append(f"{name} = {value!r}")
+    return "\n".join(imports + consts) + "\n\n\n" + "\n\n".join(defs)
+
+
+def run_public_test(assignment: str, test_id: str, namespace: dict,
+                    directory: str | Path | None = None, device: str = "cpu") -> CheckReport:
+    """Run public test `test_id` of `assignment` on the code defined in `namespace`."""
+    a = find_assignment(assignment, directory)
+    test = next((t for t in a.tests if t.id == test_id), None)
+    if test is None or test.visibility != "public":
+        public = ", ".join(t.id for t in a.tests if t.visibility == "public")
+        raise LookupError(f"{assignment} has no public test {test_id!r} (public: {public})")
+    suite = grading.load_suite(a, None)
+    source = namespace_source(namespace)
+
+    def report(result: grading.TestResult) -> CheckReport:
+        output = result.output
+        if result.not_attempted:
+            names = ", ".join(test.functions)
+            one = len(test.functions) == 1
+            output = (f"write {names} in {'its cell' if one else 'their cells'}, run "
+                      f"{'it' if one else 'them'}, then this check again")
+        return CheckReport(test.id, result.passed, result.not_attempted, result.points,
+                           result.max_points, output)
+
+    def failed(reason: str) -> CheckReport:
+        return CheckReport(test.id, False, False, 0.0, test.points, reason)
+
+    try:
+        static_uses = forbidden.scan(source, a.forbidden_python, a.forbidden_aten)
+    except SyntaxError as e:
+        return failed(f"your code does not parse: line {e.lineno}: {e.msg}")
+    except (ValueError, RecursionError) as e:
+        return failed(f"your code cannot be parsed: {e}")
+    with grading.WorkerSession(_get_zygote(), a.module, source, device=device) as session:
+        err = session.ensure()
+        if err is not None:
+            tb = err.traceback.strip().splitlines()
+            last = tb[-1] if tb else f"{err.type}: {err.message}"
+            return failed(f"your code could not be loaded: {last}")
+        result = grading.run_test(suite, test, session, seed=0, device=device,
+                                  static_uses=static_uses)
+    result.extra.pop("context", None)
+    return report(result)

@@ -1,0 +1,179 @@
+"""`dlgrade release`: everything an instructor ships, built from one source of truth.
+
+For each assignment, into DIR:
+
+    <name>/                     the student folder: <module>.py (stub), README.md (handout),
+                                assignment.yaml, public_tests.py, fixtures/, <module>.ipynb
+                                (the notebook) and tests/ (its otter checks)
+    <name>.zip                  that folder, zipped
+    <name>-autograder.zip       the Gradescope autograder (see grader.gradescope)
+
+Every assignment is verified first (grader.verify); if any check fails the release is
+refused with one line per problem and nothing is written. Outputs are built in a staging
+folder beside DIR and moved into place at the end, so DIR never holds half a release.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as _secrets
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from grader import assignments, gradescope, grading, handout, verify
+from grader.session import Zygote
+
+DEFAULT_INSTALL = "otter-grader dlgrade"
+_ZIP_DATE = (2020, 1, 1, 0, 0, 0)
+
+
+class ReleaseRefused(Exception):
+    """Verification failed; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__(f"release refused: {len(problems)} problems")
+        self.problems = problems
+
+
+@dataclass
+class Released:
+    name: str
+    folder: Path
+    student_zip: Path
+    notebook: Path
+    autograder_zip: Path
+    summary: list[str] = field(default_factory=list)
+
+
+def torch_pin() -> str:
+    import torch
+
+    return torch.__version__.split("+")[0]
+
+
+def zip_folder(src: Path, dest: Path, prefix: str = "") -> None:
+    """A deterministic zip (sorted entries, fixed dates) of `src`'s contents."""
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(src.rglob("*")):
+            rel = path.relative_to(src).as_posix()
+            name = f"{prefix}{rel}" if prefix else rel
+            if path.is_dir():
+                info = zipfile.ZipInfo(name + "/", _ZIP_DATE)
+                info.external_attr = (0o40755 << 16) | 0x10
+                z.writestr(info, b"")
+                continue
+            info = zipfile.ZipInfo(name, _ZIP_DATE)
+            mode = 0o755 if os.access(path, os.X_OK) else 0o644
+            info.external_attr = (0o100000 | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, path.read_bytes())
+
+
+def build_student_folder(suite: grading.Suite, dest: Path, install: str) -> Path:
+    """The handout folder; returns the notebook's path."""
+    a = suite.assignment
+    public_ids = {t.id for t in a.tests if t.visibility == "public"}
+
+    def ignore(directory, names):
+        skip = {n for n in names if n.startswith(".") or n == "__pycache__" or n.endswith(".pyc")}
+        if Path(directory).resolve() == (a.directory / "fixtures").resolve():
+            skip |= {n for n in names if n.endswith(".npz") and n[:-4] not in public_ids}
+        return skip
+
+    shutil.copytree(a.directory, dest, ignore=ignore)
+    stub = (a.directory / f"{a.module}.py").read_text(encoding="utf-8")
+    readme_path = a.directory / "README.md"
+    if readme_path.is_file():
+        readme = readme_path.read_text(encoding="utf-8")
+    else:
+        readme = handout.fallback_readme(a, handout.split_stub(stub))
+        (dest / "README.md").write_text(readme, encoding="utf-8")
+    tests_dir = dest / handout.NOTEBOOK_TESTS_DIR
+    if tests_dir.exists():
+        raise FileExistsError(f"assignments/{a.name}/{handout.NOTEBOOK_TESTS_DIR} exists; "
+                              "that name is reserved for the notebook's otter tests")
+    tests_dir.mkdir()
+    for fname, text in handout.otter_tests(a).items():
+        (tests_dir / fname).write_text(text, encoding="utf-8")
+    nb = handout.build_notebook(a, readme, stub, install=install)
+    nb_path = dest / f"{a.module}.ipynb"
+    nbformat.write(nb, str(nb_path))
+    return nb_path
+
+
+def _check_no_secret(folder: Path, secret: str) -> None:
+    """Defence in depth: the handout must never carry the secret."""
+    for path in folder.rglob("*"):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        if secret.encode() in data:
+            raise RuntimeError(f"{path}: the release secret ended up in the student handout")
+
+
+def release(names: list[str], out_dir: Path, *, root: Path | None = None,
+            secret: str | None = None, device: str = "cpu", install: str = DEFAULT_INSTALL,
+            progress: Callable[[str], None] | None = None,
+            make_zygote: Callable[[], Zygote] = Zygote) -> list[Released]:
+    """Verify, then build the release of each assignment into `out_dir`."""
+    root = Path(root) if root is not None else assignments.project_root()
+    say = progress or (lambda _msg: None)
+    names = list(dict.fromkeys(names))
+    suites = []
+    for name in names:
+        a = assignments.load(name, root)
+        suites.append(grading.load_suite(a, assignments.reference_dir(name, root)))
+
+    problems: list[str] = []
+    checks: dict[str, verify.Verification] = {}
+    with make_zygote() as zygote:
+        for suite in suites:
+            say(f"verifying {suite.assignment.name}")
+            v = verify.verify(suite, zygote, device=device)
+            checks[suite.assignment.name] = v
+            problems.extend(v.problems)
+            for w in v.warnings:
+                say(f"warning: {w}")
+    if problems:
+        raise ReleaseRefused(problems)
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".dlgrade-release-", dir=out_dir.parent))
+    released: list[Released] = []
+    try:
+        pin = torch_pin()
+        for suite in suites:
+            a = suite.assignment
+            say(f"building {a.name}")
+            folder = staging / a.name
+            nb = build_student_folder(suite, folder, install)
+            bundle_secret = secret or _secrets.token_hex(32)
+            _check_no_secret(folder, bundle_secret)
+            zip_folder(folder, staging / f"{a.name}.zip", prefix=f"{a.name}/")
+            bundle = staging / f".{a.name}-autograder"
+            gradescope.build_bundle(bundle, name=a.name, module=a.module, project_root=root,
+                                    secret=bundle_secret, torch_version=pin)
+            zip_folder(bundle, staging / f"{a.name}-autograder.zip")
+            shutil.rmtree(bundle)
+            released.append(Released(a.name, out_dir / a.name, out_dir / f"{a.name}.zip",
+                                     out_dir / a.name / nb.name,
+                                     out_dir / f"{a.name}-autograder.zip",
+                                     checks[a.name].summary))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for entry in sorted(staging.iterdir()):
+            target = out_dir / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+            os.replace(entry, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return released

@@ -1,0 +1,207 @@
+"""Grading a class: zips with bad entries, resuming, SIGKILL and rerun, Dask."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grader import bench_grading, bulk, intake, report
+from tests.conftest import ROOT, SECRET, suite
+
+REF = (ROOT / "reference" / "backprop" / "backprop.py").read_text()
+STUB = (ROOT / "assignments" / "backprop" / "backprop.py").read_text()
+MUTANTS = bench_grading.mutants(ROOT)
+
+
+def _grade(zygote, folder: Path, out: Path, **kw) -> bulk.GradeRun:
+    s = suite("backprop")
+    subs = intake.collect([folder], s.assignment.module)
+    kw.setdefault("class_report", False)
+    return bulk.grade_all(s, subs, out, secret=SECRET, device="cpu", zygote=zygote,
+                          progress=False, **kw)
+
+
+def _rows(out: Path) -> list[str]:
+    return (out / "grades.csv").read_text().splitlines()
+
+
+def _results(out: Path) -> dict[str, dict]:
+    """Every results.json, execution_time and the isolation used aside (the command line
+    sandboxes with bubblewrap where it can; the test fixture's fork server does not)."""
+    found = {}
+    for p in sorted(out.glob("*/results.json")):
+        data = json.loads(p.read_text())
+        data.pop("execution_time")
+        data.pop("sandbox")
+        found[p.parent.name] = data
+    return found
+
+
+def test_bad_zips_get_error_results_and_the_class_is_graded(zygote, tmp_path):
+    cls = tmp_path / "class"
+    cls.mkdir()
+    with zipfile.ZipFile(cls / "good.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("good/backprop.py", REF)
+    with zipfile.ZipFile(cls / "traversal.zip", "w") as zf:
+        zf.writestr("backprop.py", REF)
+        zf.writestr("../../evil.py", "x = 1\n")
+    with zipfile.ZipFile(cls / "symlink.zip", "w") as zf:
+        info = zipfile.ZipInfo("backprop.py")
+        info.create_system = 3
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(info, "/work/reference/backprop/backprop.py")
+    with zipfile.ZipFile(cls / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("backprop.py", "#" * (3 * intake.MAX_SOURCE_BYTES))
+    assert (cls / "bomb.zip").stat().st_size < 100_000
+    (cls / "stub.py").write_text(STUB)
+    run = _grade(zygote, cls, tmp_path / "out", class_report=True)
+    by = {r.submission: r for r in run.results}
+    assert sorted(by) == ["bomb", "good", "stub", "symlink", "traversal"]
+    assert by["good"].status == "graded" and by["good"].score == by["good"].max_score
+    assert by["stub"].status == "graded" and by["stub"].score == 0
+    for sid, why in [("traversal", "'..'"), ("symlink", "symbolic link"),
+                     ("bomb", str(intake.MAX_SOURCE_BYTES))]:
+        r = by[sid]
+        assert r.status == "error" and r.score == 0 and why in r.reason, (sid, r.reason)
+        res = json.loads((tmp_path / "out" / sid / "results.json").read_text())
+        assert res["status"] == "error" and why in res["output"]
+        assert why in (tmp_path / "out" / sid / "feedback.txt").read_text()
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "symbolic link" in html and "data:image/png;base64," in html
+
+
+def test_rerun_reuses_what_is_unchanged_and_regrades_the_rest(zygote, tmp_path):
+    cls = tmp_path / "class"
+    cls.mkdir()
+    (cls / "ref.py").write_text(REF)
+    (cls / "stub.py").write_text(STUB)
+    (cls / "crash.py").write_text("raise RuntimeError('at import')\n")
+    (cls / "mut.py").write_text(MUTANTS["relu_grad_at_zero"])
+    out = tmp_path / "out"
+    first = _grade(zygote, cls, out)
+    assert (first.graded, first.reused) == (4, 0)
+    rows, results = _rows(out), _results(out)
+
+    again = _grade(zygote, cls, out)
+    assert (again.graded, again.reused) == (0, 4)
+    assert _rows(out) == rows and _results(out) == results
+
+    # A corrupt results file, a truncated one and a changed source are graded again.
+    (out / "ref" / "results.json").write_text('{"score": 17, "tests": [')
+    (out / "stub" / "results.json").write_text("[]")
+    (cls / "mut.py").write_text(MUTANTS["softmax_no_max_shift"])
+    third = _grade(zygote, cls, out)
+    assert (third.graded, third.reused) == (3, 1)
+    def unchanged(lines):
+        return [x for x in lines if not x.startswith('"mut"')]
+
+    assert unchanged(_rows(out)) == unchanged(rows)  # regraded to the same results
+    assert _results(out)["mut"]["source_digest"] != results["mut"]["source_digest"]
+
+    forced = _grade(zygote, cls, out, force=True)
+    assert (forced.graded, forced.reused) == (4, 0)
+
+    # Another secret means other hidden inputs: nothing is reused.
+    s = suite("backprop")
+    subs = intake.collect([cls], "backprop")
+    other = bulk.grade_all(s, subs, out, secret="another", device="cpu", zygote=zygote,
+                           progress=False, class_report=False)
+    assert other.reused == 0
+
+
+def test_results_json_round_trip(zygote, tmp_path):
+    from tests.conftest import grade
+
+    r = grade(zygote, "backprop", MUTANTS["relu_grad_at_zero"], "rt")
+    r.tests[0].extra = {"ratio": 1.5, "limit": 4.0}
+    kinds = {t.id: t.kind for t in suite("backprop").assignment.tests}
+    back = report.result_from_json(json.loads(json.dumps(report.results_json(r))), kinds)
+    ids = [t.id for t in r.tests]
+    assert report.grades_csv([back], ids) == report.grades_csv([r], ids)
+    assert report.feedback_text(back) == report.feedback_text(r)
+    assert back.tests[0].extra == {"ratio": 1.5, "limit": 4.0}
+    with pytest.raises(report.ResultsFormatError):
+        report.result_from_json({"tests": [{"name": "x"}]})
+
+
+def _class_of_8(folder: Path) -> None:
+    folder.mkdir()
+    muts = sorted(MUTANTS)
+    srcs = [REF, REF, STUB, MUTANTS[muts[0]], MUTANTS[muts[3]], MUTANTS[muts[6]],
+            "raise RuntimeError('at import')\n" + REF, REF.replace("def mse_loss(", "def mse(")]
+    for i, src in enumerate(srcs):
+        (folder / f"s{i}.py").write_text(src)
+
+
+def _cli(*args) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-m", "grader", "grade", "backprop", *map(str, args)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_gives_the_uninterrupted_results(zygote, tmp_path):
+    cls = tmp_path / "class"
+    _class_of_8(cls)
+    baseline = tmp_path / "baseline"
+    _grade(zygote, cls, baseline)
+
+    out = tmp_path / "out"
+    proc = _cli(cls, "--out", out, "--secret", SECRET, "--jobs", "2")
+    deadline = time.monotonic() + 240
+    while not list(out.glob("*/results.json")) and time.monotonic() < deadline \
+            and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole group: grader, fork server, workers
+    proc.communicate()
+    done_at_kill = len(list(out.glob("*/results.json")))
+    assert 0 < done_at_kill < 8, "the kill should land mid-run"
+    assert not (out / "grades.csv").exists()
+
+    proc = _cli(cls, "--out", out, "--secret", SECRET, "--jobs", "2")
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    # Each submission graded once: the rerun grades exactly what the first run had not.
+    assert f"{8 - done_at_kill} graded now, {done_at_kill} unchanged" in stdout
+    assert _rows(out) == _rows(baseline)
+    assert _results(out) == _results(baseline)
+    assert not [p for p in out.rglob(".*") if p.name != ".secret"]  # no temporaries left
+
+
+@pytest.mark.slow
+def test_dask_executor_grades_like_the_local_one(zygote, tmp_path):
+    pytest.importorskip("distributed")
+    from grader.executors import DaskExecutor
+
+    cls = tmp_path / "class"
+    cls.mkdir()
+    (cls / "ref.py").write_text(REF)
+    (cls / "stub.py").write_text(STUB)
+    (cls / "mut.py").write_text(MUTANTS["mse_missing_half"])
+    (cls / "crash.py").write_text("import os\nos._exit(3)\n")
+    local = tmp_path / "local"
+    _grade(zygote, cls, local)
+    out = tmp_path / "dask"
+    # A LocalCluster of two in-process workers (what `--executor dask` without --scheduler
+    # starts, minus the worker processes, which cost an `import torch` each).
+    ex = DaskExecutor(None, 2, processes=False)
+    try:
+        s = suite("backprop")
+        run = bulk.grade_all(s, intake.collect([cls], "backprop"), out, secret=SECRET,
+                             device="cpu", executor=ex, progress=False, class_report=False)
+    finally:
+        ex.close()
+    assert run.graded == 4 and not run.failed
+    assert _rows(out) == _rows(local)
+    assert _results(out) == _results(local)

@@ -1,0 +1,195 @@
+"""Intake: zips read safely, Gradescope exports, ids and folder names. No grading here."""
+
+from __future__ import annotations
+
+import io
+import stat
+import zipfile
+
+import pytest
+
+from grader import intake
+
+MODULE = "backprop"
+SOURCE = "def f(x):\n    return x\n"
+
+
+def _zip(path, entries: dict[str, bytes | str], symlinks: dict[str, str] | None = None):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+        for name, target in (symlinks or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.create_system = 3
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, target)
+    return path
+
+
+def _one(path):
+    subs = intake.collect([path], MODULE)
+    assert len(subs) == 1
+    return subs[0]
+
+
+@pytest.mark.parametrize("name", ["backprop.py", "alice/backprop.py"])
+def test_zip_module_at_top_or_in_one_folder(tmp_path, name):
+    z = _zip(tmp_path / "alice.zip", {name: SOURCE, "__MACOSX/alice/._backprop.py": b"\0\1",
+                                      "alice/notes.txt": "hi"})
+    s = _one(z)
+    assert (s.id, s.source, s.error) == ("alice", SOURCE, None)
+
+
+def test_zip_notebook(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(SOURCE), nbformat.v4.new_code_cell("f(3)")]
+    z = _zip(tmp_path / "bob.zip", {"bob/backprop.ipynb": nbformat.writes(nb)})
+    s = _one(z)
+    assert s.error is None and "def f(x)" in s.source and "f(3)" not in s.source
+
+
+@pytest.mark.parametrize("bad, why", [
+    ("../backprop.py", "'..'"),
+    ("alice/../../etc/backprop.py", "'..'"),
+    ("/tmp/backprop.py", "absolute path"),
+    ("C:/backprop.py", "absolute path"),
+])
+def test_zip_path_traversal_refused(tmp_path, bad, why):
+    z = _zip(tmp_path / "eve.zip", {"backprop.py": SOURCE, bad: SOURCE})
+    s = _one(z)
+    assert s.source is None and "refused" in s.error and why in s.error, s.error
+
+
+def test_zip_symlink_refused(tmp_path):
+    z = _zip(tmp_path / "eve.zip", {"notes.txt": "x"}, symlinks={"backprop.py": "/etc/passwd"})
+    s = _one(z)
+    assert s.source is None and "symbolic link" in s.error, s.error
+
+
+def test_zip_bomb_refused_by_declared_size(tmp_path):
+    z = _zip(tmp_path / "eve.zip", {"backprop.py": "#" * (intake.MAX_SOURCE_BYTES + 1)})
+    assert z.stat().st_size < 50_000  # small on disk, big when expanded
+    s = _one(z)
+    assert s.source is None and str(intake.MAX_SOURCE_BYTES) in s.error, s.error
+
+
+def test_zip_bomb_refused_by_total_declared_size(tmp_path, monkeypatch):
+    monkeypatch.setattr(intake, "MAX_ZIP_TOTAL", 100_000)
+    z = _zip(tmp_path / "eve.zip", {"backprop.py": SOURCE, "data.bin": b"\0" * 200_000})
+    s = _one(z)
+    assert s.source is None and "expands to" in s.error, s.error
+
+
+def test_zip_lying_header_is_counted(tmp_path, monkeypatch):
+    """Reading stops at the limit by counting bytes produced, not by trusting the header
+    (zipfile itself also stops at the declared size and then fails the CRC check)."""
+    z = _zip(tmp_path / "eve.zip", {"backprop.py": "#" * 1000})
+    monkeypatch.setattr(intake, "MAX_SOURCE_BYTES", 100)
+    with zipfile.ZipFile(z) as zf, pytest.raises(intake._ZipRefused, match="past 100"):
+        intake._read_member(zf, zf.getinfo("backprop.py"))
+
+
+def test_zip_patched_header_gives_an_error_not_a_crash(tmp_path):
+    """A central directory claiming fewer bytes than the data holds: a clear error."""
+    z = _zip(tmp_path / "eve.zip", {"backprop.py": "x = 1\n" * 50_000})
+    raw = bytearray(z.read_bytes())
+    real = (300_000).to_bytes(4, "little")
+    for start in range(len(raw)):  # patch every uncompressed-size field
+        if raw[start:start + 4] == real:
+            raw[start:start + 4] = (40).to_bytes(4, "little")
+    z.write_bytes(bytes(raw))
+    s = _one(z)
+    assert s.source is None and s.error, s.error
+
+
+def test_zip_too_many_entries_and_garbage(tmp_path, monkeypatch):
+    monkeypatch.setattr(intake, "MAX_ZIP_ENTRIES", 5)
+    z = _zip(tmp_path / "eve.zip", {f"f{i}.txt": "x" for i in range(6)})
+    assert "entries" in _one(z).error
+    g = tmp_path / "mallory.zip"
+    g.write_bytes(b"PK\3\4 not really a zip")
+    assert "not a readable zip" in _one(g).error
+
+
+def test_zip_missing_or_ambiguous_module(tmp_path):
+    z = _zip(tmp_path / "a.zip", {"other.py": SOURCE, "deep/er/backprop.py": SOURCE})
+    assert "no backprop.py" in _one(z).error
+    z = _zip(tmp_path / "b.zip", {"x/backprop.py": SOURCE, "y/backprop.py": SOURCE})
+    assert "several" in _one(z).error
+
+
+def test_folder_of_mixed_entries(tmp_path):
+    cls = tmp_path / "class"
+    (cls / "carol").mkdir(parents=True)
+    (cls / "carol" / "backprop.py").write_text(SOURCE)
+    (cls / "dave.py").write_text(SOURCE)
+    _zip(cls / "erin.zip", {"backprop.py": SOURCE})
+    _zip(cls / "eve.zip", {"../backprop.py": SOURCE})
+    (cls / "frank.txt").write_text("hello")
+    subs = {s.id: s for s in intake.collect([cls], MODULE)}
+    assert sorted(subs) == ["carol", "dave", "erin", "eve", "frank"]
+    assert all(subs[k].source == SOURCE for k in ("carol", "dave", "erin"))
+    assert subs["eve"].error and subs["frank"].error
+
+
+GS_META = """
+submission_101:
+  :submitters:
+  - :name: Alice Smith
+    :sid: '1'
+    :email: alice@example.edu
+  :created_at: 2024-01-01 10:00:00.000000000 -08:00
+  :score: 0.0
+submission_102:
+  :submitters:
+  - :name: Bob Jones
+    :email: bob@example.edu
+  - :name: Carol Wu
+    :email: carol@example.edu
+submission_103:
+  :submitters:
+  - :name: Dave
+"""
+
+
+def test_gradescope_export(tmp_path):
+    root = tmp_path / "export"
+    for n in (101, 102, 103, 104):
+        (root / f"submission_{n}").mkdir(parents=True)
+    (root / "submission_metadata.yml").write_text(GS_META)
+    (root / "submission_101" / "backprop.py").write_text(SOURCE)
+    _zip(root / "submission_102" / "upload.zip", {"hw/backprop.py": SOURCE})
+    (root / "submission_103" / "backprop.py").write_text(SOURCE)
+    subs = {s.id: s for s in intake.collect([root], MODULE)}
+    assert sorted(subs) == ["Dave", "alice@example.edu", "bob@example.edu+carol@example.edu",
+                            "submission_104"]
+    assert subs["alice@example.edu"].source == SOURCE
+    assert subs["bob@example.edu+carol@example.edu"].source == SOURCE
+    assert "no backprop.py" in subs["submission_104"].error
+    names = intake.safe_names(list(subs))
+    assert names["alice@example.edu"] == "alice@example.edu"
+
+
+def test_gradescope_bad_metadata(tmp_path):
+    root = tmp_path / "export"
+    (root / "submission_1").mkdir(parents=True)
+    (root / "submission_metadata.yml").write_text("- just\n- a list\n")
+    with pytest.raises(intake.IntakeError, match="mapping"):
+        intake.collect([root], MODULE)
+
+
+def test_safe_names_distinct_and_safe():
+    ids = ["a/b", "a_b", "..", "x" * 200, "A_B"]
+    names = intake.safe_names(ids)
+    assert len({n.lower() for n in names.values()}) == len(ids)
+    assert all("/" not in n and not n.startswith(".") and len(n) < 100 for n in names.values())
+
+
+def test_read_zip_from_bytes_like_upload(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("backprop.py", SOURCE.encode("utf-8-sig"))
+    (tmp_path / "z.zip").write_bytes(buf.getvalue())
+    assert intake.read_zip(tmp_path / "z.zip", MODULE) == (SOURCE, None)

@@ -1,0 +1,399 @@
+"""`dlgrade release`: verification, the student handout and notebook, the Gradescope bundle.
+
+One release of backprop (the worked example) is built per test session and inspected by
+several tests: the student folder and zip, the notebook executed headless in a Jupyter
+kernel (stub: every check "not attempted"; solution pasted in: every check passes), the
+Gradescope bundle run in a fake /autograder, and `check`/`grade` on filled-in notebooks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader import cli, gradescope, handout, release
+from tests.conftest import ROOT
+
+NAME = "backprop"
+SECRET = "release-test-secret-0123456789abcdef"
+GRADESCOPE_STATUSES = {"passed", "failed"}
+GRADESCOPE_VISIBILITY = {"hidden", "after_due_date", "after_published", "visible"}
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory):
+    out = tmp_path_factory.mktemp("release") / "dist"
+    rc = cli.main(["release", NAME, "--out", str(out), "--secret", SECRET])
+    assert rc == 0
+    return out
+
+
+def _reference_source() -> str:
+    return (ROOT / "reference" / NAME / f"{NAME}.py").read_text()
+
+
+def _solution_cells(nb) -> None:
+    """Paste the reference into the notebook: each function's cell gets its solution, and
+    the imports cell also gets the reference's module-level helpers (dropped from stubs)."""
+    ref = handout.split_stub(_reference_source())
+    units = {u.name: u.source for u in ref.units}
+    student = {c.metadata["dlgrade"]["function"] for c in nb.cells
+               if "student" in c.metadata.get("tags", [])}
+    helpers = "\n\n\n".join(src for name, src in units.items() if name not in student)
+    for c in nb.cells:
+        tags = c.metadata.get("tags", [])
+        if "student" in tags:
+            c.source = units[c.metadata["dlgrade"]["function"]]
+        elif "imports" in tags:
+            c.source = ref.preamble + ("\n\n\n" + helpers if helpers else "")
+
+
+def _env(**extra) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **extra)
+    env.pop("DLGRADE_SECRET", None)
+    return env
+
+
+# ---------------------------------------------------------------------------- layout
+
+
+def test_student_folder_and_zip(dist):
+    folder = dist / NAME
+    names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    public = [t.id for t in handout.public_tests(_assignment())]
+    expected = {f"{NAME}.py", "README.md", "assignment.yaml", "public_tests.py",
+                f"{NAME}.ipynb", *(f"fixtures/{t}.npz" for t in public),
+                *(f"tests/{t}.py" for t in public)}
+    assert names == expected
+    assert (folder / f"{NAME}.py").read_text() == \
+        (ROOT / "assignments" / NAME / f"{NAME}.py").read_text()
+    with zipfile.ZipFile(dist / f"{NAME}.zip") as z:
+        zipped = {n for n in z.namelist() if not n.endswith("/")}
+        assert zipped == {f"{NAME}/{n}" for n in names}
+        for n in zipped:
+            data = z.read(n)
+            assert SECRET.encode() not in data, n
+            assert b"hidden_tests" not in data or n.endswith(".md"), n
+    ref_body = "z = logits - logits.max(dim=1, keepdim=True).values"
+    assert ref_body in _reference_source()
+    assert not any(ref_body in p.read_text(errors="replace")
+                   for p in folder.rglob("*") if p.is_file() and p.suffix != ".npz")
+
+
+def _assignment():
+    from grader import assignments
+
+    return assignments.load(NAME, ROOT)
+
+
+def test_notebook_structure(dist):
+    nb = nbformat.read(dist / NAME / f"{NAME}.ipynb", as_version=4)
+    nbformat.validate(nb)
+    a = _assignment()
+    student = [c.metadata["dlgrade"]["function"] for c in nb.cells
+               if "student" in c.metadata.get("tags", [])]
+    assert sorted(student) == sorted(a.functions)  # one cell per student function
+    checks = [c.source for c in nb.cells if "check" in c.metadata.get("tags", [])]
+    assert checks == [f"grader.check({t.id!r})" for t in handout.public_tests(a)]
+    init = next(c.source for c in nb.cells if "otter_init" in c.metadata.get("tags", []))
+    assert "otter.Notebook(tests_dir='tests')" in init
+    # each function cell is the stub's function, docstring included
+    stub = (ROOT / "assignments" / NAME / f"{NAME}.py").read_text()
+    for c in nb.cells:
+        if "student" in c.metadata.get("tags", []):
+            assert c.source in stub and '"""' in c.source
+    # a function cell comes before the check of every test that calls it
+    order = {c.metadata["dlgrade"]["function"]: i for i, c in enumerate(nb.cells)
+             if "student" in c.metadata.get("tags", [])}
+    for i, c in enumerate(nb.cells):
+        if "check" in c.metadata.get("tags", []):
+            test = next(t for t in a.tests if t.id == c.metadata["dlgrade"]["test"])
+            assert all(order[f] < i for f in test.functions)
+    md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert a.title in md and "not attempted" in md
+
+
+def test_otter_test_files_are_ok_format(dist):
+    from otter.test_files.ok_test import OKTestFile
+
+    for t in handout.public_tests(_assignment()):
+        tf = OKTestFile.from_file(str(dist / NAME / "tests" / f"{t.id}.py"))
+        assert tf.name == t.id and len(tf.test_cases) == 1
+        assert not tf.test_cases[0].hidden
+        assert f"run_public_test('{NAME}', '{t.id}', globals())" in tf.test_cases[0].body
+
+
+def test_autograder_bundle_contents(dist):
+    with zipfile.ZipFile(dist / f"{NAME}-autograder.zip") as z:
+        names = set(z.namelist())
+        for required in ("setup.sh", "run_autograder", "requirements.txt", "autograder.json",
+                         "grader/grading.py", "grader/gradescope.py",
+                         f"assignments/{NAME}/assignment.yaml", f"assignments/{NAME}/{NAME}.py",
+                         f"reference/{NAME}/{NAME}.py", f"reference/{NAME}/hidden_tests.py"):
+            assert required in names, required
+        assert not any("/mutants/" in n or "/variants/" in n or "__pycache__" in n
+                       for n in names)
+        for exe in ("setup.sh", "run_autograder"):
+            assert stat.S_IMODE(z.getinfo(exe).external_attr >> 16) & 0o111, exe
+        config = json.loads(z.read("autograder.json"))
+        assert config["secret"] == SECRET and config["assignment"] == NAME
+        reqs = z.read("requirements.txt").decode().splitlines()
+        assert f"torch=={release.torch_pin()}" in reqs
+
+
+# ---------------------------------------------------------------------------- the notebook
+
+
+def test_notebook_runs_headless_stub_then_solution(dist, tmp_path):
+    """One kernel: the untouched notebook reports every check "not attempted"; then the
+    solution is pasted into the function cells and re-run, and every check passes."""
+    from nbclient import NotebookClient
+
+    folder = tmp_path / NAME
+    shutil.copytree(dist / NAME, folder)
+    nb = nbformat.read(folder / f"{NAME}.ipynb", as_version=4)
+    client = NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(folder)}})
+    checks = [c for c in nb.cells if c.metadata.get("tags", []) and
+              set(c.metadata["tags"]) & {"check", "check_all"}]
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(ROOT)  # the kernel imports this checkout's grader
+    try:
+        with client.setup_kernel():
+            for i, cell in enumerate(nb.cells):
+                if "setup" not in cell.metadata.get("tags", []):
+                    client.execute_cell(cell, i)
+            stub_outputs = {c.source: _text(c) for c in checks}
+            _solution_cells(nb)
+            for i, cell in enumerate(nb.cells):
+                tags = set(cell.metadata.get("tags", []))
+                if tags & {"imports", "student", "check", "check_all"}:
+                    client.execute_cell(cell, i)
+            solution_outputs = {c.source: _text(c) for c in checks}
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+    for t in handout.public_tests(_assignment()):
+        text = stub_outputs[f"grader.check({t.id!r})"]
+        assert f"{t.id}: not attempted" in text and "passed!" not in text, text
+        text = solution_outputs[f"grader.check({t.id!r})"]
+        assert f"{t.id} results: All test cases passed!" in text, text
+    assert stub_outputs["grader.check_all()"].count("not attempted") == \
+        len(handout.public_tests(_assignment()))
+    assert "❌" not in solution_outputs["grader.check_all()"]
+
+
+def _text(cell) -> str:
+    out = []
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "error":
+            out.append(f"ERROR {o.get('ename')}: {o.get('evalue')}")
+        out.append(o.get("data", {}).get("text/plain", "") if "data" in o else o.get("text", ""))
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------ notebooks as submissions
+
+
+def _filled_notebook(dist, path: Path, solution: bool) -> Path:
+    nb = nbformat.read(dist / NAME / f"{NAME}.ipynb", as_version=4)
+    if solution:
+        _solution_cells(nb)
+    nb.cells.append(nbformat.v4.new_code_cell("x = linear_forward(1, 2, 3)  # an experiment"))
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_check_in_the_student_folder_py_and_ipynb(dist, tmp_path, capsys, monkeypatch):
+    """`dlgrade check backprop` run inside the handout folder, as a student does: the stub
+    (not attempted, exit 1), then the filled-in notebook as the default file (exit 0)."""
+    folder = tmp_path / NAME
+    shutil.copytree(dist / NAME, folder)
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("DLGRADE_ROOT", str(tmp_path / "no-project"))  # only the handout
+    assert cli.main(["check", NAME]) == 1
+    out = capsys.readouterr().out
+    assert "not attempted" in out and f"{NAME}.py" in out
+    (folder / f"{NAME}.py").unlink()
+    _filled_notebook(dist, folder / f"{NAME}.ipynb", solution=True)
+    assert cli.main(["check", NAME]) == 0
+    out = capsys.readouterr().out
+    assert f"{NAME}.ipynb" in out and "4/4 public tests passed" in out, out
+
+
+def test_grade_accepts_notebooks(dist, tmp_path):
+    students = tmp_path / "class"
+    students.mkdir()
+    _filled_notebook(dist, students / "alice.ipynb", solution=True)
+    _filled_notebook(dist, students / "bob.ipynb", solution=False)
+    out = tmp_path / "out"
+    assert cli.main(["grade", NAME, str(students), "--out", str(out), "--secret", "s"]) == 0
+    alice = json.loads((out / "alice" / "results.json").read_text())
+    bob = json.loads((out / "bob" / "results.json").read_text())
+    assert alice["score"] == alice["max_score"] > 0
+    assert bob["score"] == 0
+
+
+# ---------------------------------------------------------------------------- Gradescope
+
+
+def _validate_gradescope(data: dict) -> None:
+    assert isinstance(data["score"], (int, float))
+    assert isinstance(data["execution_time"], (int, float)) and data["execution_time"] >= 0
+    assert isinstance(data["output"], str)
+    assert set(data) <= set(gradescope.GRADESCOPE_KEYS) | {"extra_data"}
+    for t in data["tests"]:
+        assert isinstance(t["name"], str) and t["name"]
+        assert isinstance(t["score"], (int, float)) and isinstance(t["max_score"], (int, float))
+        assert 0 <= t["score"] <= t["max_score"]
+        assert t["status"] in GRADESCOPE_STATUSES
+        assert isinstance(t["output"], str)
+        assert t["visibility"] in GRADESCOPE_VISIBILITY
+        assert set(t) <= set(gradescope.TEST_KEYS)
+    assert abs(sum(t["score"] for t in data["tests"]) - data["score"]) < 1e-6
+
+
+@pytest.fixture
+def gs_base():
+    """A folder for a fake /autograder, outside /tmp: under the bubblewrap sandbox the
+    workers get a private /tmp, which would hide a bundle unpacked under /tmp."""
+    parent = Path("/var/tmp") if Path("/var/tmp").is_dir() else None
+    base = Path(tempfile.mkdtemp(prefix="dlgrade-gs-", dir=parent))
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _fake_autograder(dist, base: Path) -> Path:
+    root = base / "autograder"
+    (root / "source").mkdir(parents=True)
+    (root / "submission").mkdir()
+    with zipfile.ZipFile(dist / f"{NAME}-autograder.zip") as z:
+        z.extractall(root / "source")
+    for f in ("run_autograder", "setup.sh"):
+        (root / "source" / f).chmod(0o755)
+    (root / "submission_metadata.json").write_text(json.dumps({"id": 4242}))
+    # Traversable by anyone, as on Gradescope: only the lock-down keeps the worker out.
+    for p in (base, root, root / "submission"):
+        p.chmod(0o755)
+    return root
+
+
+def _run_autograder(root: Path) -> dict:
+    r = subprocess.run(["bash", str(root / "source" / "run_autograder")], cwd=root,
+                       env=_env(AUTOGRADER_ROOT=str(root), DLGRADE_PYTHON=sys.executable),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads((root / "results" / "results.json").read_text())
+
+
+def test_gradescope_autograder_grades_as_unprivileged_user(dist, gs_base):
+    root = _fake_autograder(dist, gs_base)
+    secret_file = root / "source" / "autograder.json"
+    # The submission refuses to work when it runs as root or can read the bundle's secret.
+    spy = (f"import os\nif os.getuid() == 0 and {os.geteuid() == 0}:\n"
+           "    raise RuntimeError('running as root')\n"
+           f"try:\n    open({str(secret_file)!r}).read()\n    LEAK = True\n"
+           "except OSError:\n    LEAK = False\n"
+           f"if LEAK and {os.geteuid() == 0}:\n    raise RuntimeError('read the secret')\n\n")
+    (root / "submission" / f"{NAME}.py").write_text(spy + _reference_source())
+    data = _run_autograder(root)
+    _validate_gradescope(data)
+    a = _assignment()
+    assert data["score"] == a.max_score, data["output"]
+    assert [t["name"].split(":")[0] for t in data["tests"]] == [t.id for t in a.tests]
+    hidden = {t.id for t in a.tests if t.visibility == "hidden"}
+    assert all((t["visibility"] == "after_published") == (t["name"].split(":")[0] in hidden)
+               for t in data["tests"])
+    extra = data["extra_data"]
+    if os.geteuid() == 0:  # the spy above proves it; this is what the results record
+        assert extra["worker_uid"] in (gradescope.NOBODY, "slot uid (64000+)")
+    assert extra["submission"] == "4242"
+    assert SECRET not in json.dumps(data)
+
+
+def test_gradescope_autograder_notebook_and_missing_file(dist, gs_base):
+    root = _fake_autograder(dist, gs_base)
+    # a filled-in notebook, uploaded under another name, with a bug in the linear layer
+    nb = nbformat.read(dist / NAME / f"{NAME}.ipynb", as_version=4)
+    _solution_cells(nb)
+    for c in nb.cells:
+        if c.metadata.get("dlgrade", {}).get("function") == "linear_backward":
+            c.source = c.source.replace("dout.sum(dim=0)", "dout.mean(dim=0)")
+            assert "mean(dim=0)" in c.source
+    nbformat.write(nb, str(root / "submission" / "my_backprop.ipynb"))
+    data = _run_autograder(root)
+    _validate_gradescope(data)
+    by_name = {t["name"].split(":")[0]: t for t in data["tests"]}
+    assert by_name["linear_public"]["status"] == "failed"
+    assert by_name["linear"]["score"] < by_name["linear"]["max_score"]
+    assert by_name["mlp"]["status"] == "passed" or by_name["mlp"]["score"] >= 0
+    assert 0 < data["score"] < _assignment().max_score
+    # nothing usable: a zero with the reason, still a valid results.json
+    shutil.rmtree(root / "submission")
+    (root / "submission").mkdir()
+    (root / "submission" / "notes.txt").write_text("oops")
+    data = _run_autograder(root)
+    _validate_gradescope(data)
+    assert data["score"] == 0
+    assert all("submit your backprop.py" in t["output"] for t in data["tests"])
+
+
+def test_find_submission(tmp_path):
+    (tmp_path / "sub" / "backprop").mkdir(parents=True)
+    (tmp_path / "sub" / "backprop" / "backprop.ipynb").write_text("{}")
+    assert gradescope.find_submission(tmp_path / "sub", NAME)[0].name == "backprop.ipynb"
+    (tmp_path / "sub" / "backprop.py").write_text("")
+    assert gradescope.find_submission(tmp_path / "sub", NAME)[0] == tmp_path / "sub" / "backprop.py"
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "a.py").write_text("")
+    (tmp_path / "other" / "b.py").write_text("")
+    path, why = gradescope.find_submission(tmp_path / "other", NAME)
+    assert path is None and "a.py" in why and "b.py" in why
+
+
+# ---------------------------------------------------------------------------- refusal
+
+
+def test_release_refused_writes_nothing(tmp_path, capsys, monkeypatch):
+    """A project copy with a stale stub, a mutant no test catches and a mutant that no
+    longer applies: exit 2, one line per problem, no output folder."""
+    root = tmp_path / "project"
+    shutil.copytree(ROOT / "assignments" / NAME, root / "assignments" / NAME)
+    shutil.copytree(ROOT / "reference" / NAME, root / "reference" / NAME,
+                    ignore=shutil.ignore_patterns("mutants", "variants", "__pycache__"))
+    stub = root / "assignments" / NAME / f"{NAME}.py"
+    stub.write_text(stub.read_text() + "\n# edited by hand\n")
+    mutants = root / "reference" / NAME / "mutants"
+    mutants.mkdir()
+    (mutants / "harmless.yaml").write_text(
+        "description: renames a local variable, which changes nothing\n"
+        "tests: [linear]\n"
+        "replace:\n  - old: 'out = x @ w + b  # (N, M)'\n"
+        "    new: \"o = x @ w + b  # (N, M)\\n    out = o\"\n")
+    (mutants / "stale.yaml").write_text(
+        "description: no longer applies\ntests: [linear]\n"
+        "replace:\n  - {old: 'this text is not in the reference', new: 'x'}\n")
+    assert "out = x @ w + b  # (N, M)" in (root / "reference" / NAME / f"{NAME}.py").read_text()
+    monkeypatch.setenv("DLGRADE_ROOT", str(root))
+    out = tmp_path / "dist"
+    assert cli.main(["release", NAME, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    problems = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(problems) == 3, err
+    assert any(f"the stub {NAME}.py is stale" in p for p in problems)
+    assert any("mutant harmless" in p and "not caught by linear" in p for p in problems)
+    assert any("stale.yaml" in p and "occurs 0 times" in p for p in problems)
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".dlgrade-release")]
