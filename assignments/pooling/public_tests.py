@@ -75,7 +75,7 @@ def _perf(t, fn, native, name):
     def inputs(N, C, H, W, dtype):
         return (t.randn(N, C, H, W, dtype=dtype), 2), {"stride": 2}
 
-    t.perf(fn, inputs, sizes={"N": 64, "C": 8, "H": 16, "W": 16},
+    t.perf(fn, inputs, sizes={"N": 128, "C": 4, "H": 16, "W": 16},
            grow={"N": "the batch", "C": "the channels", "H": "the height", "W": "the width"},
            count_sizes={"N": 2, "C": 2, "H": 8, "W": 8}, baseline=native, baseline_name=name)
 

@@ -143,7 +143,7 @@ def avgpool_default_stride(t):
 # H=W=8 (the other sizes as timed) and doubles each of N, C, H and W in turn: channels are
 # pooled independently, like images, so a loop over either, or over windows, dispatches
 # ops per iteration. Limits and figures: docs/benchmarks/.
-PERF_SIZES = {"N": 64, "C": 8, "H": 16, "W": 16}
+PERF_SIZES = {"N": 128, "C": 4, "H": 16, "W": 16}
 PERF_COUNT_SIZES = {"N": 2, "C": 2, "H": 8, "W": 8}
 PERF_GROW = {"N": "the batch", "C": "the channels", "H": "the height", "W": "the width"}
 
