@@ -65,14 +65,20 @@ FLUSH_MB = 256
 PROBE_MODULE = "dlgrade_probe"
 PROBE_SOURCE = '''
 _kept = []
+_next = [0]
 
 
 def keep(outputs):
-    _kept[:] = [outputs]
+    _kept[:] = list(outputs)
+    _next[0] = 0
 
 
 def echo():
-    return _kept[0]
+    # Each call of a timed request returns another set's outputs: the wire sends a tensor
+    # object once per reply, so echoing the same outputs `sets` times would cost one set.
+    i = _next[0]
+    _next[0] = (i + 1) % len(_kept)
+    return _kept[i]
 '''
 EARLY_FAIL, EARLY_PASS = 4.0, 3.0
 """After 3 rounds, a median over 4x the limit fails and one under a third of it passes:
@@ -650,10 +656,11 @@ def _time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, 
 
 def _probe_round_trip(probe: WorkerSession, outputs: list, sets: int,
                       timeout: float, delay: RunDelay) -> int | None:
-    """The probe's round trip for a timed request returning `outputs` (the first time,
-    they are handed to it; afterwards it returns the same again: same size each round)."""
+    """The probe's round trip for a timed request returning `outputs`, one set's per call
+    (the first time, they are handed to it; afterwards it returns the same again: same
+    size each round)."""
     if not getattr(probe, "_kept", False):
-        r, _ = probe.call("keep", (outputs[0],), timeout=timeout, record_ops=False)
+        r, _ = probe.call("keep", (list(outputs),), timeout=timeout, record_ops=False)
         if r.error is not None:
             return None
         probe._kept = True

@@ -616,3 +616,22 @@ def test_outputs_left_out_of_compare_stay_in_the_worker(rand_demo):
     assert perf._kept(t, "decay_step", ("w",)) == (1,)
     assert perf._kept(t, "decay_step", None) == ()
     assert perf._kept(t, "drop_half", None) == (1,)
+
+
+def test_the_probe_echoes_every_set(zygote):
+    """With `sets` calls per timed request, the probe must send back as much as the
+    student does: one set's outputs per call, not the same tensors `sets` times (the wire
+    sends a tensor object once per reply, so that would cost one set)."""
+    from grader.session import WorkerSession
+
+    outputs = [(torch.full((4,), float(i)), None) for i in range(3)]
+    probe = WorkerSession(zygote, perf.PROBE_MODULE, perf.PROBE_SOURCE)
+    try:
+        probe.ensure()
+        d = perf.RunDelay(None)
+        assert perf._probe_round_trip(probe, outputs, 3, 10.0, d) > 0
+        r = probe.time("echo", [0] * 3, timeout=10.0)
+        got = r.value
+        assert [float(o[0][0]) for o in got] == [0.0, 1.0, 2.0]
+    finally:
+        probe.close()
