@@ -200,5 +200,5 @@ def perf_adam(t):
         return (t.randn(L, dtype=dtype), t.randn(L, dtype=dtype), None), \
             {"lr": 1e-2, "weight_decay": 1e-2}
 
-    t.perf("adam_step", inputs, sizes={"L": 32768}, grow={"L": "the parameter's length"},
+    t.perf("adam_step", inputs, sizes={"L": 8192}, grow={"L": "the parameter's length"},
            count_sizes={"L": 8}, compare=("w",))

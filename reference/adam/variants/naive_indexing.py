@@ -1,7 +1,10 @@
 """The optimizers one weight at a time, the way a first attempt indexes tensors (correct
-but slow): a loop over the flattened weights, reading each element as a 0-D tensor and
-writing each result into a new tensor. Unlike naive_elementwise (Python floats from
-tolist()), every element dispatches tensor ops, so the op count grows with the length."""
+but slow): a loop over the flattened weights, reading each element with .item(), doing
+the arithmetic on Python floats and writing each result into a new tensor by index.
+Unlike naive_elementwise (Python floats from tolist()), every element dispatches tensor
+ops (select, item, fill), so the op count grows with the length."""
+
+import math
 
 import torch
 
@@ -13,7 +16,7 @@ def _loop(w, dw, state, keys, update):
     new_w = torch.empty_like(flat_w)
     new = [torch.empty_like(flat_w) for _ in keys]
     for i in range(flat_w.numel()):
-        out = update(flat_w[i], flat_g[i], *(s[i] for s in old))
+        out = update(flat_w[i].item(), flat_g[i].item(), *(s[i].item() for s in old))
         new_w[i] = out[0]
         for s, v in zip(new, out[1:]):
             s[i] = v
@@ -36,7 +39,7 @@ def rmsprop_step(w, dw, state, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0):
     def update(wi, gi, si):
         g = gi + weight_decay * wi
         s = alpha * si + (1 - alpha) * g * g
-        return wi - lr * g / (torch.sqrt(s) + eps), s
+        return wi - lr * g / (math.sqrt(s) + eps), s
 
     return _loop(w, dw, state, ["s"], update)
 
@@ -45,7 +48,7 @@ def adagrad_step(w, dw, state, lr=1e-2, eps=1e-10, weight_decay=0.0):
     def update(wi, gi, Gi):
         g = gi + weight_decay * wi
         G = Gi + g * g
-        return wi - lr * g / (torch.sqrt(G) + eps), G
+        return wi - lr * g / (math.sqrt(G) + eps), G
 
     return _loop(w, dw, state, ["G"], update)
 
@@ -60,7 +63,7 @@ def _adam(w, dw, state, lr, betas, eps, decay_in_grad, decoupled):
         m = b1 * mi + (1 - b1) * g
         v = b2 * vi + (1 - b2) * g * g
         m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
-        return wi - lr * m_hat / (torch.sqrt(v_hat) + eps), m, v
+        return wi - lr * m_hat / (math.sqrt(v_hat) + eps), m, v
 
     w_new, new_state = _loop(w, dw, state, ["m", "v"], update)
     return w_new, {**new_state, "t": t}
