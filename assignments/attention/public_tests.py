@@ -1,6 +1,8 @@
 """Public tests for attention: the same checks as the hidden ones, on fewer cases.
 
-Run them with `dlgrade check attention` (inputs and expected values come from fixtures/).
+Run them with `dlgrade check attention` (inputs and expected values come from fixtures/;
+the performance test, perf_attention_public, draws fresh inputs and compares with
+F.scaled_dot_product_attention).
 """
 
 import torch

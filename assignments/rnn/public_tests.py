@@ -2,7 +2,9 @@
 
 Every test compares your outputs with the reference solution's on recorded inputs: both
 dtypes, sizes where N, T, D and H all differ, and random upstream gradients at every
-time step (a loss usually depends on every hidden state, not only the last).
+time step (a loss usually depends on every hidden state, not only the last). The
+performance test (perf_sequences_public) draws fresh inputs instead and compares with
+PyTorch's own recurrent layers.
 """
 
 import torch
