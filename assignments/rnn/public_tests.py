@@ -3,7 +3,7 @@
 Every test compares your outputs with the reference solution's on recorded inputs: both
 dtypes, sizes where N, T, D and H all differ, and random upstream gradients at every
 time step (a loss usually depends on every hidden state, not only the last). The
-performance test (perf_sequences_public) draws fresh inputs instead and compares with
+performance tests (perf_rnn_public, perf_lstm_public) draw fresh inputs instead and compares with
 PyTorch's own recurrent layers.
 """
 
@@ -75,7 +75,7 @@ def clip_grad_norm_public(t):
 # Your rnn_forward and lstm_forward, timed against PyTorch's own recurrent kernels (what
 # torch.nn.RNN and torch.nn.LSTM run, given your weights) on a large batch of short
 # sequences, and their op counts at N=8 and N=16. Looping over the time steps is the
-# algorithm; looping over the batch is what this test catches. You may not call these
+# algorithm; looping over the batch is what these tests catch. You may not call these
 # kernels yourself (they are forbidden in submissions).
 PERF_SIZES = {"N": 1024, "T": 16, "D": 16, "H": 16}
 
@@ -108,8 +108,11 @@ def _perf_inputs(t, gates):
     return inputs
 
 
-def perf_sequences_public(t):
+def perf_rnn_public(t):
     t.perf("rnn_forward", _perf_inputs(t, 1), sizes=PERF_SIZES, grow={"N": "the batch"},
            count_sizes={"N": 8}, baseline=native_rnn_forward, baseline_name="torch.nn.RNN")
+
+
+def perf_lstm_public(t):
     t.perf("lstm_forward", _perf_inputs(t, 4), sizes=PERF_SIZES, grow={"N": "the batch"},
            count_sizes={"N": 8}, baseline=native_lstm_forward, baseline_name="torch.nn.LSTM")
