@@ -15,6 +15,8 @@ from tests.test_attention_oracle import _params, ref
 NAME = "attention"
 ATTENTION_FUNCTIONS = {"attention_forward", "attention_backward",
                        "multihead_attention_forward", "multihead_attention_backward"}
+FORWARD_FUNCTIONS = {"attention_forward", "multihead_attention_forward"}
+BACKWARD_CHEATS = {"softmax_backward"}
 
 
 def _reference_ops(dtype) -> set[str]:
@@ -110,7 +112,11 @@ def test_library_attention_scores_zero_on_exactly_its_tests(cheat, zygote):
     assert r.status == "graded"
     for t in r.tests:
         spec = a.test(t.id)
-        if ATTENTION_FUNCTIONS & set(spec.functions):
+        # A backward-only cheat leaves the forward's performance tests (which time only
+        # a forward) untouched; every other test of these functions calls the backward.
+        cheated = (ATTENTION_FUNCTIONS - FORWARD_FUNCTIONS if cheat in BACKWARD_CHEATS
+                   else ATTENTION_FUNCTIONS)
+        if cheated & set(spec.functions):
             assert t.points == 0, f"{t.id}: {t.output}"
             assert "forbidden" in t.output and reason in t.output, f"{t.id}: {t.output}"
         else:

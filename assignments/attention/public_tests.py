@@ -1,9 +1,12 @@
 """Public tests for attention: the same checks as the hidden ones, on fewer cases.
 
-Run them with `dlgrade check attention` (inputs and expected values come from fixtures/).
+Run them with `dlgrade check attention` (inputs and expected values come from fixtures/;
+the performance test, perf_attention_public, draws fresh inputs and compares with
+F.scaled_dot_product_attention).
 """
 
 import torch
+import torch.nn.functional as F
 
 from grader.spec import Tolerance
 from grader.testing import dtype_name
@@ -79,3 +82,26 @@ def check_positional_encoding(t, T, Dm, dtype):
         t.check(f"pe[{lo}:{hi}]", got[lo:hi], expected[lo:hi], dtype=dtype,
                 tol=Tolerance(atol=floor + per_t * (hi - 1)))
         lo = hi
+
+
+# ---------------------------------------------------------------- performance
+# Your attention_forward, timed against PyTorch's F.scaled_dot_product_attention on many
+# small causal attention problems (q, k, v of shape (B, Hd, L, E)), and its op count at
+# two batch sizes and two lengths: a Python loop over the batch or over the query rows
+# fails. (F.scaled_dot_product_attention is forbidden in your submission.)
+PERF_ATTENTION = {"B": 512, "Hd": 4, "L": 8, "E": 4}
+
+
+def native_attention_forward(q, k, v, mask=None):
+    """F.scaled_dot_product_attention with a bool mask (True = may attend)."""
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask), None  # cache: not compared
+
+
+def perf_attention_public(t):
+    def inputs(B, Hd, L, E, dtype):
+        q, k, v = (t.randn(B, Hd, L, E, dtype=dtype) for _ in range(3))
+        return (q, k, v), {"mask": torch.ones(L, L, dtype=torch.bool).tril()}
+
+    t.perf("attention_forward", inputs, sizes=PERF_ATTENTION,
+           grow={"B": "the batch", "L": "the queries"}, count_sizes={"B": 8, "L": 8},
+           baseline=native_attention_forward, baseline_name="F.scaled_dot_product_attention")

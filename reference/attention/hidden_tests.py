@@ -255,3 +255,31 @@ def positional_encoding_hidden(t):
         for T, Dm in [(1, 2), (7, 10), (64, 6), (1000, 128), (4096, 512)]:
             with t.case(f"{dtype_name(dtype)} T={T} Dm={Dm}"):
                 check(t, T, Dm, dtype)
+
+
+# ---------------------------------------------------------------- performance
+# Many small attention problems: a loop over the batch pays Python's per-op overhead for
+# each one against a small vectorized cost per problem (docs/benchmarks/
+# calibrate-attention-cpu.md). Causal masks, as in a decoder (no row is fully masked).
+# Sizes are the defaults; the spec's options override them per device class.
+PERF_ATTENTION = {"B": 512, "Hd": 4, "L": 8, "E": 4}
+PERF_MHA = {"N": 512, "L": 8, "Dm": 16, "H": 4}
+
+
+def perf_attention(t):
+    def inputs(B, Hd, L, E, dtype):
+        q, k, v = (t.randn(B, Hd, L, E, dtype=dtype) for _ in range(3))  # (B, Hd, L, E)
+        return (q, k, v), {"mask": torch.ones(L, L, dtype=torch.bool).tril()}  # causal
+
+    t.perf("attention_forward", inputs, sizes=PERF_ATTENTION,
+           grow={"B": "the batch", "L": "the queries"}, count_sizes={"B": 8, "L": 8})
+
+
+def perf_mha(t):
+    def inputs(N, L, Dm, H, dtype):
+        x = t.randn(N, L, Dm, dtype=dtype)
+        mask = torch.ones(L, L, dtype=torch.bool).tril()
+        return (x, x, _params(t, Dm, dtype), H), {"mask": mask}
+
+    t.perf("multihead_attention_forward", inputs, sizes=PERF_MHA,
+           grow={"N": "the batch", "H": "the heads"}, count_sizes={"N": 8, "H": 2})

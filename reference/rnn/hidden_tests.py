@@ -179,3 +179,30 @@ def clip_grad_norm_below_hidden(t):
 
 def clip_grad_norm_above_hidden(t):
     _clip_cases(t, (0.05, 0.7), "above")
+
+
+# ---------------------------------------------------------------------------- performance
+# The loop over time is the algorithm (each step needs the previous state), so only the
+# batch is grown: a vectorized step handles every sequence of the batch at once. Sizes
+# are the defaults; the spec's options override them per device class. Small D and H and
+# a large N make a loop over the batch pay Python's per-op overhead N*T times against
+# a small per-sample cost (docs/benchmarks/calibrate-rnn-cpu.md).
+PERF_SIZES = {"N": 1024, "T": 16, "D": 16, "H": 16}
+
+
+def _perf_inputs(t, gates):
+    def inputs(N, T, D, H, dtype):
+        x, h0 = t.randn(N, T, D, dtype=dtype), t.randn(N, H, dtype=dtype)
+        return (x, h0, *_weights(t, D, H, gates, dtype))
+
+    return inputs
+
+
+def perf_rnn(t):
+    t.perf("rnn_forward", _perf_inputs(t, 1), sizes=PERF_SIZES, grow={"N": "the batch"},
+           count_sizes={"N": 8})
+
+
+def perf_lstm(t):
+    t.perf("lstm_forward", _perf_inputs(t, 4), sizes=PERF_SIZES, grow={"N": "the batch"},
+           count_sizes={"N": 8})
