@@ -68,6 +68,11 @@ _kept = []
 _next = [0]
 
 
+
+def _whose(baseline: str) -> str:
+    """"the reference's", or a native op's own name: "torch.optim.Adam's"."""
+    return "the reference's" if baseline == "reference" else f"{baseline}'s"
+
 def keep(outputs):
     _kept[:] = list(outputs)
     _next[0] = 0
@@ -476,7 +481,7 @@ def measure(t, fn: str, make_inputs: Callable, *, sizes: dict, grow=(),
         _time_rounds(t, m, fn, make_inputs, sizes, base_fn, rounds=rounds, warmup=warmup,
                      sets=sets, budget=budget, settings=settings, only=compare,
                      check=check)
-        verdict = (f"{fn}: {m.ratio:.2g}x the {base_name}'s time; the limit is {limit:g}x "
+        verdict = (f"{fn}: {m.ratio:.2g}x {_whose(base_name)} time; the limit is {limit:g}x "
                    f"({base_name} {m.baseline_ms:.3g} ms, yours {m.student_ms:.3g} ms, "
                    f"median of {len(m.ratios)} rounds on {dclass})")
         if m.ratio > limit and settings.enforce:
@@ -725,7 +730,7 @@ def summarize(t) -> tuple[dict, list[str]]:
     lines = []
     for m in ms:
         if m.timed:
-            lines.append(f"{m.fn}: {m.ratio:.2g}x the {m.baseline}'s time (limit {m.limit:g}x; "
+            lines.append(f"{m.fn}: {m.ratio:.2g}x {_whose(m.baseline)} time (limit {m.limit:g}x; "
                          f"{m.baseline} {m.baseline_ms:.3g} ms, yours {m.student_ms:.3g} ms)")
         elif m.reason:
             lines.append(f"{m.fn}: {m.reason}")
