@@ -68,11 +68,6 @@ _kept = []
 _next = [0]
 
 
-
-def _whose(baseline: str) -> str:
-    """"the reference's", or a native op's own name: "torch.optim.Adam's"."""
-    return "the reference's" if baseline == "reference" else f"{baseline}'s"
-
 def keep(outputs):
     _kept[:] = list(outputs)
     _next[0] = 0
@@ -94,6 +89,11 @@ CHECK_TOLERANCE_FACTOR = 4.0
 """Per-round checks compare with the baseline at the same dtype: both sides round."""
 DEBUG = False
 DEFAULT_DTYPES = {"cpu": torch.float64, "cuda": torch.float32}
+
+
+def _whose(baseline: str) -> str:
+    """"the reference's", or a native op's own name: "torch.optim.Adam's"."""
+    return "the reference's" if baseline == "reference" else f"{baseline}'s"
 
 
 @dataclass
