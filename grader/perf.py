@@ -65,14 +65,20 @@ FLUSH_MB = 256
 PROBE_MODULE = "dlgrade_probe"
 PROBE_SOURCE = '''
 _kept = []
+_next = [0]
 
 
 def keep(outputs):
-    _kept[:] = [outputs]
+    _kept[:] = list(outputs)
+    _next[0] = 0
 
 
 def echo():
-    return _kept[0]
+    # Each call of a timed request returns another set's outputs: the wire sends a tensor
+    # object once per reply, so echoing the same outputs `sets` times would cost one set.
+    i = _next[0]
+    _next[0] = (i + 1) % len(_kept)
+    return _kept[i]
 '''
 EARLY_FAIL, EARLY_PASS = 4.0, 3.0
 """After 3 rounds, a median over 4x the limit fails and one under a third of it passes:
@@ -374,7 +380,9 @@ def _fmt_ms(ns: float) -> str:
 
 def measure(t, fn: str, make_inputs: Callable, *, sizes: dict, grow=(),
             count_sizes: dict | None = None, baseline: str | Callable = "reference",
-            baseline_name: str | None = None, label: str | None = None) -> Measurement:
+            baseline_name: str | None = None, label: str | None = None,
+            compare: tuple[str, ...] | list[str] | None = None,
+            check: Callable | None = None) -> Measurement:
     """Check, op-count and time the student's `fn` against a baseline (see module doc).
 
     make_inputs(**sizes, dtype=...) draws one call's inputs from `t` and returns the
@@ -384,6 +392,16 @@ def measure(t, fn: str, make_inputs: Callable, *, sizes: dict, grow=(),
     {"N": "the batch"}); `count_sizes`: the (small) sizes the op count starts from.
     `baseline`: "reference" (the live reference: hidden tests) or a function returning
     what the student's function returns (a native PyTorch op: public tests too).
+    `compare`: the names of the outputs compared with the baseline's (default: every
+    output but the caches). The others (e.g. an optimizer state in the student's own
+    format) are not compared and, like caches, stay in the worker during timed calls.
+    `check`: for outputs no baseline can match (random ones): `check(outputs, args,
+    kwargs)` returns None when the function's outputs (as it returns them, caches
+    replaced by a placeholder) are right for the inputs of that call (the arguments as
+    `make_inputs` drew them, on the CPU), else a message (or (message, message for a
+    hidden test)). The outputs are then checked with it, not with the baseline's: on the
+    correctness call and in every timed round; the baseline is still timed on the same
+    inputs (and must pass the check itself, or the test is wrong).
     """
     settings = settings_of(t)
     options = t.test.options or {}
@@ -400,6 +418,15 @@ def measure(t, fn: str, make_inputs: Callable, *, sizes: dict, grow=(),
         dev_opts.get("warmup", options.get("warmup", 1)))
     sets = max(1, int(dev_opts.get("sets", options.get("sets", 1))))
     budget = float(dev_opts.get("budget_s", options.get("budget_s", 60.0)))
+    names = t.assignment.outputs(fn)
+    if check is not None and compare is not None:
+        raise ValueError(f"{t.test.id}: give `compare` or `check`, not both")
+    if compare is not None:
+        compare = tuple(compare)
+        unknown = sorted(set(compare) - set(names))
+        if unknown or isinstance(t.assignment.functions[fn], str):
+            raise ValueError(f"{t.test.id}: compare names {unknown or list(compare)}, not "
+                             f"outputs of {fn} ({', '.join(names)})")
     if isinstance(grow, dict):
         grow_names = dict(grow)
     else:
@@ -422,7 +449,8 @@ def measure(t, fn: str, make_inputs: Callable, *, sizes: dict, grow=(),
     with t.case(case_label):
         # 1. correctness on inputs of the timed size
         try:
-            _correctness(t, fn, make_inputs, sizes, base_fn, baseline == "reference")
+            _correctness(t, fn, make_inputs, sizes, base_fn, baseline == "reference",
+                         compare=compare, check=check, base_name=base_name)
         except Exception as e:
             failure = getattr(e, "failure", None)
             if failure is not None:
@@ -434,7 +462,7 @@ def measure(t, fn: str, make_inputs: Callable, *, sizes: dict, grow=(),
         # 2. op count
         if settings.opcount and grow_names:
             start = {**sizes, **(count_sizes or {})}
-            keep = t.assignment.keep_indices(fn)
+            keep = _kept(t, fn, compare)
             for dim, what in grow_names.items():
                 msg, counts = opcount.check_growth(
                     t, fn, lambda **s: _make(make_inputs, s), start, dim, what, keep=keep)
@@ -446,7 +474,8 @@ def measure(t, fn: str, make_inputs: Callable, *, sizes: dict, grow=(),
                         t.fail("performance", msg, msg)
         # 3. timing
         _time_rounds(t, m, fn, make_inputs, sizes, base_fn, rounds=rounds, warmup=warmup,
-                     sets=sets, budget=budget, settings=settings)
+                     sets=sets, budget=budget, settings=settings, only=compare,
+                     check=check)
         verdict = (f"{fn}: {m.ratio:.2g}x the {base_name}'s time; the limit is {limit:g}x "
                    f"({base_name} {m.baseline_ms:.3g} ms, yours {m.student_ms:.3g} ms, "
                    f"median of {len(m.ratios)} rounds on {dclass})")
@@ -456,26 +485,87 @@ def measure(t, fn: str, make_inputs: Callable, *, sizes: dict, grow=(),
     return m
 
 
-def _correctness(t, fn, make_inputs, sizes, base_fn, is_reference: bool) -> None:
+def _kept(t, fn: str, compare: tuple[str, ...] | None) -> tuple[int, ...]:
+    """Outputs that stay in the worker: the caches, and those `compare` leaves out."""
+    keep = t.assignment.keep_indices(fn)
+    if compare is None:
+        return keep
+    names = t.assignment.outputs(fn)
+    return tuple(sorted(set(keep) | {i for i, n in enumerate(names) if n not in compare}))
+
+
+def _correctness(t, fn, make_inputs, sizes, base_fn, is_reference: bool, *,
+                 compare=None, check=None, base_name: str = "baseline") -> None:
     args, kwargs = _make(make_inputs, sizes)
+    if check is not None:
+        # The check must hold for the baseline, or the test itself is wrong.
+        out = base_fn(*to_device(args, t.device), **to_device(kwargs, t.device))
+        out = _strip(out, t.assignment.keep_indices(fn))
+        msg = _check_message(check(as_plain(_to_cpu(out)), args, kwargs))
+        if msg is not None:
+            raise ValueError(f"{t.test.id}: the baseline ({base_name}) fails the test's "
+                             f"check: {msg[0]}")
+        value, _ = t.call(fn, *args, **kwargs)
+        _check_property(t, fn, value, args, kwargs, check, timed=False)
+        return
     if is_reference:
-        t.run(fn, *args, **kwargs)
+        t.run(fn, *args, compare_outputs=compare, **kwargs)
         return
     # A native baseline: compare with it as if it were the reference.
     saved = t.source.reference
     t.source.reference = _types.SimpleNamespace(**{fn: base_fn})
     try:
-        t.run(fn, *args, **kwargs)
+        t.run(fn, *args, compare_outputs=compare, **kwargs)
     finally:
         t.source.reference = saved
 
 
+def _to_cpu(value):
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to_cpu(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    return value
+
+
+def _check_message(result) -> tuple[str, str] | None:
+    """A `check`'s verdict as (message, message for a hidden test), or None."""
+    if result is None:
+        return None
+    if isinstance(result, tuple) and len(result) == 2:
+        return str(result[0]), str(result[1])
+    return str(result), ""
+
+
+def _check_property(t, fn: str, value, args, kwargs, check: Callable, *, timed: bool) -> None:
+    """Fail the case unless `value` (one call's outputs) has the structure of `fn`'s
+    outputs and passes the test's `check`."""
+    names = t.assignment.outputs(fn)
+    if not isinstance(t.assignment.functions[fn], str) and (
+            not isinstance(value, (tuple, list)) or len(value) != len(names)):
+        t.fail("structure", f"{fn}: expected a tuple of {len(names)} values "
+               f"({', '.join(names)}), got {compare.describe_value(value)}",
+               f"{fn}: wrong number of return values")
+    msg = _check_message(check(value, args, kwargs))
+    if msg is None:
+        return
+    detail, hidden = msg
+    hidden = hidden or "a required property does not hold"
+    if timed:
+        t.fail("property", f"{fn}: the output of a timed call is wrong ({detail}); outputs "
+               "are checked on fresh inputs every round",
+               f"{fn}: the output of a timed call is wrong ({hidden})")
+    t.fail("property", f"{fn}: {detail}", f"{fn}: {hidden}")
+
+
 def _time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, warmup,
-                 sets, budget, settings: PerfSettings) -> None:
+                 sets, budget, settings: PerfSettings, only=None, check=None) -> None:
     session: WorkerSession = t.session
     device = session.device
     clock = Clock(device)
-    keep = t.assignment.keep_indices(fn)
+    keep = _kept(t, fn, only)
     timeout = t.test.timeout * sets + 5.0
     probe = WorkerSession(session.zygote, PROBE_MODULE, PROBE_SOURCE, device=device)
     probe.ensure()
@@ -519,7 +609,15 @@ def _time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, 
                 if r.error is not None:
                     t._call_failed(fn, r)
                 got = as_plain(r.value)
-                _check_round(t, fn, got, base_outs, sets)
+                if check is None:
+                    _check_round(t, fn, got, base_outs, sets, only)
+                else:
+                    if not isinstance(got, list) or len(got) != sets:
+                        t.fail("protocol", f"{fn}: the timed call returned "
+                               f"{compare.describe_value(got)}",
+                               f"{fn}: returned an unreadable value")
+                    for (args, kwargs), value in zip(made, got):
+                        _check_property(t, fn, value, args, kwargs, check, timed=True)
                 gpu_ms = r.extra.get("gpu_ms") or []
                 if clock.cuda and isinstance(gpu_ms, list) and all(
                         isinstance(x, (int, float)) for x in gpu_ms) and \
@@ -558,10 +656,11 @@ def _time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, 
 
 def _probe_round_trip(probe: WorkerSession, outputs: list, sets: int,
                       timeout: float, delay: RunDelay) -> int | None:
-    """The probe's round trip for a timed request returning `outputs` (the first time,
-    they are handed to it; afterwards it returns the same again: same size each round)."""
+    """The probe's round trip for a timed request returning `outputs`, one set's per call
+    (the first time, they are handed to it; afterwards it returns the same again: same
+    size each round)."""
     if not getattr(probe, "_kept", False):
-        r, _ = probe.call("keep", (outputs[0],), timeout=timeout, record_ops=False)
+        r, _ = probe.call("keep", (list(outputs),), timeout=timeout, record_ops=False)
         if r.error is not None:
             return None
         probe._kept = True
@@ -573,7 +672,8 @@ def _probe_round_trip(probe: WorkerSession, outputs: list, sets: int,
     return RunDelay.busy(r.elapsed_ns, d0, delay.read())
 
 
-def _check_round(t, fn: str, got, expected: list, sets: int) -> None:
+def _check_round(t, fn: str, got, expected: list, sets: int,
+                 only: tuple[str, ...] | None = None) -> None:
     """The timed call's outputs, against the baseline's on the same inputs."""
     if not isinstance(got, list) or len(got) != sets:
         t.fail("protocol", f"{fn}: the timed call returned {compare.describe_value(got)}",
@@ -595,7 +695,7 @@ def _check_round(t, fn: str, got, expected: list, sets: int) -> None:
                        f"{compare.describe_value(g)}", f"{fn}: wrong number of return values")
             pairs = list(zip(names, g, e))
         for name, gv, ev in pairs:
-            if name == "cache":
+            if name == "cache" or (only is not None and name not in only):
                 continue
             mm = compare.compare_value(name, gv, ev, tol_for, device=None)
             if mm is not None:

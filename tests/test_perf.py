@@ -370,3 +370,268 @@ def test_calibration_sorts_variants_by_op_count_not_name(demo):
                calibrate.Sample("naive_other", "perf_softmax", [0.9, 1.4])]
     (p, *_) = calibrate.propose(demo.assignment.tests, samples, "cpu")
     assert p.slowest_legit == 1.4 and p.fastest_naive == 40.0
+
+
+# ---------------------------------------------------------------------------- outputs no
+# baseline can match: a random mask (`check`), an optimizer state in the student's own
+# format (`compare`)
+
+RAND_SPEC = """
+name: perfrand
+title: "perf demo: random outputs and private state"
+module: perfrand
+timeout: 20
+functions:
+  drop_half: [out, cache]
+  decay_step: [w, state]
+tolerances:
+  float64: {rtol: 1.0e-9, atol_scaled: 1.0e-10}
+  float32: {rtol: 1.0e-4, atol_scaled: 1.0e-4}
+tests:
+  - {id: perf_drop, points: 1, visibility: hidden, kind: performance, functions: [drop_half],
+     options: {cpu: {max_ratio: 8.0}, cuda: {max_ratio: 8.0}, rounds: 3}}
+  - {id: perf_drop_public, points: 1, visibility: public, kind: performance,
+     functions: [drop_half], options: {cpu: {max_ratio: 8.0}, cuda: {max_ratio: 8.0},
+     rounds: 3}}
+  - {id: perf_drop_bad_check, points: 1, visibility: hidden, kind: performance,
+     functions: [drop_half], options: {cpu: {max_ratio: 8.0}, cuda: {max_ratio: 8.0},
+     rounds: 3}}
+  - {id: perf_step, points: 1, visibility: hidden, kind: performance,
+     functions: [decay_step], options: {cpu: {max_ratio: 8.0}, cuda: {max_ratio: 8.0},
+     rounds: 3}}
+  - {id: perf_step_public, points: 1, visibility: public, kind: performance,
+     functions: [decay_step], options: {cpu: {max_ratio: 8.0}, cuda: {max_ratio: 8.0},
+     rounds: 3}}
+  - {id: perf_step_every_output, points: 1, visibility: hidden, kind: performance,
+     functions: [decay_step], options: {cpu: {max_ratio: 8.0}, cuda: {max_ratio: 8.0},
+     rounds: 3}}
+"""
+
+RAND_REFERENCE = '''
+import torch
+
+
+def drop_half(x, generator=None):
+    keep = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device) >= 0.5
+    return x * keep * 2.0, keep
+
+
+def decay_step(w, dw, state):
+    v = dw.clone() if state is None else 0.5 * state["v"] + dw
+    return w - 0.1 * v, {"v": v}
+'''
+
+RAND_TESTS = '''
+import torch
+
+
+def _drop_inputs(t):
+    def inputs(N, C, dtype):
+        return t.rand(N, C, low=0.5, high=2.0).to(dtype), t.generator(t.seed())
+    return inputs
+
+
+def check_drop(outputs, args, kwargs):
+    out, x = outputs[0], args[0]
+    if not isinstance(out, torch.Tensor) or out.shape != x.shape or out.dtype != x.dtype:
+        return "out must be a tensor shaped like x, of its dtype", "out: wrong type or shape"
+    kept = out != 0
+    if not torch.allclose(out[kept], 2 * x[kept], rtol=1e-9, atol=0.0):
+        return "kept units must be 2 x"
+    frac = 1.0 - float(kept.double().mean())
+    if abs(frac - 0.5) > 6 * (0.25 / x.numel()) ** 0.5:
+        return f"{frac:.4f} of the units were dropped, not about half"
+    return None
+
+
+def native_drop(x, generator=None):
+    keep = torch.empty_like(x).bernoulli_(0.5, generator=generator)
+    return x * keep * 2.0, None
+
+
+def native_step(w, dw, state):
+    return w - 0.1 * dw, [dw.clone()]   # a state format of its own
+
+
+def _step_inputs(t):
+    return lambda N, dtype: (t.randn(N, dtype=dtype), t.randn(N, dtype=dtype), None)
+
+
+def perf_drop(t):
+    t.perf("drop_half", _drop_inputs(t), sizes={"N": 4096, "C": 32}, grow=["N"],
+           count_sizes={"N": 8}, check=check_drop)
+
+
+def perf_drop_public(t):
+    t.perf("drop_half", _drop_inputs(t), sizes={"N": 4096, "C": 32}, grow=["N"],
+           count_sizes={"N": 8}, check=check_drop, baseline=native_drop,
+           baseline_name="bernoulli_")
+
+
+def perf_drop_bad_check(t):
+    t.perf("drop_half", _drop_inputs(t), sizes={"N": 64, "C": 8},
+           check=lambda outputs, args, kwargs: "never right")
+
+
+def perf_step(t):
+    t.perf("decay_step", _step_inputs(t), sizes={"N": 1 << 17}, grow=["N"],
+           count_sizes={"N": 8}, compare=["w"])
+
+
+def perf_step_public(t):
+    t.perf("decay_step", _step_inputs(t), sizes={"N": 1 << 17}, grow=["N"],
+           count_sizes={"N": 8}, compare=("w",), baseline=native_step,
+           baseline_name="native_step")
+
+
+def perf_step_every_output(t):
+    t.perf("decay_step", _step_inputs(t), sizes={"N": 1 << 17})
+'''
+
+DROP_ALL_KEPT = RAND_REFERENCE.replace("x * keep * 2.0, keep", "x * 2.0, keep")
+# Right on the first call, then returns that first answer every time.
+DROP_CACHED = RAND_REFERENCE + '''
+_memo = []
+_drop = drop_half
+
+
+def drop_half(x, generator=None):
+    if not _memo:
+        _memo.append(_drop(x, generator))
+    return _memo[0]
+'''
+DROP_LOOP = RAND_REFERENCE.replace(
+    "    keep = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device) >= 0.5\n"
+    "    return x * keep * 2.0, keep",
+    "    u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)\n"
+    "    rows = [x[n] * (u[n] >= 0.5) * 2.0 for n in range(x.shape[0])]\n"
+    "    return torch.stack(rows), u")
+STEP_OTHER_STATE = '''
+def drop_half(x, generator=None):
+    raise NotImplementedError
+
+
+def decay_step(w, dw, state):
+    velocity = dw.clone() if state is None else state["velocity"] * 0.5 + dw
+    return w - velocity * 0.1, {"velocity": velocity, "steps": 1 if state is None else 2}
+'''
+STEP_WRONG = RAND_REFERENCE.replace("w - 0.1 * v", "w - 0.2 * v")
+
+
+@pytest.fixture(scope="module")
+def rand_demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rand")
+    a_dir = root / "assignments" / "perfrand"
+    r_dir = root / "reference" / "perfrand"
+    a_dir.mkdir(parents=True)
+    r_dir.mkdir(parents=True)
+    (a_dir / "assignment.yaml").write_text(RAND_SPEC)
+    (a_dir / "perfrand.py").write_text("def drop_half(x, generator=None):\n    raise "
+                                       "NotImplementedError\n\n\ndef decay_step(w, dw, "
+                                       "state):\n    raise NotImplementedError\n")
+    (r_dir / "perfrand.py").write_text(RAND_REFERENCE)
+    (r_dir / "hidden_tests.py").write_text(RAND_TESTS)
+    (a_dir / "public_tests.py").write_text(RAND_TESTS)
+    a = assignments.load("perfrand", root)
+    return grading.load_suite(a, r_dir)
+
+
+def _run_rand(zygote, suite, source, test_id, **settings):
+    from grader.session import WorkerSession
+
+    test = suite.assignment.test(test_id)
+    with WorkerSession(zygote, "perfrand", textwrap.dedent(source)) as s:
+        r = grading.run_test(suite, test, s, seed=11, device="cpu", static_uses={},
+                             perf_settings=perf.PerfSettings(**settings) if settings else None)
+    r.extra.pop("context", None)
+    return r
+
+
+def test_random_outputs_are_checked_by_property(zygote, rand_demo):
+    import dataclasses
+
+    r = _run_rand(zygote, rand_demo, RAND_REFERENCE, "perf_drop")
+    assert r.passed, r.output
+    assert "the reference's time" in r.output and r.extra["ratio"] < 8
+    # public: a native baseline drawing its own mask, no reference needed
+    student_machine = dataclasses.replace(rand_demo, reference=None, hidden_tests=None)
+    r = _run_rand(zygote, student_machine, RAND_REFERENCE, "perf_drop_public")
+    assert r.passed, r.output
+    assert "bernoulli_'s time" in r.output
+
+
+def test_random_outputs_failing_the_property_are_not_timed(zygote, rand_demo):
+    import dataclasses
+
+    r = _run_rand(zygote, rand_demo, DROP_ALL_KEPT, "perf_drop")
+    assert r.points == 0 and r.extra["ratio"] is None
+    # hidden: the check's hidden message (here none given: a generic one)
+    assert "not timed" in r.output and "a required property does not hold" in r.output
+    student_machine = dataclasses.replace(rand_demo, reference=None, hidden_tests=None)
+    r = _run_rand(zygote, student_machine, DROP_ALL_KEPT, "perf_drop_public")
+    assert r.points == 0 and "0.0000 of the units were dropped" in r.output
+
+
+def test_random_outputs_are_checked_every_round(zygote, rand_demo):
+    r = _run_rand(zygote, rand_demo, DROP_CACHED, "perf_drop")
+    assert r.points == 0
+    assert "output of a timed call is wrong" in r.output
+
+
+def test_random_output_loop_fails_on_time_alone(zygote, rand_demo):
+    r = _run_rand(zygote, rand_demo, DROP_LOOP, "perf_drop", opcount=False)
+    assert r.points == 0
+    assert r.extra["ratio"] > 16, r.extra  # a row loop: gross, not tight
+    r = _run_rand(zygote, rand_demo, DROP_LOOP, "perf_drop")
+    assert r.points == 0 and "loops over N" in r.output
+
+
+def test_a_check_the_baseline_fails_is_a_grader_error(zygote, rand_demo):
+    with pytest.raises(ValueError, match="baseline .reference. fails the test's check"):
+        _run_rand(zygote, rand_demo, RAND_REFERENCE, "perf_drop_bad_check")
+
+
+def test_compare_leaves_the_student_state_alone(zygote, rand_demo):
+    import dataclasses
+
+    for source in (RAND_REFERENCE, STEP_OTHER_STATE):
+        r = _run_rand(zygote, rand_demo, source, "perf_step")
+        assert r.passed, r.output
+    student_machine = dataclasses.replace(rand_demo, reference=None, hidden_tests=None)
+    r = _run_rand(zygote, student_machine, STEP_OTHER_STATE, "perf_step_public")
+    assert r.passed, r.output
+    assert "native_step's time" in r.output
+    # without `compare`, the state is compared too, and a format of one's own fails
+    r = _run_rand(zygote, rand_demo, STEP_OTHER_STATE, "perf_step_every_output")
+    assert r.points == 0 and "not timed" in r.output
+    # w is still compared
+    r = _run_rand(zygote, rand_demo, STEP_WRONG, "perf_step")
+    assert r.points == 0 and "not timed" in r.output and r.extra["ratio"] is None
+
+
+def test_outputs_left_out_of_compare_stay_in_the_worker(rand_demo):
+    import types
+
+    t = types.SimpleNamespace(assignment=rand_demo.assignment)
+    assert perf._kept(t, "decay_step", ("w",)) == (1,)
+    assert perf._kept(t, "decay_step", None) == ()
+    assert perf._kept(t, "drop_half", None) == (1,)
+
+
+def test_the_probe_echoes_every_set(zygote):
+    """With `sets` calls per timed request, the probe must send back as much as the
+    student does: one set's outputs per call, not the same tensors `sets` times (the wire
+    sends a tensor object once per reply, so that would cost one set)."""
+    from grader.session import WorkerSession
+
+    outputs = [(torch.full((4,), float(i)), None) for i in range(3)]
+    probe = WorkerSession(zygote, perf.PROBE_MODULE, perf.PROBE_SOURCE)
+    try:
+        probe.ensure()
+        d = perf.RunDelay(None)
+        assert perf._probe_round_trip(probe, outputs, 3, 10.0, d) > 0
+        r = probe.time("echo", [0] * 3, timeout=10.0)
+        got = r.value
+        assert [float(o[0][0]) for o in got] == [0.0, 1.0, 2.0]
+    finally:
+        probe.close()

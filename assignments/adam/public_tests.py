@@ -4,6 +4,9 @@ Run them with `dlgrade check adam`. Your state goes back to your function unchan
 next step (its format is yours); after every step your w is compared with the reference
 solution's w, recorded in fixtures/. The hidden tests run longer trajectories (50 to 60
 steps) on more shapes, dtypes and hyper-parameters, with and without weight decay.
+
+perf_adam_public times your adam_step against torch.optim.Adam (one step from
+state=None, on a parameter of 8192 elements); only w is compared, your state is yours.
 """
 
 import torch
@@ -56,3 +59,24 @@ def adam_public(t):
     ]:
         with t.case(f"{fn} {dtype_name(dtype)} w{shape}, |dw| ~ {scale:g}, 20 steps"):
             _trajectory(t, fn, shape, dtype, 20, args, kwargs, grad_scale=scale)
+
+
+def native_adam(w, dw, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    """torch.optim.Adam's first step (its single-tensor loop, not the fused kernels):
+    the baseline of perf_adam_public. Its state is its own, and is not compared."""
+    p = torch.nn.Parameter(w.clone())
+    p.grad = dw.clone()
+    opt = torch.optim.Adam([p], lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                           foreach=False, fused=False)
+    opt.step()
+    return p.detach(), opt.state[p]
+
+
+def perf_adam_public(t):
+    def inputs(L, dtype):
+        return (t.randn(L, dtype=dtype), t.randn(L, dtype=dtype), None), \
+            {"lr": 1e-2, "weight_decay": 1e-2}
+
+    t.perf("adam_step", inputs, sizes={"L": 8192}, grow={"L": "the parameter's length"},
+           count_sizes={"L": 8}, compare=("w",), baseline=native_adam,
+           baseline_name="torch.optim.Adam")

@@ -5,11 +5,15 @@ one, so these tests check what every correct dropout does: about a fraction p of
 is dropped (within 6 standard deviations), kept units are x / (1 - p), evaluation mode and
 p = 0 are the identity, p = 1 gives zeros, the same generator seed gives the same mask,
 and the backward pass reuses the forward pass's mask.
+
+perf_dropout_public times your dropout_forward (training mode, 128 x 256 units) against
+torch.nn.functional.dropout; every timed output is checked with the same properties.
 """
 
 import math
 
 import torch
+import torch.nn.functional as F
 
 from grader.compare import describe_value
 from grader.testing import dtype_name
@@ -79,3 +83,44 @@ def dropout_modes_public(t):
             out2, _, _ = _forward(t, x, 0.5, True, generator=t.generator(seed))
             t.require(torch.equal(out1, out2), "two calls with generators seeded alike gave "
                       "different outputs: draw the mask from `generator` only")
+
+
+def native_dropout(x, p, train=True, generator=None):
+    """The baseline of perf_dropout_public: the library's dropout (which draws from the
+    default generator; its mask is never compared, only timed)."""
+    return F.dropout(x, p, train), None
+
+
+def _perf_check(t, p):
+    last = {}
+
+    def check(outputs, args, kwargs):
+        out, x, gen = outputs[0], args[0], args[3]
+        if not isinstance(out, torch.Tensor) or out.shape != x.shape or out.dtype != x.dtype:
+            return (f"out: expected a {dtype_name(x.dtype)} tensor of shape {tuple(x.shape)}, "
+                    f"got {describe_value(out)}")
+        kept = out != 0
+        expected = torch.where(kept, x.to(torch.float64) / (1.0 - p), 0.0)
+        if bool(((out.to(torch.float64) - expected).abs()
+                 > t.tolerance(x.dtype).rtol * expected.abs()).any()):
+            return "kept units must equal x / (1 - p)"
+        n, dropped = out.numel(), int((~kept).sum())
+        if abs(dropped / n - p) > 6 * math.sqrt(p * (1 - p) / n):
+            return f"{dropped} of {n} units dropped with p = {p}"
+        seed, mask = last.get("seed"), last.get("mask")
+        last.update(seed=gen.seed, mask=kept)
+        if seed is not None and seed != gen.seed and torch.equal(mask, kept):
+            return ("the same mask as the previous call, whose generator was seeded "
+                    "differently: draw the mask from `generator`")
+        return None
+
+    return check
+
+
+def perf_dropout_public(t):
+    def inputs(N, D, dtype):
+        return _input(t, (N, D), dtype), 0.5, True, t.generator(t.seed())
+
+    t.perf("dropout_forward", inputs, sizes={"N": 128, "D": 256}, grow={"N": "the batch"},
+           count_sizes={"N": 8, "D": 16}, check=_perf_check(t, 0.5), baseline=native_dropout,
+           baseline_name="F.dropout")

@@ -1,9 +1,12 @@
 """Public tests for the pooling assignment (run them with `dlgrade check pooling`).
 
-Inputs and expected outputs come from fixtures recorded from the reference solution.
+Inputs and expected outputs come from fixtures recorded from the reference solution; the
+performance test draws fresh inputs and times your forward passes against PyTorch's own
+pooling (F.max_pool2d, F.avg_pool2d) on your machine.
 """
 
 import torch
+import torch.nn.functional as F
 
 from grader.testing import dtype_name
 
@@ -44,3 +47,42 @@ def avgpool_public(t):
         for cfg in CONFIGS:
             with t.case(_label(dtype, cfg)):
                 _pool(t, "avgpool2d", dtype, cfg)
+
+
+# ---------------------------------------------------------------- performance
+# maxpool2d_forward and avgpool2d_forward on a batch of feature maps (2x2 windows, stride
+# 2), timed against F.max_pool2d (with its indices: your cache holds the argmax too) and
+# F.avg_pool2d on the same inputs (one thread; float64 on CPU). A vectorized solution on a
+# window view takes a few times the native op's time (a hand-written average reduces a
+# strided view, which the native kernel does much faster); a Python loop over images,
+# channels or windows takes far longer and dispatches more aten ops when N, C, H or W
+# doubles (the op count starts from N=C=2, H=W=8). The limits are in assignment.yaml
+# (perf_maxpool_native, perf_avgpool_native).
+
+
+def native_maxpool2d(x, kernel_size, stride=None):
+    """The baseline: PyTorch's max pooling with its indices; the cache is never compared."""
+    out, _ = F.max_pool2d(x, kernel_size, stride, return_indices=True)
+    return out, None
+
+
+def native_avgpool2d(x, kernel_size, stride=None):
+    """The baseline: PyTorch's average pooling; the cache is never compared."""
+    return F.avg_pool2d(x, kernel_size, stride), None
+
+
+def _perf(t, fn, native, name):
+    def inputs(N, C, H, W, dtype):
+        return (t.randn(N, C, H, W, dtype=dtype), 2), {"stride": 2}
+
+    t.perf(fn, inputs, sizes={"N": 128, "C": 4, "H": 16, "W": 16},
+           grow={"N": "the batch", "C": "the channels", "H": "the height", "W": "the width"},
+           count_sizes={"N": 2, "C": 2, "H": 8, "W": 8}, baseline=native, baseline_name=name)
+
+
+def perf_maxpool_native(t):
+    _perf(t, "maxpool2d_forward", native_maxpool2d, "F.max_pool2d")
+
+
+def perf_avgpool_native(t):
+    _perf(t, "avgpool2d_forward", native_avgpool2d, "F.avg_pool2d")

@@ -185,3 +185,20 @@ def optimizers_contract(t):
                       f"{fn} with state=None gave a different first step after other calls: "
                       "state=None must start afresh",
                       f"{fn}: state=None does not start afresh")
+
+
+# ------------------------------------------------------------------------------- performance
+
+
+def perf_adam(t):
+    # One step from state=None (the state's format is the student's, so none can be
+    # staged) with L2 decay, on a parameter of L elements; `sets` in the spec times several
+    # such calls per request. Only w is compared: the state stays in the worker, untimed
+    # in transfer. The op count grows L: a loop over the elements dispatches ops per element
+    # (a loop over Python floats read with tolist() does not, and is left to the timing).
+    def inputs(L, dtype):
+        return (t.randn(L, dtype=dtype), t.randn(L, dtype=dtype), None), \
+            {"lr": 1e-2, "weight_decay": 1e-2}
+
+    t.perf("adam_step", inputs, sizes={"L": 8192}, grow={"L": "the parameter's length"},
+           count_sizes={"L": 8}, compare=("w",))

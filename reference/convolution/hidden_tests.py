@@ -99,3 +99,28 @@ def conv_backward_twice(t):
                 fw = _forward(t, dtype, cfg)
                 _backward(t, dtype, fw)
                 _backward(t, dtype, fw)
+
+
+# ---------------------------------------------------------------- performance
+# conv2d_forward on a batch of small images (3x3 filters, stride 1, padding 1), timed
+# against the reference on the same inputs. The sizes are the defaults; the spec's options
+# override them per device class. The op count starts from N=2, H=W=8 (the other sizes
+# as timed) and doubles each of N, H and W in turn: a loop over the batch or over output
+# positions dispatches ops per iteration. Limits and figures: docs/benchmarks/.
+PERF_SIZES = {"N": 64, "C": 4, "H": 16, "W": 16, "F": 8}
+PERF_COUNT_SIZES = {"N": 2, "H": 8, "W": 8}
+PERF_GROW = {"N": "the batch", "H": "the height", "W": "the width"}
+
+
+def _perf_inputs(t):
+    def inputs(N, C, H, W, F, dtype):
+        x = t.randn(N, C, H, W, dtype=dtype)
+        w = t.randn(F, C, 3, 3, dtype=dtype, scale=(9 * C) ** -0.5)
+        return (x, w, t.randn(F, dtype=dtype)), {"stride": 1, "padding": 1}
+
+    return inputs
+
+
+def perf_conv(t):
+    t.perf("conv2d_forward", _perf_inputs(t), sizes=PERF_SIZES, grow=PERF_GROW,
+           count_sizes=PERF_COUNT_SIZES)

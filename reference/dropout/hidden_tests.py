@@ -242,3 +242,53 @@ def dropout_backward(t):
                           "dropout_backward gave a different dx the second time it was "
                           "called with the same cache: reuse the forward pass's mask",
                           "dx changed when called again with the same cache")
+
+
+# ------------------------------------------------------------------------------- performance
+
+PERF_P = 0.5
+
+
+def perf_check(t, p):
+    """The property every timed output must have (`check` of t.perf): a random mask can
+    match no baseline's, so each call's out is checked on its own inputs, as above: a
+    tensor like x, kept units x / (1 - p), the fraction dropped within 6 sigma of p, and a
+    mask other than the previous call's when the generator was seeded differently (a
+    fixed pattern is not dropout). Outputs that are right once and then cached, or
+    answers sent before the work is done, fail it."""
+    last = {}
+
+    def check(outputs, args, kwargs):
+        out, x, gen = outputs[0], args[0], args[3]
+        if not isinstance(out, torch.Tensor) or out.shape != x.shape or out.dtype != x.dtype:
+            return (f"out: expected a {dtype_name(x.dtype)} tensor of shape {tuple(x.shape)}, "
+                    f"got {describe_value(out)}", "out: wrong type, shape or dtype")
+        kept = out != 0
+        expected = torch.where(kept, x.to(torch.float64) / (1.0 - p), 0.0)
+        err = (out.to(torch.float64) - expected).abs()
+        if bool((err > t.tolerance(x.dtype).rtol * expected.abs()).any()):
+            return ("kept units must equal x / (1 - p)", "out: kept units are not x / (1 - p)")
+        n, dropped = out.numel(), int((~kept).sum())
+        if abs(dropped / n - p) > SIGMAS * math.sqrt(p * (1 - p) / n):
+            return (f"{dropped} of {n} units dropped with p = {p}",
+                    "out: the fraction of dropped units does not match p")
+        seed, mask = last.get("seed"), last.get("mask")
+        last.update(seed=gen.seed, mask=kept)
+        if seed is not None and seed != gen.seed and torch.equal(mask, kept):
+            return ("the same mask as the previous call, whose generator was seeded "
+                    "differently: draw the mask from `generator`",
+                    "out: the same mask for differently seeded generators")
+        return None
+
+    return check
+
+
+def perf_dropout(t):
+    # Training mode on a batch of N x 256 units; `sets` in the spec times several calls per
+    # request. Every output is checked with perf_check (never against the reference's mask),
+    # while the reference is timed on the same inputs, drawing from its own generator.
+    def inputs(N, D, dtype):
+        return nonzero_input(t, (N, D), dtype), PERF_P, True, t.generator(t.seed())
+
+    t.perf("dropout_forward", inputs, sizes={"N": 128, "D": 256}, grow={"N": "the batch"},
+           count_sizes={"N": 8, "D": 16}, check=perf_check(t, PERF_P))

@@ -134,3 +134,30 @@ def avgpool_backward_hidden(t):
 
 def avgpool_default_stride(t):
     _default_stride_test(t, "avgpool2d")
+
+
+# ---------------------------------------------------------------- performance
+# maxpool2d_forward and avgpool2d_forward on a batch of feature maps (2x2 windows, stride
+# 2), each timed against the reference on the same inputs. The sizes are the defaults;
+# the spec's options override them per device class. The op count starts from N=C=2,
+# H=W=8 (the other sizes as timed) and doubles each of N, C, H and W in turn: channels are
+# pooled independently, like images, so a loop over either, or over windows, dispatches
+# ops per iteration. Limits and figures: docs/benchmarks/.
+PERF_SIZES = {"N": 128, "C": 4, "H": 16, "W": 16}
+PERF_COUNT_SIZES = {"N": 2, "C": 2, "H": 8, "W": 8}
+PERF_GROW = {"N": "the batch", "C": "the channels", "H": "the height", "W": "the width"}
+
+
+def _perf(t, fn):
+    def inputs(N, C, H, W, dtype):
+        return (t.randn(N, C, H, W, dtype=dtype), 2), {"stride": 2}
+
+    t.perf(fn, inputs, sizes=PERF_SIZES, grow=PERF_GROW, count_sizes=PERF_COUNT_SIZES)
+
+
+def perf_maxpool(t):
+    _perf(t, "maxpool2d_forward")
+
+
+def perf_avgpool(t):
+    _perf(t, "avgpool2d_forward")
