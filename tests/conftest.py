@@ -26,10 +26,18 @@ def suite(name: str) -> grading.Suite:
     return grading.load_suite(a, assignments.reference_dir(name, ROOT))
 
 
-def grade(zygote, name: str, source: str, submission_id: str = "student", **kw):
-    """Grade source text for assignment `name`: the whole pipeline but the CLI."""
+def grade(zygote, name: str, source: str, submission_id: str = "student", *,
+          performance: bool = True, **kw):
+    """Grade source text for assignment `name`: the whole pipeline but the CLI.
+    `performance=False` leaves out the performance tests."""
+    import dataclasses
+
     from grader import bulk
 
+    s = suite(name)
+    if not performance:
+        a = s.assignment
+        tests = tuple(t for t in a.tests if t.kind != "performance")
+        s = dataclasses.replace(s, assignment=dataclasses.replace(a, tests=tests))
     seed = bulk.submission_seed(SECRET, name, submission_id)
-    return grading.grade_source(suite(name), source, submission_id, zygote=zygote, seed=seed,
-                                **kw)
+    return grading.grade_source(s, source, submission_id, zygote=zygote, seed=seed, **kw)

@@ -91,7 +91,10 @@ def test_stub_scores_zero_not_attempted(name, zygote):
 
 @pytest.mark.parametrize("name,path", VARIANTS, ids=[f"{n}-{p.stem}" for n, p in VARIANTS])
 def test_variant(name, path, zygote):
-    r = grade(zygote, name, path.read_text())
+    # Naive loops are slow at the timed sizes; that they fail the performance tests is
+    # measured by `dlgrade calibrate` (docs/benchmarks/) and checked by `dlgrade release`.
+    naive = path.stem.startswith("naive_")
+    r = grade(zygote, name, path.read_text(), performance=not naive)
     tests = _correctness(r)
     failed = {t.id: t.output for t in tests if not t.passed}
     assert not failed, f"{path.name} should earn every correctness point"
