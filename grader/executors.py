@@ -74,10 +74,6 @@ class LocalExecutor:
         self._own = zygote is None
         self.zygote = zygote or Zygote()
         self._lock = threading.Lock()
-        if self.jobs > 1:
-            import torch
-
-            torch.set_num_threads(1)
 
     @property
     def sandbox_name(self) -> str:
@@ -162,7 +158,7 @@ def _worker_suite_and_zygote(assignment: str):
         return suites[assignment], z
 
 
-def grade_task(task: Task, threads: int = 1) -> dict:
+def grade_task(task: Task) -> dict:
     """Run on a Dask worker: grade one submission, return a plain dict."""
     from grader import bulk
 
@@ -175,10 +171,6 @@ def grade_task(task: Task, threads: int = 1) -> dict:
             f"this worker's copy of {task.assignment} differs from the client's (spec "
             f"{suite.assignment.digest} vs {task.spec_digest}, files {mine} vs "
             f"{task.suite_digest}): install the same version on every machine")
-    if threads > 1:
-        import torch
-
-        torch.set_num_threads(1)
     r = grading.grade_source(suite, task.source, task.submission, zygote=zygote,
                              seed=task.seed, device=task.device,
                              sandbox_name=zygote.sandbox.name,
@@ -214,11 +206,9 @@ class DaskExecutor:
         tasks = list(tasks)
         if not tasks:
             return
-        info = self.client.scheduler_info()
-        threads = max([w.get("nthreads", 1) for w in info.get("workers", {}).values()] or [1])
         futures = {}
         for t in tasks:
-            f = self.client.submit(grade_task, t, threads, pure=False)
+            f = self.client.submit(grade_task, t, pure=False)
             futures[f] = t
         try:
             for f in as_completed(list(futures)):
