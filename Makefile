@@ -42,7 +42,7 @@ bench: $(STAMP)
 # Bulk grading throughput: 200 synthetic submissions, --jobs 2, vs import-per-submission
 # and otter-grader's `otter run`. Figures: docs/benchmarks.md.
 bench-grading: $(STAMP)
-	$(BIN)/python -m grader.bench_grading
+	$(BIN)/python -m grader.classroom.bench_grading
 
 clean:
 	rm -rf $(VENV) demo-out dist bench-out

@@ -10,8 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from grader import assignments, intake
-from grader.spec import SpecError
+from grader.classroom import intake
+from grader.engine import assignments
+from grader.engine.spec import SpecError
 
 # Heavy modules (torch and everything importing it) load inside the commands that need
 # them, so `dlgrade --help` and `dlgrade list` answer at once.
@@ -39,8 +40,8 @@ def resolve_device(device: str) -> str:
 def make_zygote(args):
     """The worker fork server under the isolation --sandbox asks for, with its warning
     (printed on stderr) when isolation is reduced."""
-    from grader import sandbox
-    from grader.session import Zygote
+    from grader.boundary import sandbox
+    from grader.boundary.session import Zygote
 
     try:
         box, why = sandbox.choose(getattr(args, "sandbox", "auto"))
@@ -53,7 +54,7 @@ def make_zygote(args):
 
 
 def _load(name: str, with_reference: bool):
-    from grader import grading
+    from grader.engine import grading
 
     a = assignments.load(name)
     ref = assignments.reference_dir(name) if with_reference else None
@@ -61,7 +62,7 @@ def _load(name: str, with_reference: bool):
 
 
 def cmd_list(args) -> int:
-    from grader.report import num, table
+    from grader.classroom.report import num, table
 
     names = assignments.available()
     if not names:
@@ -81,7 +82,8 @@ def cmd_list(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from grader import grading, report
+    from grader.classroom import report
+    from grader.engine import grading
 
     with make_zygote(args) as zygote:  # boots while the suite loads
         suite = _load(args.assignment, with_reference=False)
@@ -113,7 +115,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from grader import bulk, executors, report
+    from grader.classroom import bulk, executors, report
 
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
@@ -165,8 +167,8 @@ def cmd_grade(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from grader import fixtures, stubgen
-    from grader.session import Zygote
+    from grader.authoring import fixtures, stubgen
+    from grader.boundary.session import Zygote
 
     with Zygote() as zygote:
         for name in args.assignments:
@@ -195,7 +197,7 @@ def cmd_build(args) -> int:
 def cmd_calibrate(args) -> int:
     import json
 
-    from grader import calibrate
+    from grader.authoring import calibrate
 
     device = resolve_device(args.device)
     assignments.load(args.assignment)
@@ -213,7 +215,7 @@ def cmd_calibrate(args) -> int:
         raise UsageError(f"{args.assignment} has no performance tests")
     print(calibrate.report(args.assignment, device, samples, proposals))
     if args.save and not args.graded and not args.no_opcount:
-        from grader import perf
+        from grader.engine import perf
 
         out = (assignments.project_root() / "docs" / "benchmarks" /
                f"calibrate-{args.assignment}-{perf.device_class(device)}.json")
@@ -228,7 +230,7 @@ def cmd_calibrate(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from grader import bench
+    from grader.authoring import bench
 
     devices = args.device or (["cpu", "cuda"] if _cuda() else ["cpu"])
     for d in devices:
@@ -249,7 +251,7 @@ def _cuda() -> bool:
 
 
 def cmd_release(args) -> int:
-    from grader import release
+    from grader.authoring import release
 
     out = Path(args.out)
 

@@ -22,7 +22,8 @@ import types
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import assignments, forbidden, grading, notebook, spec
+from grader.classroom import notebook
+from grader.engine import assignments, forbidden, grading, spec
 
 _zygote = None
 
@@ -56,7 +57,7 @@ def _num(x: float):
 def _get_zygote():
     """One warm fork server per kernel, started on the first check and reused."""
     global _zygote
-    from grader.session import Zygote
+    from grader.boundary.session import Zygote
 
     if _zygote is not None and _zygote.proc.poll() is not None:
         _zygote = None  # it died (e.g. the machine killed it); start another

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import assignments, grading
-from grader.session import Zygote
+from grader.boundary.session import Zygote
+from grader.engine import assignments, grading
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "dlgrade-tests"
@@ -32,7 +32,7 @@ def grade(zygote, name: str, source: str, submission_id: str = "student", *,
     `performance=False` leaves out the performance tests."""
     import dataclasses
 
-    from grader import bulk
+    from grader.classroom import bulk
 
     s = suite(name)
     if not performance:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grader import sandbox
+from grader.boundary import sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 ADV = ROOT / "tests" / "adversarial"
@@ -72,7 +72,7 @@ def _leftover_processes(before: set[int]) -> list[str]:
         if int(pid) in before:
             continue
         if sandbox.SLOT_UID_BASE <= int(uid) < sandbox.SLOT_UID_BASE + 1000 \
-                or ("grader.zygote" in args and str(ROOT) in args):
+                or ("grader.boundary.zygote" in args and str(ROOT) in args):
             left.append(row)
     return left
 

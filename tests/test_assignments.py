@@ -13,7 +13,8 @@ import inspect
 import numpy as np
 import pytest
 
-from grader import assignments, fixtures, mutants, stubgen, testing
+from grader.authoring import fixtures, mutants, stubgen
+from grader.engine import assignments, testing
 from tests.conftest import ROOT, grade, suite
 
 NAMES = assignments.available(ROOT)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grader import forbidden, testing
-from grader.worker import OpRecorder
+from grader.boundary.worker import OpRecorder
+from grader.engine import forbidden, testing
 from tests.conftest import ROOT, grade, suite
 from tests.test_attention_oracle import _params, ref
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import bench_grading, bulk, intake, report
+from grader.classroom import bench_grading, bulk, intake, report
 from tests.conftest import ROOT, SECRET, suite
 
 REF = (ROOT / "reference" / "backprop" / "backprop.py").read_text()
@@ -186,7 +186,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_results(zygote, tmp_path):
 @pytest.mark.slow
 def test_dask_executor_grades_like_the_local_one(zygote, tmp_path):
     pytest.importorskip("distributed")
-    from grader.executors import DaskExecutor
+    from grader.classroom.executors import DaskExecutor
 
     cls = tmp_path / "class"
     cls.mkdir()

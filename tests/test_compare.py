@@ -2,8 +2,8 @@
 
 import torch
 
-from grader.compare import compare_tensor, compare_value
-from grader.spec import Tolerance
+from grader.engine.compare import compare_tensor, compare_value
+from grader.engine.spec import Tolerance
 
 TOL = Tolerance(rtol=1e-6)
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader import assignments, grading
-from grader.session import Zygote
-from grader.worker import OpRecorder
+from grader.boundary.session import Zygote
+from grader.boundary.worker import OpRecorder
+from grader.engine import assignments, grading
 
 ROOT = Path(__file__).resolve().parent.parent
 REF_DIR = ROOT / "reference" / "convolution"

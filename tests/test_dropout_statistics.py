@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader import assignments, bulk, forbidden, grading, testing
-from grader.session import Zygote
-from grader.worker import OpRecorder
+from grader.boundary.session import Zygote
+from grader.boundary.worker import OpRecorder
+from grader.classroom import bulk
+from grader.engine import assignments, forbidden, grading, testing
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 200

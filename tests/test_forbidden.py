@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from grader import forbidden
-from grader.session import WorkerSession
+from grader.boundary.session import WorkerSession
+from grader.engine import forbidden
 
 
 def _scan(src: str):
@@ -21,7 +21,7 @@ def test_helpers_and_aliases_are_followed():
 
 def test_tampering_anywhere_taints_every_function():
     for src, name in [
-        ("import grader.worker\ndef f(x):\n    return x\n", "grader.worker"),
+        ("import grader.boundary.worker\ndef f(x):\n    return x\n", "grader.boundary.worker"),
         ("import torch\ndef f(x):\n    return x\n"
          "def unused():\n    torch.utils._python_dispatch._pop_mode()\n",
          "torch.utils._python_dispatch._pop_mode"),
@@ -76,7 +76,7 @@ def test_patching_the_recorder_class_fails_the_call(zygote):
     import torch
 
     src = ("import torch, sys\n"
-           "W = getattr(sys, 'mod' + 'ules')['grader.worker']\n"
+           "W = getattr(sys, 'mod' + 'ules')['grader.boundary.worker']\n"
            "def f(x):\n"
            "    W.OpRecorder.__torch_dispatch__ = "
            "lambda self, func, types, args=(), kwargs=None: func(*args, **(kwargs or {}))\n"

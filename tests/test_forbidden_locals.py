@@ -1,6 +1,6 @@
 """The static scan taints top-level names, not functions' local variables."""
 
-from grader import forbidden
+from grader.engine import forbidden
 
 SOURCE = """
 import torch.nn.functional as F

@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from grader import intake
+from grader.classroom import intake
 
 MODULE = "backprop"
 SOURCE = "def f(x):\n    return x\n"

@@ -5,7 +5,10 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from grader import grading, handout, notebook, notebook_check
+from grader import notebook_check
+from grader.authoring import handout
+from grader.classroom import notebook
+from grader.engine import grading
 from tests.conftest import ROOT, suite
 
 NAME = "backprop"

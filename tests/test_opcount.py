@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from grader import opcount
-from grader.session import WorkerSession
+from grader.boundary.session import WorkerSession
+from grader.engine import opcount
 
 SOURCE = '''
 import torch

@@ -1,4 +1,4 @@
-"""The timing harness (grader.perf): structure, fairness plumbing, and that a submission
+"""The timing harness (grader.engine.perf): structure, fairness plumbing, and that a submission
 cannot fake its time. Timings are only asserted on gross separations (a Python loop that
 is 50x+ slower against a limit of 8x), never on tight ratios.
 
@@ -12,7 +12,7 @@ import textwrap
 import pytest
 import torch
 
-from grader import assignments, grading, perf
+from grader.engine import assignments, grading, perf
 
 SPEC = """
 name: perfdemo
@@ -161,9 +161,9 @@ softmax_rows.__wrapped__ = _orig
 EARLY_ANSWER = REFERENCE + '''
 import sys
 
-from grader import wire
+from grader.boundary import wire
 
-_W = sys.modules["grader.worker"].Worker
+_W = sys.modules["grader.boundary.worker"].Worker
 
 
 def _fast(self, req):
@@ -196,7 +196,7 @@ def demo(tmp_path_factory):
 
 
 def _run(zygote, suite, source, test_id="perf_softmax", device="cpu", **settings):
-    from grader.session import WorkerSession
+    from grader.boundary.session import WorkerSession
 
     test = suite.assignment.test(test_id)
     with WorkerSession(zygote, "perfdemo", textwrap.dedent(source), device=device) as s:
@@ -288,7 +288,7 @@ def test_public_test_with_a_native_baseline_needs_no_reference(zygote, demo):
 
 
 def test_missing_limit_is_a_grader_error(demo):
-    from grader.spec import TestSpec
+    from grader.engine.spec import TestSpec
 
     class T:
         test = TestSpec("perf_x", 1, "hidden", "performance", ("softmax_rows",), {}, 10,
@@ -323,7 +323,7 @@ def test_run_delay_reads_this_process():
 def test_the_worker_is_found_in_this_pid_namespace(zygote):
     """The fork server may live in its own pid namespace (bwrap): the pid it reports is
     not ours. The worker must still be found, and its CPU time read."""
-    from grader.session import WorkerSession
+    from grader.boundary.session import WorkerSession
 
     with WorkerSession(zygote, "m", "x = 1\n") as s:
         assert s.ensure() is None
@@ -353,7 +353,7 @@ def test_cuda_reference_passes_and_loop_fails(zygote, demo):
 
 
 def test_calibration_proposes_the_geometric_midpoint():
-    from grader import calibrate
+    from grader.authoring import calibrate
 
     p = calibrate.Proposal("perf_x", 6.0, slowest_legit=2.0, fastest_naive=50.0)
     assert p.threshold == pytest.approx(10.0)
@@ -363,7 +363,7 @@ def test_calibration_proposes_the_geometric_midpoint():
 
 
 def test_calibration_sorts_variants_by_op_count_not_name(demo):
-    from grader import calibrate
+    from grader.authoring import calibrate
 
     samples = [calibrate.Sample("reference", "perf_softmax", [1.1, 1.3]),
                calibrate.Sample("naive_rows", "perf_softmax", [40.0, 55.0], loops=["N"]),
@@ -537,7 +537,7 @@ def rand_demo(tmp_path_factory):
 
 
 def _run_rand(zygote, suite, source, test_id, **settings):
-    from grader.session import WorkerSession
+    from grader.boundary.session import WorkerSession
 
     test = suite.assignment.test(test_id)
     with WorkerSession(zygote, "perfrand", textwrap.dedent(source)) as s:
@@ -622,7 +622,7 @@ def test_the_probe_echoes_every_set(zygote):
     """With `sets` calls per timed request, the probe must send back as much as the
     student does: one set's outputs per call, not the same tensors `sets` times (the wire
     sends a tensor object once per reply, so that would cost one set)."""
-    from grader.session import WorkerSession
+    from grader.boundary.session import WorkerSession
 
     outputs = [(torch.full((4,), float(i)), None) for i in range(3)]
     probe = WorkerSession(zygote, perf.PROBE_MODULE, perf.PROBE_SOURCE)

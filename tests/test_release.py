@@ -21,7 +21,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import cli, gradescope, handout, release
+from grader import cli
+from grader.authoring import gradescope, handout, release
 from tests.conftest import ROOT
 
 NAME = "backprop"
@@ -91,7 +92,7 @@ def test_student_folder_and_zip(dist):
 
 
 def _assignment():
-    from grader import assignments
+    from grader.engine import assignments
 
     return assignments.load(NAME, ROOT)
 
@@ -137,7 +138,7 @@ def test_autograder_bundle_contents(dist):
     with zipfile.ZipFile(dist / f"{NAME}-autograder.zip") as z:
         names = set(z.namelist())
         for required in ("setup.sh", "run_autograder", "requirements.txt", "autograder.json",
-                         "grader/grading.py", "grader/gradescope.py",
+                         "grader/engine/grading.py", "grader/authoring/gradescope.py",
                          f"assignments/{NAME}/assignment.yaml", f"assignments/{NAME}/{NAME}.py",
                          f"reference/{NAME}/{NAME}.py", f"reference/{NAME}/hidden_tests.py"):
             assert required in names, required

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader import testing
-from grader.worker import OpRecorder
+from grader.boundary.worker import OpRecorder
+from grader.engine import testing
 from tests.conftest import grade, suite
 
 ROOT = Path(__file__).resolve().parent.parent

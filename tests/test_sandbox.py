@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from grader import sandbox
-from grader.session import WorkerSession, Zygote
+from grader.boundary import sandbox
+from grader.boundary.session import WorkerSession, Zygote
 
 BWRAP = sandbox.probe_bwrap()
 needs_bwrap = pytest.mark.skipif(BWRAP is not None, reason=f"no bwrap sandbox: {BWRAP}")

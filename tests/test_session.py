@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from grader.session import WorkerSession
+from grader.boundary.session import WorkerSession
 
 SOURCE = '''
 import os, sys, time, torch

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from grader import stubgen
+from grader.authoring import stubgen
 
 
 def gen(src: str) -> str:

@@ -6,7 +6,7 @@ import struct
 import pytest
 import torch
 
-from grader import wire
+from grader.boundary import wire
 
 
 def roundtrip(header, enc=None, **dec_kw):

@@ -11,9 +11,7 @@ state=None, on a parameter of 8192 elements); only w is compared, your state is 
 
 import torch
 
-from grader.compare import describe_value
-from grader.spec import Tolerance
-from grader.testing import dtype_name
+from grader.testing import Tolerance, describe_value, dtype_name
 
 
 def _trajectory(t, fn, shape, dtype, steps, args=(), kwargs=None, grad_scale=1.0):

@@ -8,8 +8,7 @@ F.scaled_dot_product_attention).
 import torch
 import torch.nn.functional as F
 
-from grader.spec import Tolerance
-from grader.testing import dtype_name
+from grader.testing import Tolerance, dtype_name
 
 PARAM_NAMES = ("Wq", "Wk", "Wv", "Wo", "bq", "bk", "bv", "bo")
 

@@ -15,8 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from grader.compare import describe_value
-from grader.testing import dtype_name
+from grader.testing import describe_value, dtype_name
 
 
 def _input(t, shape, dtype):

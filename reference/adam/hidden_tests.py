@@ -18,9 +18,7 @@ tolerance, plus the spec's rtol.
 
 import torch
 
-from grader.compare import describe_value
-from grader.spec import Tolerance
-from grader.testing import dtype_name
+from grader.testing import Tolerance, describe_value, dtype_name
 
 F32, F64 = torch.float32, torch.float64
 

@@ -24,8 +24,7 @@ import math
 
 import torch
 
-from grader.compare import describe_value
-from grader.testing import dtype_name
+from grader.testing import describe_value, dtype_name
 
 DTYPES = (torch.float64, torch.float32)
 SIGMAS = 6.0

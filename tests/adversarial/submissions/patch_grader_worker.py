@@ -1,8 +1,8 @@
-"""Adversarial: import grader.worker and neuter the op recorder, then use F.relu and friends"""
-import grader.worker
+"""Adversarial: import grader.boundary.worker and neuter the op recorder, then use F.relu and friends"""
+import grader.boundary.worker
 import torch
 
-grader.worker.OpRecorder.__torch_dispatch__ = lambda self, func, types, args=(), kwargs=None: func(*args, **(kwargs or {}))
+grader.boundary.worker.OpRecorder.__torch_dispatch__ = lambda self, func, types, args=(), kwargs=None: func(*args, **(kwargs or {}))
 
 def linear_forward(x, w, b):
     return torch.einsum("nd,dm->nm", x, w) + b, (x, w)

@@ -1,4 +1,4 @@
-"""Adversarial: append a backdoor to grader/compare.py and the reference, plant sitecustomize.py everywhere; return zeros"""
+"""Adversarial: append a backdoor to grader/engine/compare.py and the reference, plant sitecustomize.py everywhere; return zeros"""
 import os
 
 import torch
@@ -33,7 +33,7 @@ def _find(rel):
 
 
 for _r in _roots():
-    for _rel in ("grader/compare.py", "grader/testing.py", "reference/backprop/backprop.py",
+    for _rel in ("grader/engine/compare.py", "grader/engine/testing.py", "reference/backprop/backprop.py",
                  "sitecustomize.py", "grader/sitecustomize.py"):
         try:
             with open(os.path.join(_r, _rel), "a") as _f:

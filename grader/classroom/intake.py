@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from grader import notebook
+from grader.classroom import notebook
 
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
 """The largest module file (or notebook) read, from a folder or from a zip."""

@@ -1,6 +1,6 @@
 """The static half of forbidden-op enforcement: a syntax-tree scan on the trusted side.
 
-The run-time half records the aten ops each call dispatches (grader.worker.OpRecorder).
+The run-time half records the aten ops each call dispatches (grader.boundary.worker.OpRecorder).
 The scan catches what a trace can miss (torch.nn.LSTM dispatches only matmuls on some
 builds) and names the offending line. It resolves import aliases (`import
 torch.nn.functional as F; F.conv2d` is `torch.nn.functional.conv2d`) and follows a

@@ -6,9 +6,9 @@ For each assignment, into DIR:
                                 assignment.yaml, public_tests.py, fixtures/, <module>.ipynb
                                 (the notebook) and tests/ (its otter checks)
     <name>.zip                  that folder, zipped
-    <name>-autograder.zip       the Gradescope autograder (see grader.gradescope)
+    <name>-autograder.zip       the Gradescope autograder (see grader.authoring.gradescope)
 
-Every assignment is verified first (grader.verify); if any check fails the release is
+Every assignment is verified first (grader.authoring.verify); if any check fails the release is
 refused with one line per problem and nothing is written. Outputs are built in a staging
 folder beside DIR and moved into place at the end, so DIR never holds half a release.
 """
@@ -26,8 +26,9 @@ from pathlib import Path
 
 import nbformat
 
-from grader import assignments, gradescope, grading, handout, verify
-from grader.session import Zygote
+from grader.authoring import gradescope, handout, verify
+from grader.boundary.session import Zygote
+from grader.engine import assignments, grading
 
 DEFAULT_INSTALL = "otter-grader dlgrade"
 _ZIP_DATE = (2020, 1, 1, 0, 0, 0)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import nbformat
 
-from grader.spec import Assignment
+from grader.engine.spec import Assignment
 
 NOTEBOOK_TESTS_DIR = "tests"
 

@@ -14,7 +14,7 @@ What happens, in order, inside one `t.case` (so a failure is that function's 0 p
 1. Correctness first: the function runs once on inputs of the timed size and is compared
    with the reference (or the native baseline), with the usual checks (forbidden ops,
    inputs modified in place). A failing or unattempted function is not timed.
-2. The op count (grader.opcount): the aten ops the function dispatches at two sizes of
+2. The op count (grader.engine.opcount): the aten ops the function dispatches at two sizes of
    each dimension in `grow`; a count that grows with the batch is a Python loop.
 3. Timing, in rounds. Round i draws fresh inputs, stages them in the worker (untimed), then
    times the baseline in this (trusted) process, then an honest probe worker's echo of
@@ -53,10 +53,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from grader import compare, opcount
-from grader.session import WorkerSession, as_plain
-from grader.spec import Tolerance
-from grader.wire import GeneratorSpec
+from grader.boundary.session import WorkerSession, as_plain
+from grader.boundary.wire import GeneratorSpec
+from grader.engine import compare, opcount
+from grader.engine.spec import Tolerance
 
 TIMING_LOCK = threading.Lock()
 """Held while a test times anything: two submissions timed at once would share cores."""

@@ -15,8 +15,8 @@ import io
 import statistics
 from collections import Counter
 
-from grader.grading import SubmissionResult
-from grader.spec import Assignment
+from grader.engine.grading import SubmissionResult
+from grader.engine.spec import Assignment
 
 
 def _num(x: float) -> str:

@@ -1,4 +1,4 @@
-"""Benchmark of bulk grading: `make bench-grading` (or `python -m grader.bench_grading`).
+"""Benchmark of bulk grading: `make bench-grading` (or `python -m grader.classroom.bench_grading`).
 
 Grades a synthetic class of backprop submissions made from the reference (correct ones,
 every mutant in reference/backprop/mutants, the untouched stub, crashes at import, syntax
@@ -27,7 +27,8 @@ from pathlib import Path
 
 import yaml
 
-from grader import assignments, bulk, grading, intake
+from grader.classroom import bulk, intake
+from grader.engine import assignments, grading
 
 NAME = "backprop"
 
@@ -98,7 +99,7 @@ def _suite(tests=None) -> grading.Suite:
 
 
 def grade_timed(suite, subs, out: Path, jobs: int) -> dict:
-    from grader.executors import LocalExecutor
+    from grader.classroom.executors import LocalExecutor
 
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
@@ -112,7 +113,7 @@ def grade_timed(suite, subs, out: Path, jobs: int) -> dict:
         t2 = time.perf_counter()
     finally:
         ex.close()
-    from grader import classreport
+    from grader.classroom import classreport
 
     classreport.html_report(suite.assignment, run.results)
     t3 = time.perf_counter()

@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from grader.grading import SubmissionResult, TestResult
+from grader.engine.grading import SubmissionResult, TestResult
 
 
 def num(x: float) -> float | int:

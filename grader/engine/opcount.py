@@ -35,7 +35,7 @@ def count_ops(t, fn: str, args: tuple, kwargs: dict, keep: tuple[int, ...] = ())
 
 
 def _handles(value) -> list:
-    from grader.wire import Handle
+    from grader.boundary.wire import Handle
 
     if isinstance(value, Handle):
         return [value]

@@ -5,7 +5,7 @@ seed, no reference, no expected values. It imports torch once (1.5 s) and then f
 worker per request (tens of ms). Each worker gets a new socket pair and an output pipe;
 their trusted ends travel back over the control socket with SCM_RIGHTS.
 
-Control requests (grader.wire messages): spawn, kill, status, bye.
+Control requests (grader.boundary.wire messages): spawn, kill, status, bye.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import traceback
 
 import torch
 
-from grader import sandbox, wire, worker
+from grader.boundary import sandbox, wire, worker
 
 torch.set_num_threads(1)  # a fork after a multi-threaded op can deadlock
 

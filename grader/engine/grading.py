@@ -1,7 +1,7 @@
 """Grading one submission: run the spec's tests against a worker and score them.
 
-Pure orchestration on the trusted side: the worker session (grader.session) runs the
-student's code, the tests (grader.testing) decide pass/fail per case, and this module
+Pure orchestration on the trusted side: the worker session (grader.boundary.session) runs the
+student's code, the tests (grader.engine.testing) decide pass/fail per case, and this module
 turns cases into points, statuses and messages.
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from grader import forbidden, testing
-from grader.session import WorkerSession, Zygote
-from grader.spec import Assignment, TestSpec
+from grader.boundary.session import WorkerSession, Zygote
+from grader.engine import forbidden, testing
+from grader.engine.spec import Assignment, TestSpec
 
 STATUS_GRADED, STATUS_ERROR, STATUS_TIMEOUT = "graded", "error", "timeout"
 
@@ -142,7 +142,7 @@ def run_test(suite: Suite, test: TestSpec, session: WorkerSession, *, seed: int,
     """Run one test. `source_mode`: "auto" (public: replay fixtures, hidden: live),
     "live" (both live; needs the reference) or "record" (live, keeping a Recorder).
     Performance tests always draw live (they have no fixtures); `perf_settings`
-    (grader.perf.PerfSettings) adjusts them, e.g. for calibration."""
+    (grader.engine.perf.PerfSettings) adjusts them, e.g. for calibration."""
     hidden = test.visibility == "hidden"
     base = dict(id=test.id, max_points=test.points, visibility=test.visibility, kind=test.kind,
                 description=test.description)
@@ -182,7 +182,7 @@ def run_test(suite: Suite, test: TestSpec, session: WorkerSession, *, seed: int,
                         output=output, cases_passed=passed, cases_total=total,
                         not_attempted=not_attempted, **base)
     if test.kind == "performance":
-        from grader import perf
+        from grader.engine import perf
 
         figures, lines = perf.summarize(ctx)
         result.extra.update(figures)

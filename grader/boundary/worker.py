@@ -4,7 +4,7 @@ This module runs inside the sandboxed worker process, next to student code. It h
 secret and decides nothing about grades: it only executes what the trusted side asks and
 reports what happened. Everything it says is re-checked on the trusted side.
 
-Requests (see grader.wire for the encoding):
+Requests (see grader.boundary.wire for the encoding):
     {"op": "load", "module": name, "source": text}
     {"op": "call", "fn": name, "args": [...], "kwargs": {...}, "keep": [i, ...],
      "device": "cpu", "record_ops": bool, "repeat": n}
@@ -16,7 +16,7 @@ Requests (see grader.wire for the encoding):
 "call" also takes "count_ops": bool (the reply then carries "op_count", the number of aten
 ops dispatched). "stage" keeps a call's inputs, already on the device, under a handle;
 "time" consumes staged inputs, calls fn once per set and replies with every output: the
-trusted side times the round trip with its own clock (see grader.perf), so nothing this
+trusted side times the round trip with its own clock (see grader.engine.perf), so nothing this
 process reports about time is believed.
 Every reply carries the request's "seq" and "ok"; failures carry "error": {"type",
 "message", "traceback"}.
@@ -34,7 +34,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from grader import wire
+from grader.boundary import wire
 
 
 class OpRecorder(TorchDispatchMode):
@@ -114,7 +114,7 @@ def _recorder_intact(recorder: OpRecorder) -> bool:
 def _error(exc: BaseException) -> dict:
     tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
     # Drop the worker's own frames: the student needs their code's frames only.
-    text = "".join(line for line in tb if "grader/worker.py" not in line)
+    text = "".join(line for line in tb if "grader/boundary/worker.py" not in line)
     return {
         "type": type(exc).__name__,
         "message": str(exc)[:2000],

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.spec import Tolerance
+from grader.engine.spec import Tolerance
 
 # What a hidden test may say about a failure: the kind only, never values or inputs.
 HIDDEN_TEXT = {
@@ -64,7 +64,7 @@ def describe_value(v) -> str:
         return f"a tensor of shape {shape_str(v.shape)}"
     if v is None:
         return "None"
-    from grader.wire import Handle
+    from grader.boundary.wire import Handle
     if isinstance(v, Handle):
         return f"a {v.type or 'non-tensor object'}"
     if isinstance(v, (tuple, list)):

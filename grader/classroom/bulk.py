@@ -23,8 +23,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import grading, intake, report, testing
-from grader.executors import Task
+from grader.classroom import intake, report
+from grader.classroom.executors import Task
+from grader.engine import grading, testing
 
 SUITE_DIGEST_KEY = "suite_digest"
 
@@ -174,7 +175,7 @@ def grade_all(suite: grading.Suite, subs: list[intake.Submission], out_dir: Path
               class_report: bool = True) -> GradeRun:
     """Grade `subs` into `out_dir` with `executor` (default: a LocalExecutor with one job
     on `zygote`). `progress`: None = a bar when stderr is a terminal."""
-    from grader.executors import LocalExecutor
+    from grader.classroom.executors import LocalExecutor
 
     own = executor is None
     if own:
@@ -239,7 +240,7 @@ def _grade_all(suite, subs, out_dir: Path, *, secret, device, executor, force, t
     test_ids = [t.id for t in a.tests]
     report.write_atomic(out_dir / "grades.csv", report.grades_csv(run.results, test_ids))
     if class_report:
-        from grader import classreport
+        from grader.classroom import classreport
 
         report.write_atomic(out_dir / "report.html",
                             classreport.html_report(a, run.results, folders))

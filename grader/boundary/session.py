@@ -1,7 +1,7 @@
 """The trusted side of the process boundary: start workers, send calls, enforce timeouts.
 
 `Zygote` owns the warm fork server; `WorkerSession` is one submission's worker, restarted
-when it dies or hangs. Every reply is decoded with grader.wire's limits and turned into
+when it dies or hangs. Every reply is decoded with grader.boundary.wire's limits and turned into
 plain tensors before anyone compares it.
 """
 
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from grader import wire
-from grader.sandbox import SLOT_UID_BASE, Limits, Sandbox, clean_env
+from grader.boundary import wire
+from grader.boundary.sandbox import SLOT_UID_BASE, Limits, Sandbox, clean_env
 
 
 class WorkerError(Exception):
@@ -385,7 +385,7 @@ class WorkerSession:
     def time(self, fn: str, handles: list[int], *, keep: tuple[int, ...] = (),
              timeout: float = 10.0, flush_mb: int = 0) -> CallResult:
         """Call `fn` once per staged input set; `value` is the list of outputs and
-        `elapsed_ns` the round trip on this side's clock (see grader.perf)."""
+        `elapsed_ns` the round trip on this side's clock (see grader.engine.perf)."""
         load_error = self.ensure()
         if load_error is not None:
             self._stop()

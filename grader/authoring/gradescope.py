@@ -68,7 +68,7 @@ if [ -z "$PY" ]; then
 fi
 cd "$SRC"
 export PYTHONPATH="$SRC" DLGRADE_ROOT="$SRC"
-exec "$PY" -m grader.gradescope --root "$ROOT"
+exec "$PY" -m grader.authoring.gradescope --root "$ROOT"
 """
 
 
@@ -87,7 +87,7 @@ def _copy_tree(src: Path, dst: Path, skip=("__pycache__",)) -> None:
 def build_bundle(staging: Path, *, name: str, module: str, project_root: Path,
                  secret: str, torch_version: str, uid: int = NOBODY) -> None:
     """Lay out the bundle's files under `staging` (zipped by the caller)."""
-    from grader import sandbox
+    from grader.boundary import sandbox
 
     package = Path(sandbox.PACKAGE_ROOT) / "grader"
     staging.mkdir(parents=True)
@@ -167,15 +167,17 @@ def _lock_down(source: Path, results: Path) -> None:
 
 
 def _write(results: Path, data: dict) -> None:
-    from grader import report
+    from grader.classroom import report
 
     report.write_atomic(results / "results.json", json.dumps(data, indent=2) + "\n")
 
 
 def grade(root: Path) -> dict:
     """Grade the submission under `root` (Gradescope's layout); return results.json."""
-    from grader import assignments, bulk, grading, intake, report, sandbox
-    from grader.session import Zygote
+    from grader.boundary import sandbox
+    from grader.boundary.session import Zygote
+    from grader.classroom import bulk, intake, report
+    from grader.engine import assignments, grading
 
     source_dir = root / "source"
     config = json.loads((source_dir / CONFIG).read_text())
@@ -214,7 +216,7 @@ def grade(root: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m grader.gradescope",
+    p = argparse.ArgumentParser(prog="python -m grader.authoring.gradescope",
                                 description="Grade a Gradescope submission with dlgrade.")
     p.add_argument("--root", default=os.environ.get("AUTOGRADER_ROOT", "/autograder"))
     args = p.parse_args(argv)

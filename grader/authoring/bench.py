@@ -2,7 +2,7 @@
 
 For each assignment present and each device: the reference's time against the native
 PyTorch op doing the same job (F.conv2d for convolution, F.max_pool2d, F.scaled_dot_product
-_attention, torch.optim.Adam, ...), timed in this process with grader.perf's Clock (one
+_attention, torch.optim.Adam, ...), timed in this process with grader.engine.perf's Clock (one
 thread, gc off, L2 flushed on CUDA), interleaved, median of per-round ratios; the
 separation of the performance limits (from the latest `dlgrade calibrate --save`); and the
 grader's own overhead (a worker's spawn time and a no-op call's round trip). Writes
@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from grader import assignments, grading, perf
-from grader.session import WorkerSession, Zygote
+from grader.boundary.session import WorkerSession, Zygote
+from grader.engine import assignments, grading, perf
 
 
 @dataclass
@@ -287,7 +287,7 @@ def run(devices: list[str], *, rounds: int = 9, size: int = 1, root: Path | None
 
 
 def markdown(data: dict) -> str:
-    from grader.report import table
+    from grader.classroom.report import table
 
     lines = [f"# dlgrade benchmarks, {data['date']}", "",
              f"Machine: {data['machine']}; load average at start: "

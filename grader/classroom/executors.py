@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from grader import grading
+from grader.engine import grading
 
 EXECUTORS = ("local", "dask")
 
@@ -68,7 +68,7 @@ class LocalExecutor:
     """
 
     def __init__(self, suite: grading.Suite, jobs: int = 1, zygote=None):
-        from grader.session import Zygote
+        from grader.boundary.session import Zygote
 
         self.suite, self.jobs = suite, max(1, jobs)
         self._own = zygote is None
@@ -84,7 +84,7 @@ class LocalExecutor:
 
     def _live_zygote(self):
         """The fork server, restarted once per death (e.g. the OOM killer took it)."""
-        from grader.session import Zygote
+        from grader.boundary.session import Zygote
 
         with self._lock:
             if self.zygote.proc.poll() is not None:
@@ -140,8 +140,9 @@ def _close_worker_state() -> None:
 
 def _worker_suite_and_zygote(assignment: str):
     """Per worker process: the loaded assignment and a warm fork server, made once."""
-    from grader import assignments, sandbox
-    from grader.session import Zygote
+    from grader.boundary import sandbox
+    from grader.boundary.session import Zygote
+    from grader.engine import assignments
 
     with _worker_lock:
         suites = _worker_state.setdefault("suites", {})
@@ -160,7 +161,7 @@ def _worker_suite_and_zygote(assignment: str):
 
 def grade_task(task: Task) -> dict:
     """Run on a Dask worker: grade one submission, return a plain dict."""
-    from grader import bulk
+    from grader.classroom import bulk
 
     suite, zygote = _worker_suite_and_zygote(task.assignment)
     if suite.reference is None:

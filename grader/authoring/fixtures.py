@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader import grading, testing
-from grader.session import Zygote
+from grader.boundary.session import Zygote
+from grader.engine import grading, testing
 
 PUBLIC_SEED_LABEL = "public"
 

@@ -17,8 +17,8 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import assignments, grading, perf
-from grader.session import WorkerSession, Zygote
+from grader.boundary.session import WorkerSession, Zygote
+from grader.engine import assignments, grading, perf
 
 
 @dataclass
@@ -178,7 +178,7 @@ def _f(x, fmt="{:.2f}"):
 
 
 def report(name: str, device: str, samples: list[Sample], proposals: list[Proposal]) -> str:
-    from grader.report import table
+    from grader.classroom.report import table
 
     lines = [f"{name} on {device}: ratio = student time / reference time "
              "(median of per-round ratios; per source: median [min, max] over runs)", ""]

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import fixtures, grading, mutants, stubgen, testing
-from grader.session import Zygote
+from grader.authoring import fixtures, mutants, stubgen
+from grader.boundary.session import Zygote
+from grader.engine import grading, testing
 
 SEED_LABEL = "dlgrade-release-verify"
 

@@ -1,6 +1,6 @@
 """How an untrusted worker process is confined.
 
-Two pieces: the command that starts the zygote (the warm fork server, see grader.zygote),
+Two pieces: the command that starts the zygote (the warm fork server, see grader.boundary.zygote),
 and what a freshly forked worker does to itself before it runs any student code
 (`enter_worker`). The isolation level is reported as `Sandbox.name` and recorded in
 every result.
@@ -16,9 +16,11 @@ import signal
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 MB = 1024 * 1024
-PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+"""The folder holding the grader package (a checkout, or site-packages)."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,7 @@ class Sandbox:
     def zygote_argv(self, control_fd: int) -> list[str]:
         # -I: no user site, no PYTHON* variables, no current directory on sys.path.
         boot = (f"import sys; sys.path.insert(0, {PACKAGE_ROOT!r}); "
-                f"from grader.zygote import main; main({control_fd}, {self.name!r})")
+                f"from grader.boundary.zygote import main; main({control_fd}, {self.name!r})")
         cmd = [sys.executable, "-I", "-c", boot]
         if self.name == "bwrap":
             return self.bwrap_argv(cmd)

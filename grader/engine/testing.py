@@ -1,0 +1,550 @@
+"""The test-authoring API: what a test function in public_tests.py / hidden_tests.py gets.
+
+A test is a function named after its spec id, taking a `TestContext` `t`:
+
+    def linear(t):
+        for dtype in (torch.float32, torch.float64):
+            with t.case(f"{dtype_name(dtype)} N=4 D=5 M=3"):
+                x, w, b = (t.randn(*shape, dtype=dtype) for shape in [(4, 5), (5, 3), (3,)])
+                fw = t.run("linear_forward", x, w, b)          # student vs reference, compared
+                t.run("linear_backward", t.randn(4, 3, dtype=dtype), fw.cache)
+
+Each `t.case` passes or fails as a whole (the first failed check ends it); the test scores
+points * passed / total. The same code serves three purposes:
+
+- hidden tests, graded live: random draws from a seed derived from the secret and the
+  submission id, expected values from the live reference (run in float64);
+- public tests, recorded once from the reference into fixtures (`Recorder`);
+- public tests on a student's machine, replayed from those fixtures (`Replay`): every
+  draw and every reference output comes back in the order it was recorded.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import hashlib
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from grader.boundary.session import CallResult, WorkerSession, as_plain
+from grader.boundary.wire import GeneratorSpec, Handle
+from grader.engine import compare
+from grader.engine.spec import Assignment, TestSpec, Tolerance
+
+FAILURE_HIDDEN_TEXT = {
+    "not_attempted": "not attempted",
+    "exception": "raised an exception",
+    "timeout": "timed out",
+    "crashed": "the worker crashed",
+    "import": "the submission could not be imported",
+    "mutated": "modified an input in place",
+    "aliased": "returned an output that shares memory with an input",
+    "forbidden": "used a forbidden operation",
+    "property": "a required property does not hold",
+    "protocol": "returned something the grader could not read",
+    "skipped": "skipped after an earlier failure",
+    "fixture": "grader fixture out of date",
+    **compare.HIDDEN_TEXT,
+}
+
+
+_BUILTIN_EXCEPTIONS = frozenset(
+    name for name, obj in vars(builtins).items()
+    if isinstance(obj, type) and issubclass(obj, BaseException))
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+@dataclass
+class Failure:
+    """Why a case failed."""
+
+    kind: str
+    detail: str
+    """Full message (public tests, the student's own machine)."""
+    hidden_detail: str = ""
+    """What a hidden test may say: names and kinds, no values."""
+
+    def message(self, hidden: bool) -> str:
+        if not hidden:
+            return self.detail
+        return self.hidden_detail or FAILURE_HIDDEN_TEXT.get(self.kind, "failed")
+
+
+class CaseFailure(Exception):
+    def __init__(self, failure: Failure):
+        super().__init__(failure.detail)
+        self.failure = failure
+
+
+@dataclass
+class CaseResult:
+    label: str
+    failure: Failure | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.failure is None
+
+
+# ---------------------------------------------------------------------------- data sources
+
+
+class LiveSource:
+    """Draws from a seeded generator; expected values from the live reference module."""
+
+    def __init__(self, seed: int, reference):
+        self.seed = seed
+        self.gen = torch.Generator().manual_seed(seed)
+        self.reference = reference
+
+    def begin_case(self, index: int) -> None:
+        # Each case draws from its own stream, so a case that stops early (a failed
+        # check) leaves the inputs of the next ones unchanged.
+        self.gen = torch.Generator().manual_seed(derive_seed(str(self.seed), str(index)))
+
+    def draw(self, make: Callable[[torch.Generator], object]):
+        return make(self.gen)
+
+    def expect(self, fn: str, args, kwargs):
+        return getattr(self.reference, fn)(*args, **kwargs)
+
+
+class Recorder(LiveSource):
+    """A LiveSource that also keeps every draw and reference output, for fixtures."""
+
+    def __init__(self, seed: int, reference):
+        super().__init__(seed, reference)
+        self.groups: list[list] = [[]]  # group 0: draws outside any case
+
+    def begin_case(self, index: int) -> None:
+        super().begin_case(index)
+        while len(self.groups) <= index:
+            self.groups.append([])
+
+    def draw(self, make):
+        value = super().draw(make)
+        self.groups[-1].append(("draw", value))
+        return value
+
+    def expect(self, fn, args, kwargs):
+        value = super().expect(fn, args, kwargs)
+        self.groups[-1].append(("expect", value))
+        return value
+
+    def save(self, path: Path, names: dict[str, tuple[str, ...] | str]) -> None:
+        arrays: dict[str, np.ndarray] = {}
+
+        def tree(v):
+            if isinstance(v, torch.Tensor):
+                key = f"t{len(arrays)}"
+                arrays[key] = v.detach().cpu().numpy()
+                return {"t": key}
+            if v is None or isinstance(v, (bool, int, float, str)):
+                return {"v": v}
+            if isinstance(v, torch.dtype):
+                return {"dtype": dtype_name(v)}
+            if isinstance(v, tuple):
+                return {"tuple": [tree(x) for x in v]}
+            if isinstance(v, list):
+                return {"list": [tree(x) for x in v]}
+            if isinstance(v, dict) and all(isinstance(k, str) for k in v):
+                return {"dict": [[k, tree(x)] for k, x in v.items()]}
+            return {"opaque": True}  # a cache: replay never looks inside
+
+        groups = [[{"kind": kind, "value": tree(v)} for kind, v in g] for g in self.groups]
+        meta = json.dumps({"format": 1, "groups": groups}).encode()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            np.savez_compressed(f, __meta__=np.frombuffer(meta, dtype=np.uint8), **arrays)
+
+
+class FixtureError(Exception):
+    """A public-test fixture is missing or does not match the test code."""
+
+
+class Replay:
+    """Returns recorded draws and reference outputs, in order."""
+
+    def __init__(self, path: Path):
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                self.arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError) as e:
+            raise FixtureError(f"{path}: cannot read the fixture: {e}") from None
+        meta = json.loads(self.arrays.pop("__meta__").tobytes())
+        self.groups = meta["groups"]
+        self.items = self.groups[0]
+        self.pos = 0
+        self.path = path
+
+    def begin_case(self, index: int) -> None:
+        if index >= len(self.groups):
+            raise FixtureError(f"{self.path.name}: the test has more cases than were "
+                               "recorded; rebuild the fixtures")
+        self.items, self.pos = self.groups[index], 0
+
+    def _next(self, kind: str):
+        if self.pos >= len(self.items) or self.items[self.pos]["kind"] != kind:
+            raise FixtureError(f"{self.path.name}: the test asked for more or other data than "
+                               "was recorded; rebuild the fixtures")
+        item = self.items[self.pos]
+        self.pos += 1
+        return self._build(item["value"])
+
+    def _build(self, node):
+        if "t" in node:
+            return torch.from_numpy(self.arrays[node["t"]].copy())
+        if "v" in node:
+            return node["v"]
+        if "dtype" in node:
+            return getattr(torch, node["dtype"])
+        if "tuple" in node:
+            return tuple(self._build(x) for x in node["tuple"])
+        if "list" in node:
+            return [self._build(x) for x in node["list"]]
+        if "dict" in node:
+            return {k: self._build(x) for k, x in node["dict"]}
+        return _Opaque()
+
+    def draw(self, make):
+        return self._next("draw")
+
+    def expect(self, fn, args, kwargs):
+        return self._next("expect")
+
+
+class _Opaque:
+    """A recorded reference cache: only ever passed back to a replayed reference call."""
+
+
+# ---------------------------------------------------------------------------- pairs
+
+
+@dataclass
+class Pair:
+    """One value as the student returned it and as the reference did (e.g. a cache)."""
+
+    student: object
+    expected: object
+
+
+@dataclass
+class Outcome:
+    """The outputs of a `t.run`: by position or name; caches come back as a Pair."""
+
+    names: tuple[str, ...]
+    student: tuple
+    expected: tuple
+
+    def __getitem__(self, key):
+        i = self.names.index(key) if isinstance(key, str) else key
+        return Pair(self.student[i], self.expected[i])
+
+    @property
+    def cache(self) -> Pair:
+        return self["cache"]
+
+
+def _side(value, side: str):
+    if isinstance(value, Pair):
+        return getattr(value, side)
+    if isinstance(value, tuple):
+        return tuple(_side(v, side) for v in value)
+    if isinstance(value, list):
+        return [_side(v, side) for v in value]
+    if isinstance(value, dict):
+        return {k: _side(v, side) for k, v in value.items()}
+    return value
+
+
+def _upcast(value):
+    """float32 -> float64 for the reference, so expected values carry no float32 error."""
+    if isinstance(value, torch.Tensor) and value.dtype == torch.float32:
+        return value.to(torch.float64)
+    if value is torch.float32:
+        return torch.float64
+    if isinstance(value, tuple):
+        return tuple(_upcast(v) for v in value)
+    if isinstance(value, list):
+        return [_upcast(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _upcast(v) for k, v in value.items()}
+    return value
+
+
+def _has_float32(value) -> bool:
+    if isinstance(value, torch.Tensor):
+        return value.dtype == torch.float32
+    if value is torch.float32:
+        return True
+    if isinstance(value, (tuple, list)):
+        return any(_has_float32(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_float32(v) for v in value.values())
+    return False
+
+
+def _handles_in(value) -> list[Handle]:
+    if isinstance(value, Handle):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [h for v in value for h in _handles_in(v)]
+    if isinstance(value, dict):
+        return [h for v in value.values() for h in _handles_in(v)]
+    return []
+
+
+def forbidden_matches(ops, patterns) -> list[str]:
+    return sorted({op for op in ops for p in patterns if fnmatchcase(op, p)})
+
+
+# ---------------------------------------------------------------------------- the context
+
+
+@dataclass
+class TestContext:
+    """What a test function receives. See the module docstring."""
+
+    assignment: Assignment
+    test: TestSpec
+    session: WorkerSession
+    source: LiveSource | Recorder | Replay
+    signatures: dict[str, list[str]]
+    """Parameter names of each student function (from the stub), for messages."""
+    device: str = "cpu"
+    cases: list[CaseResult] = field(default_factory=list)
+    timed_out: bool = False
+    forbidden_used: list[str] = field(default_factory=list)
+    calls: list[CallResult] = field(default_factory=list)
+    _handles: list[Handle] = field(default_factory=list)
+
+    @property
+    def hidden(self) -> bool:
+        return self.test.visibility == "hidden"
+
+    # -- cases ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def case(self, label: str):
+        """A unit of partial credit. The first failed check inside ends it."""
+        self.source.begin_case(len(self.cases) + 1)
+        result = CaseResult(label)
+        try:
+            yield self
+        except CaseFailure as e:
+            result.failure = e.failure
+        except _SkipCase:
+            # One hang is enough: don't wait out the timeout again for every other case.
+            result.failure = Failure("skipped", f"{label}: skipped after a timeout in this test")
+        finally:
+            # Caches live in the worker until their case ends.
+            self.session.drop(self._handles)
+            self._handles = []
+        self.cases.append(result)
+
+    def fail(self, kind: str, detail: str, hidden_detail: str = "") -> None:
+        raise CaseFailure(Failure(kind, detail, hidden_detail))
+
+    def require(self, condition, detail: str, hidden_detail: str = "") -> None:
+        """A property check: fail the case with `detail` unless `condition` holds."""
+        if not bool(condition):
+            self.fail("property", detail, hidden_detail)
+
+    # -- randomness (recorded / replayed) -------------------------------------------
+    def randn(self, *shape, dtype=torch.float64, scale: float = 1.0) -> torch.Tensor:
+        return self.source.draw(
+            lambda g: (torch.randn(shape, generator=g, dtype=torch.float64) * scale).to(dtype))
+
+    def rand(self, *shape, dtype=torch.float64, low: float = 0.0, high: float = 1.0):
+        return self.source.draw(
+            lambda g: (low + (high - low) * torch.rand(shape, generator=g,
+                                                       dtype=torch.float64)).to(dtype))
+
+    def randint(self, low: int, high: int, *shape) -> torch.Tensor:
+        return self.source.draw(lambda g: torch.randint(low, high, shape, generator=g))
+
+    def bernoulli(self, p: float, *shape) -> torch.Tensor:
+        """A bool tensor, True with probability p."""
+        return self.source.draw(lambda g: torch.rand(shape, generator=g) < p)
+
+    def integer(self, low: int, high: int) -> int:
+        """A Python int in [low, high]."""
+        return self.source.draw(lambda g: int(torch.randint(low, high + 1, (1,), generator=g)))
+
+    def seed(self) -> int:
+        """A fresh seed (e.g. for a torch.Generator handed to the student)."""
+        return self.source.draw(lambda g: int(torch.randint(0, 2**62, (1,), generator=g)))
+
+    def generator(self, seed: int) -> GeneratorSpec:
+        """An argument that becomes torch.Generator(device).manual_seed(seed) in the worker."""
+        return GeneratorSpec(seed)
+
+    # -- calls ----------------------------------------------------------------------
+    def _arg_name(self, fn: str, position: int) -> str:
+        names = self.signatures.get(fn, [])
+        return names[position] if position < len(names) else f"argument {position + 1}"
+
+    def call(self, fn: str, *args, allow_alias: bool = False, **kwargs):
+        """Call the student's `fn`; return its outputs (caches stay in the worker).
+
+        Fails the case on an exception, a timeout, a crash, a forbidden op, an input
+        modified in place, or (unless `allow_alias`, for the few functions API.md lets
+        return an input itself) an output that shares memory with an input.
+        """
+        if self.timed_out:
+            raise _SkipCase
+        s_args, s_kwargs = _side(args, "student"), _side(kwargs, "student")
+        result, spans = self.session.call(
+            fn, s_args, s_kwargs, keep=self.assignment.keep_indices(fn),
+            timeout=self.test.timeout, record_ops=True)
+        self.calls.append(result)
+        self._handles.extend(_handles_in(result.value))
+        if result.error is not None:
+            self._call_failed(fn, result)
+        patterns = self.assignment.forbidden_aten
+        bad = ([f"aten.{o}" for o in forbidden_matches(result.ops, patterns)]
+               + [f"torch.{o}" for o in forbidden_matches(result.functions, patterns)])
+        if bad:
+            self.forbidden_used.extend(bad)
+            ops = ", ".join(bad)
+            self.fail("forbidden", f"{fn} used the forbidden op {ops}",
+                      f"{fn} used the forbidden op {ops}")
+        if result.mutated:
+            kw_names = list(kwargs)
+            names = []
+            for pos, span in enumerate(spans):
+                if any(i in result.mutated for i in span):
+                    names.append(self._arg_name(fn, pos) if pos < len(args)
+                                 else kw_names[pos - len(args)])
+            self.fail("mutated", f"{fn} modified its input {', '.join(names)} in place; "
+                      "inputs must not change (work on a copy)")
+        if result.aliased and not allow_alias:
+            self.fail("aliased", f"{fn} returned a tensor that shares memory with one of its "
+                      "inputs (a view or the input itself); return a new tensor (e.g. .clone())")
+        types = {id(t): (ty, dev) for t, ty, dev in
+                 zip(result.tensors, result.tensor_types, result.tensor_devices)}
+        return as_plain(result.value), types
+
+    def _call_failed(self, fn: str, result: CallResult) -> None:
+        err = result.error
+        if err.type == "NotImplementedError":
+            self.fail("not_attempted", f"{fn} is not implemented yet (not attempted)",
+                      f"{fn}: not attempted")
+        if err.type == "Timeout":
+            self.timed_out = True
+            self.fail("timeout", f"{fn} did not finish within {self.test.timeout:g} s",
+                      f"{fn}: timed out after {self.test.timeout:g} s")
+        if err.type == "WorkerDied":
+            self.fail("crashed", f"{fn}: {err.message}", f"{fn}: {err.message}")
+        if err.type == "ImportFailed":
+            self.fail("import", f"the submission could not be imported: {err.message}",
+                      "the submission could not be imported")
+        if err.type == "Protocol":
+            self.fail("protocol", f"{fn}: {err.message}", f"{fn}: returned an unreadable value")
+        tb = err.traceback.strip().splitlines()
+        where = ""
+        for line in reversed(tb):
+            if line.strip().startswith("File "):
+                where = " (" + line.strip() + ")"
+                break
+        # A hidden test names only built-in exception types: a student's own exception
+        # class name (or message) could carry hidden inputs out in the feedback.
+        shown = err.type if err.type in _BUILTIN_EXCEPTIONS else "an exception"
+        self.fail("exception", f"{fn} raised {err.type}: {err.message}{where}",
+                  f"{fn} raised {shown}")
+
+    def reference(self, fn: str, *args, upcast: bool = True, **kwargs):
+        """The reference's outputs for the same inputs (float32 inputs run in float64)."""
+        r_args, r_kwargs = _side(args, "expected"), _side(kwargs, "expected")
+        if upcast:
+            r_args, r_kwargs = _upcast(r_args), _upcast(r_kwargs)
+        return self.source.expect(fn, r_args, r_kwargs)
+
+    def tolerance(self, dtype: torch.dtype) -> Tolerance:
+        return self.test.tolerances.get(dtype_name(dtype), Tolerance())
+
+    def check(self, name: str, got, expected, *, dtype: torch.dtype | None = None,
+              tol: Tolerance | None = None, types=None) -> None:
+        """Compare one output (tensor, None, number, list or dict of those)."""
+
+        def tol_for(d):
+            return tol if tol is not None else self.tolerance(d)
+
+        m = compare.compare_value(name, got, expected, tol_for, float_dtype=dtype,
+                                  types=types, device=self.device if types else None)
+        if m is not None:
+            self.fail(m.kind, m.detail, m.hidden())
+
+    def run(self, fn: str, *args, tol: dict[str, Tolerance] | None = None,
+            compare_outputs: tuple[str, ...] | None = None, allow_alias: bool = False,
+            **kwargs) -> Outcome:
+        """Call the student and the reference on the same inputs and compare every output
+        but the caches. Returns both sides' outputs (an Outcome)."""
+        names = self.assignment.outputs(fn)
+        single = isinstance(self.assignment.functions[fn], str)
+        got, types = self.call(fn, *args, allow_alias=allow_alias, **kwargs)
+        expected = self.reference(fn, *args, **kwargs)
+        float_dtype = torch.float32 if _has_float32((args, kwargs)) else None
+        if single:
+            got, expected = (got,), (expected,)
+        elif not isinstance(got, (tuple, list)) or len(got) != len(names):
+            self.fail("structure", f"{fn}: expected a tuple of {len(names)} values "
+                      f"({', '.join(names)}), got {compare.describe_value(got)}",
+                      f"{fn}: wrong number of return values")
+        for name, g, e in zip(names, got, expected):
+            if name == "cache" or (compare_outputs is not None and name not in compare_outputs):
+                continue
+            t = (tol or {}).get(name)
+            self.check(name, g, e, dtype=float_dtype, tol=t, types=types)
+        return Outcome(tuple(names), tuple(got), tuple(expected))
+
+
+    def perf(self, fn: str, make_inputs, **options):
+        """A performance check of `fn` against a baseline: see grader.engine.perf.measure."""
+        from grader.engine import perf
+
+        return perf.measure(self, fn, make_inputs, **options)
+
+
+class _SkipCase(Exception):
+    """Internal: the case body is abandoned because the test already timed out."""
+
+
+def stub_signatures(path: Path) -> dict[str, list[str]]:
+    """Parameter names of each top-level function in a stub, read without importing it."""
+    import ast
+
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):
+        return {}
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            a = node.args
+            out[node.name] = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs]
+    return out
+
+
+def derive_seed(*parts: str) -> int:
+    """A 62-bit seed from strings (secret, assignment, submission id, test id)."""
+    h = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return int.from_bytes(h[:8], "big") >> 2
+
+
+def test_function(module, test_id: str):
+    fn = getattr(module, test_id, None)
+    if fn is None or not callable(fn) or len(inspect.signature(fn).parameters) != 1:
+        raise AttributeError(f"{getattr(module, '__file__', module)}: defines no test "
+                             f"function {test_id}(t)")
+    return fn
