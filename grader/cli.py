@@ -106,9 +106,9 @@ def cmd_check(args) -> int:
         sub = subs[0]
         if sub.error:
             raise UsageError(sub.error)
-        r = grading.grade_source(suite, sub.source, sub.id, zygote=zygote, seed=0,
-                                 device=resolve_device(args.device), visibilities=("public",),
-                                 sandbox_name=zygote.sandbox.name)
+        r = grading.grade_submission(suite, sub.id, sub.source, zygote=zygote, seed=0,
+                                     device=resolve_device(args.device),
+                                     visibilities=("public",))
     print(f"{a.title}: public tests on {path}\n")
     print(report.check_table(r))
     return EXIT_OK if r.tests and all(t.passed for t in r.tests) else EXIT_FAILED

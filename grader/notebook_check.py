@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.classroom import notebook
-from grader.engine import assignments, forbidden, grading, spec
+from grader.engine import assignments, grading, spec
 
 _zygote = None
 
@@ -147,19 +147,10 @@ def run_public_test(assignment: str, test_id: str, namespace: dict,
     def failed(reason: str) -> CheckReport:
         return CheckReport(test.id, False, False, 0.0, test.points, reason)
 
-    try:
-        static_uses = forbidden.scan(source, a.forbidden_python, a.forbidden_aten)
-    except SyntaxError as e:
-        return failed(f"your code does not parse: line {e.lineno}: {e.msg}")
-    except (ValueError, RecursionError) as e:
-        return failed(f"your code cannot be parsed: {e}")
-    with grading.WorkerSession(_get_zygote(), a.module, source, device=device) as session:
-        err = session.ensure()
-        if err is not None:
-            tb = err.traceback.strip().splitlines()
-            last = tb[-1] if tb else f"{err.type}: {err.message}"
-            return failed(f"your code could not be loaded: {last}")
-        result = grading.run_test(suite, test, session, seed=0, device=device,
-                                  static_uses=static_uses)
-    result.extra.pop("context", None)
+    graded = grading.grade_submission(suite, "notebook", source, zygote=_get_zygote(), seed=0,
+                                      device=device, visibilities=("public",),
+                                      test_ids=[test.id])
+    result = graded.tests[0]
+    if graded.status != grading.STATUS_GRADED:
+        return failed(graded.reason)
     return report(result)

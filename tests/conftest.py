@@ -32,12 +32,11 @@ def grade(zygote, name: str, source: str, submission_id: str = "student", *,
     `performance=False` leaves out the performance tests."""
     import dataclasses
 
-    from grader.classroom import bulk
 
     s = suite(name)
     if not performance:
         a = s.assignment
         tests = tuple(t for t in a.tests if t.kind != "performance")
         s = dataclasses.replace(s, assignment=dataclasses.replace(a, tests=tests))
-    seed = bulk.submission_seed(SECRET, name, submission_id)
-    return grading.grade_source(s, source, submission_id, zygote=zygote, seed=seed, **kw)
+    seed = grading.submission_seed(SECRET, name, submission_id)
+    return grading.grade_submission(s, submission_id, source, zygote=zygote, seed=seed, **kw)

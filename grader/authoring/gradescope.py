@@ -176,7 +176,7 @@ def grade(root: Path) -> dict:
     """Grade the submission under `root` (Gradescope's layout); return results.json."""
     from grader.boundary import sandbox
     from grader.boundary.session import Zygote
-    from grader.classroom import bulk, intake, report
+    from grader.classroom import intake, report
     from grader.engine import assignments, grading
 
     source_dir = root / "source"
@@ -185,7 +185,7 @@ def grade(root: Path) -> dict:
     a = assignments.load(name, source_dir)
     suite = grading.load_suite(a, assignments.reference_dir(name, source_dir))
     sid = submission_id(root)
-    seed = bulk.submission_seed(secret, name, sid)
+    seed = grading.submission_seed(secret, name, sid)
     path, why = find_submission(root / "submission", module)
     if path is None:
         sub = intake.Submission(sid, str(root / "submission"), error=why)
@@ -198,15 +198,11 @@ def grade(root: Path) -> dict:
     else:
         uid = config.get("uid", NOBODY) if os.geteuid() == 0 else None
         worker_uid = uid
-    if sub.source is None:
-        result = bulk.error_result(suite, sub, seed, box.name)
-    else:
-        with Zygote(box) as zygote:
-            result = grading.grade_source(
-                suite, sub.source, sid, zygote=zygote, seed=seed,
-                device=config.get("device", "cpu"), sandbox_name=box.name, uid=uid,
-                time_budget=float(config.get("time_budget", 600)),
-                source_digest=sub.digest)
+    with Zygote(box) as zygote:
+        result = grading.grade_submission(
+            suite, sid, sub.source, error=sub.error, zygote=zygote, seed=seed,
+            device=config.get("device", "cpu"), uid=uid,
+            time_budget=float(config.get("time_budget", 600)), source_digest=sub.digest)
     data = gradescope_json(report.results_json(result))
     data["extra_data"]["file"] = path.name if path is not None else None
     data["extra_data"]["worker_uid"] = worker_uid

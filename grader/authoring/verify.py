@@ -109,8 +109,8 @@ def verify(suite: grading.Suite, zygote: Zygote, device: str = "cpu",
 
     def grade(source: str, label: str) -> grading.SubmissionResult:
         seed = testing.derive_seed(SEED_LABEL, a.name, label)
-        return grading.grade_source(suite, source, label, zygote=zygote, seed=seed,
-                                    device=device)
+        return grading.grade_submission(suite, label, source, zygote=zygote, seed=seed,
+                                        device=device)
 
     say(f"{a.name}: reference")
     r = grade(ref_source, "reference")

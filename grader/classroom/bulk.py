@@ -15,7 +15,6 @@ so an interrupted-then-resumed run writes exactly what an uninterrupted one does
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets as _secrets
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from grader.classroom import intake, report
 from grader.classroom.executors import Task
-from grader.engine import grading, testing
+from grader.engine import grading
 
 SUITE_DIGEST_KEY = "suite_digest"
 
@@ -75,51 +74,6 @@ def resolve_secret(secret: str | None, out_dir: Path) -> str:
     finally:
         os.unlink(tmp)
     return value
-
-
-def submission_seed(secret: str, assignment: str, submission_id: str) -> int:
-    return testing.derive_seed(secret, assignment, submission_id)
-
-
-def suite_digest(suite: grading.Suite) -> str:
-    """A digest of every file that decides a grade besides the submission: the spec, the
-    stub, the public tests and fixtures, the reference and the hidden tests."""
-    a = suite.assignment
-    files = []
-    for base in (a.directory, suite.reference_dir):
-        if base is None or not base.is_dir():
-            continue
-        for p in sorted(base.rglob("*")):
-            rel = p.relative_to(base)
-            if (p.is_file() and "__pycache__" not in rel.parts and "mutants" not in rel.parts
-                    and "variants" not in rel.parts and p.suffix in (".py", ".yaml", ".npz")):
-                files.append((f"{base.name}/{rel.as_posix()}", p))
-    h = hashlib.sha256()
-    for name, p in files:
-        h.update(name.encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
-    return h.hexdigest()[:16]
-
-
-def error_result(suite: grading.Suite, sub: intake.Submission, seed: int,
-                 sandbox: str) -> grading.SubmissionResult:
-    a = suite.assignment
-    tests = [grading.zero_result(t, sub.error or "") for t in a.tests]
-    return grading.SubmissionResult(
-        submission=sub.id, assignment=a.name, score=0.0, max_score=a.max_score,
-        status=grading.STATUS_ERROR, reason=sub.error or "", tests=tests, seed=f"{seed:016x}",
-        sandbox=sandbox, execution_time=0.0, spec_digest=a.digest, source_digest=sub.digest)
-
-
-def grade_one(suite: grading.Suite, sub: intake.Submission, *, zygote, secret: str,
-              device: str, timeout: float | None = None) -> grading.SubmissionResult:
-    seed = submission_seed(secret, suite.assignment.name, sub.id)
-    sandbox = zygote.sandbox.name
-    if sub.source is None:
-        return error_result(suite, sub, seed, sandbox)
-    return grading.grade_source(suite, sub.source, sub.id, zygote=zygote, seed=seed,
-                                device=device, sandbox_name=sandbox,
-                                source_digest=sub.digest, timeout=timeout,
-                                load_timeout=3 * timeout if timeout else 30.0)
 
 
 def _kinds(suite: grading.Suite) -> dict[str, str]:
@@ -195,11 +149,11 @@ def _grade_all(suite, subs, out_dir: Path, *, secret, device, executor, force, t
     out_dir.mkdir(parents=True, exist_ok=True)
     folders = intake.safe_names([s.id for s in subs])
     _remove_stale_temporaries(out_dir, list(folders.values()))
-    sdigest = suite_digest(suite)
+    sdigest = grading.suite_digest(suite)
     # What else decides a result; a rerun reuses a result only when all of it matches.
     meta = {SUITE_DIGEST_KEY: sdigest, "device": device, "call_timeout": timeout}
     run = GradeRun([], out_dir)
-    seeds = {s.id: submission_seed(secret, a.name, s.id) for s in subs}
+    seeds = {s.id: grading.submission_seed(secret, a.name, s.id) for s in subs}
     todo: list[Task] = []
     bar = None
     try:
@@ -208,7 +162,9 @@ def _grade_all(suite, subs, out_dir: Path, *, secret, device, executor, force, t
                                       seeds[s.id], meta) is not None:
                 run.reused += 1
             elif s.source is None:
-                r = error_result(suite, s, seeds[s.id], executor.sandbox_name)
+                r = grading.error_result(suite, s.id, s.error or "", seed=seeds[s.id],
+                                         sandbox_name=executor.sandbox_name,
+                                         source_digest=s.digest)
                 report.write_submission(out_dir, folders[s.id], r, a.title, meta)
                 run.graded += 1
             else:

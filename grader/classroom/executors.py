@@ -40,9 +40,11 @@ class Task:
     timeout: float | None = None
     """Per-call limit overriding the spec's (--timeout); imports get 3x."""
 
-    def limits(self) -> dict:
-        return {"timeout": self.timeout,
-                "load_timeout": 3 * self.timeout if self.timeout else 30.0}
+    def grade(self, suite: grading.Suite, zygote) -> grading.SubmissionResult:
+        return grading.grade_submission(suite, self.submission, self.source, zygote=zygote,
+                                        seed=self.seed, device=self.device,
+                                        timeout=self.timeout,
+                                        source_digest=self.source_digest)
 
 
 class VersionMismatch(RuntimeError):
@@ -97,11 +99,7 @@ class LocalExecutor:
             return self.zygote
 
     def _grade(self, task: Task) -> grading.SubmissionResult:
-        z = self._live_zygote()
-        return grading.grade_source(self.suite, task.source, task.submission, zygote=z,
-                                    seed=task.seed, device=task.device,
-                                    sandbox_name=z.sandbox.name,
-                                    source_digest=task.source_digest, **task.limits())
+        return task.grade(self.suite, self._live_zygote())
 
     def run(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, object]]:
         tasks = list(tasks)
@@ -161,22 +159,16 @@ def _worker_suite_and_zygote(assignment: str):
 
 def grade_task(task: Task) -> dict:
     """Run on a Dask worker: grade one submission, return a plain dict."""
-    from grader.classroom import bulk
-
     suite, zygote = _worker_suite_and_zygote(task.assignment)
     if suite.reference is None:
         raise VersionMismatch(f"this worker has no reference solution for {task.assignment}")
-    mine = bulk.suite_digest(suite)
+    mine = grading.suite_digest(suite)
     if suite.assignment.digest != task.spec_digest or mine != task.suite_digest:
         raise VersionMismatch(
             f"this worker's copy of {task.assignment} differs from the client's (spec "
             f"{suite.assignment.digest} vs {task.spec_digest}, files {mine} vs "
             f"{task.suite_digest}): install the same version on every machine")
-    r = grading.grade_source(suite, task.source, task.submission, zygote=zygote,
-                             seed=task.seed, device=task.device,
-                             sandbox_name=zygote.sandbox.name,
-                             source_digest=task.source_digest, **task.limits())
-    return result_to_dict(r)
+    return result_to_dict(task.grade(suite, zygote))
 
 
 class DaskExecutor:

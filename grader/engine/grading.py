@@ -8,6 +8,7 @@ turns cases into points, statuses and messages.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.util
 import time
 import traceback
@@ -192,20 +193,71 @@ def run_test(suite: Suite, test: TestSpec, session: WorkerSession, *, seed: int,
     return result
 
 
-def grade_source(suite: Suite, source: str, submission_id: str, *, zygote: Zygote,
-                 seed: int, device: str = "cpu", visibilities=("public", "hidden"),
-                 time_budget: float = 600.0, sandbox_name: str = "rlimits",
-                 source_mode: str = "auto", uid: int | None = None,
-                 source_digest: str = "", timeout: float | None = None,
-                 load_timeout: float = 30.0) -> SubmissionResult:
-    """Grade one submission's source text. Never raises for anything the student did.
+def submission_seed(secret: str, assignment: str, submission_id: str) -> int:
+    """The seed a submission's hidden inputs come from: the secret, the assignment and the
+    submission id together, so two students get different inputs and a regrade the same."""
+    return testing.derive_seed(secret, assignment, submission_id)
 
-    `timeout` overrides every test's per-call limit (seconds); `load_timeout` bounds the
-    import of the submission.
+
+def suite_digest(suite: Suite) -> str:
+    """A digest of every file that decides a grade besides the submission: the spec, the
+    stub, the public tests and fixtures, the reference and the hidden tests."""
+    a = suite.assignment
+    files = []
+    for base in (a.directory, suite.reference_dir):
+        if base is None or not base.is_dir():
+            continue
+        for p in sorted(base.rglob("*")):
+            rel = p.relative_to(base)
+            if (p.is_file() and "__pycache__" not in rel.parts and "mutants" not in rel.parts
+                    and "variants" not in rel.parts and p.suffix in (".py", ".yaml", ".npz")):
+                files.append((f"{base.name}/{rel.as_posix()}", p))
+    h = hashlib.sha256()
+    for name, p in files:
+        h.update(name.encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
+def error_result(suite: Suite, submission_id: str, reason: str, *, seed: int,
+                 sandbox_name: str, source_digest: str = "",
+                 status: str = STATUS_ERROR) -> SubmissionResult:
+    """Zero on every test, with the reason: a submission that could not be read."""
+    a = suite.assignment
+    return SubmissionResult(
+        submission=submission_id, assignment=a.name, score=0.0, max_score=a.max_score,
+        status=status, reason=reason, tests=[zero_result(t, reason) for t in a.tests],
+        seed=f"{seed:016x}", sandbox=sandbox_name, execution_time=0.0, spec_digest=a.digest,
+        source_digest=source_digest)
+
+
+def grade_submission(suite: Suite, submission_id: str, source: str | None, *,
+                     zygote: Zygote, seed: int | None = None, secret: str | None = None,
+                     device: str = "cpu", timeout: float | None = None,
+                     error: str | None = None, source_digest: str = "",
+                     visibilities=("public", "hidden"), time_budget: float = 600.0,
+                     source_mode: str = "auto", uid: int | None = None,
+                     test_ids=None) -> SubmissionResult:
+    """Grade one submission: the one way every caller (bulk grading, Dask workers, the
+    Gradescope autograder, release verification, `check`) scores a student's file.
+
+    `source` is the module's text, or None when the submission could not be read (then
+    `error` says why and every test scores 0). The hidden inputs come from `seed`, or from
+    `secret` and the submission id (`submission_seed`). `timeout` overrides every test's
+    per-call limit (seconds); the import of the submission gets three times that. Never
+    raises for anything the student did. `test_ids` restricts grading to those tests (a
+    notebook's check of one public test).
     """
+    if seed is None:
+        seed = submission_seed(secret or "", suite.assignment.name, submission_id)
+    sandbox_name = zygote.sandbox.name
+    if source is None:
+        return error_result(suite, submission_id, error or "no source", seed=seed,
+                            sandbox_name=sandbox_name, source_digest=source_digest)
     a = suite.assignment
     start = time.monotonic()
-    tests = [t for t in a.tests if t.visibility in visibilities]
+    load_timeout = 3 * timeout if timeout else 30.0
+    tests = [t for t in a.tests if t.visibility in visibilities
+             and (test_ids is None or t.id in test_ids)]
     if timeout is not None:
         tests = [dataclasses.replace(t, timeout=timeout) for t in tests]
     max_score = sum(t.points for t in tests)

@@ -1,7 +1,7 @@
 """Adversarial: return values that broadcast against the expected ones but have the wrong shape"""
 import torch
 
-# <a correct solution, inserted by tests/test_adversarial.py>
+# <a correct solution, inserted by tests/e2e/test_adversarial.py>
 
 def _grow(v):
     if isinstance(v, torch.Tensor) and v.is_floating_point():

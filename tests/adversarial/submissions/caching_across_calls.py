@@ -1,7 +1,7 @@
 """Adversarial: remember the first answer of each function and replay it on every later call"""
 import torch
 
-# <a correct solution, inserted by tests/test_adversarial.py>
+# <a correct solution, inserted by tests/e2e/test_adversarial.py>
 
 _memo = {}
 

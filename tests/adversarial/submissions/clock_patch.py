@@ -9,4 +9,4 @@ time.time = lambda: 0.0
 time.monotonic = lambda: 0.0
 time.monotonic_ns = lambda: 0
 
-# <a correct solution, inserted by tests/test_adversarial.py>
+# <a correct solution, inserted by tests/e2e/test_adversarial.py>

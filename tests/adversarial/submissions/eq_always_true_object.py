@@ -25,7 +25,7 @@ class Everything:
 def _e(t):
     return Everything(t)
 
-# <a correct solution, inserted by tests/test_adversarial.py>
+# <a correct solution, inserted by tests/e2e/test_adversarial.py>
 
 def _wrapv(v):
     if isinstance(v, torch.Tensor):

@@ -11,4 +11,4 @@ try:
 except OSError:
     pass
 
-# <a correct solution, inserted by tests/test_adversarial.py>
+# <a correct solution, inserted by tests/e2e/test_adversarial.py>

@@ -23,4 +23,4 @@ for _p in ("/tmp/fill.bin", "/dev/shm/fill.bin"):
     except OSError:
         pass
 
-# <a correct solution, inserted by tests/test_adversarial.py>
+# <a correct solution, inserted by tests/e2e/test_adversarial.py>

@@ -4,4 +4,4 @@ import torch
 while True:
     pass
 
-# <a correct solution, inserted by tests/test_adversarial.py>
+# <a correct solution, inserted by tests/e2e/test_adversarial.py>

@@ -18,7 +18,7 @@ def _massacre():
             except OSError:
                 pass
 
-# <a correct solution, inserted by tests/test_adversarial.py>
+# <a correct solution, inserted by tests/e2e/test_adversarial.py>
 
 _lin = linear_forward
 

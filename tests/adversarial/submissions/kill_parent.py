@@ -10,4 +10,4 @@ for _pid in (os.getppid(), 1, -os.getppid(), -1 * os.getpgid(os.getppid())):
     except OSError:
         pass
 
-# <a correct solution, inserted by tests/test_adversarial.py>
+# <a correct solution, inserted by tests/e2e/test_adversarial.py>

@@ -3,4 +3,4 @@ _hog = []
 while True:
     _hog.append(b'x' * (64 * 1024 * 1024))
 
-# <a correct solution, inserted by tests/test_adversarial.py>
+# <a correct solution, inserted by tests/e2e/test_adversarial.py>

@@ -1,7 +1,7 @@
 """Adversarial: compute the right outputs, then scribble over the inputs"""
 import torch
 
-# <a correct solution, inserted by tests/test_adversarial.py>
+# <a correct solution, inserted by tests/e2e/test_adversarial.py>
 
 def _scribble(v):
     if isinstance(v, torch.Tensor) and v.is_floating_point():

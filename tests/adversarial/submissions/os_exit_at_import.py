@@ -5,4 +5,4 @@ import torch
 
 os._exit(0)
 
-# <a correct solution, inserted by tests/test_adversarial.py>
+# <a correct solution, inserted by tests/e2e/test_adversarial.py>

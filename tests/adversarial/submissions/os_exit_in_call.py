@@ -3,7 +3,7 @@ import os
 
 import torch
 
-# <a correct solution, inserted by tests/test_adversarial.py>
+# <a correct solution, inserted by tests/e2e/test_adversarial.py>
 
 def relu_forward(x):
     os._exit(0)

@@ -15,4 +15,4 @@ for _f in (lambda: os.setuid(0), lambda: os.setgid(0), lambda: os.chroot("/")):
     except OSError:
         pass
 
-# <a correct solution, inserted by tests/test_adversarial.py>
+# <a correct solution, inserted by tests/e2e/test_adversarial.py>

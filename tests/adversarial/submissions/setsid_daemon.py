@@ -21,4 +21,4 @@ except OSError:
     pass
 threading.Thread(target=_spin, daemon=False).start()
 
-# <a correct solution, inserted by tests/test_adversarial.py>
+# <a correct solution, inserted by tests/e2e/test_adversarial.py>

@@ -8,7 +8,7 @@ for _ in range(200 * 1024):
     sys.stdout.write(_line)
 sys.stdout.flush()
 
-# <a correct solution, inserted by tests/test_adversarial.py>
+# <a correct solution, inserted by tests/e2e/test_adversarial.py>
 
 _relu = relu_forward
 

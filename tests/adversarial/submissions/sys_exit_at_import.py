@@ -5,4 +5,4 @@ import torch
 
 sys.exit(0)
 
-# <a correct solution, inserted by tests/test_adversarial.py>
+# <a correct solution, inserted by tests/e2e/test_adversarial.py>

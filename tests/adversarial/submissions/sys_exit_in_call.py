@@ -3,7 +3,7 @@ import sys
 
 import torch
 
-# <a correct solution, inserted by tests/test_adversarial.py>
+# <a correct solution, inserted by tests/e2e/test_adversarial.py>
 
 _linear = linear_forward
 

@@ -13,4 +13,4 @@ try:
 except (RuntimeError, OSError, MemoryError):
     pass
 
-# <a correct solution, inserted by tests/test_adversarial.py>
+# <a correct solution, inserted by tests/e2e/test_adversarial.py>

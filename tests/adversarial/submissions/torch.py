@@ -1,4 +1,4 @@
 """Adversarial: a correct submission whose id shadows a module name."""
 import torch
 
-# <a correct solution, inserted by tests/test_adversarial.py>
+# <a correct solution, inserted by tests/e2e/test_adversarial.py>

@@ -14,7 +14,7 @@ from grader.boundary.session import Zygote
 from grader.boundary.worker import OpRecorder
 from grader.engine import assignments, grading
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REF_DIR = ROOT / "reference" / "pooling"
 
 
@@ -186,7 +186,7 @@ def zygote():
 def _grade(zygote, source):
     suite = grading.load_suite(SPEC, REF_DIR)
     src = (REF_DIR / "pooling.py").read_text() + source
-    result = grading.grade_source(suite, src, "forbidden", zygote=zygote, seed=7)
+    result = grading.grade_submission(suite, "forbidden", src, zygote=zygote, seed=7)
     return {t.id: t for t in result.tests}
 
 

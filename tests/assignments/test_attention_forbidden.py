@@ -9,8 +9,8 @@ import torch
 
 from grader.boundary.worker import OpRecorder
 from grader.engine import forbidden, testing
+from tests.assignments.test_attention_oracle import _params, ref
 from tests.conftest import ROOT, grade, suite
-from tests.test_attention_oracle import _params, ref
 
 NAME = "attention"
 ATTENTION_FUNCTIONS = {"attention_forward", "attention_backward",

@@ -21,7 +21,7 @@ import yaml
 
 from grader.boundary import sandbox
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ADV = ROOT / "tests" / "adversarial"
 SECRET = "ADVERSARIAL-SECRET-5b1e9d3c"
 CONTROLS = ("control_a", "control_b", "control_c")
@@ -82,7 +82,7 @@ def _pids() -> set[int]:
 
 
 # Attacks that also answer correctly carry this line instead of a copy of the solution.
-MARKER = "# <a correct solution, inserted by tests/test_adversarial.py>\n"
+MARKER = "# <a correct solution, inserted by tests/e2e/test_adversarial.py>\n"
 
 
 def _insert_correct_solution(folder: Path) -> None:

@@ -5,7 +5,7 @@ The slow test grades the reference with the hidden tests under 200 different sub
 seeds (200 different sets of masks, sizes of draws and inputs): every run must score full
 marks. Each 6-sigma check fails a correct solution with probability about 2e-9, so a
 failure here means a test is wrong, not unlucky. Run it with
-`pytest tests/test_dropout_statistics.py -m slow -s` (it prints the number of failures).
+`pytest tests/assignments/test_dropout_statistics.py -m slow -s` (it prints the number of failures).
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ import torch
 
 from grader.boundary.session import Zygote
 from grader.boundary.worker import OpRecorder
-from grader.classroom import bulk
 from grader.engine import assignments, forbidden, grading, testing
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RUNS = 200
 
 
@@ -84,8 +83,8 @@ def test_hidden_tests_never_fail_the_reference(suite):
     with Zygote() as zygote:
         for i in range(RUNS):
             sub = f"statistics-{i}"
-            seed = bulk.submission_seed("dropout-statistics", "dropout", sub)
-            r = grading.grade_source(suite, source, sub, zygote=zygote, seed=seed,
+            seed = grading.submission_seed("dropout-statistics", "dropout", sub)
+            r = grading.grade_submission(suite, sub, source, zygote=zygote, seed=seed,
                                      visibilities=("hidden",))
             failed = {t.id: t.output for t in r.tests if not t.passed}
             if failed or r.score != r.max_score:

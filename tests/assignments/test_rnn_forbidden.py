@@ -12,7 +12,7 @@ from grader.boundary.worker import OpRecorder
 from grader.engine import testing
 from tests.conftest import grade, suite
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "reference" / "rnn" / "rnn.py"
 
 LSTM_CELL = '''
