@@ -1,17 +1,19 @@
 """Public tests from inside a notebook: what a released notebook's check cells call.
 
-The otter tests a release ships (`tests/<test_id>.py`) run
+A released notebook creates one checker and calls it in its check cells:
 
-    >>> import grader.notebook_check as dlgrade_check
-    >>> print(dlgrade_check.run_public_test("backprop", "linear_public", globals()))
+    >>> from grader.notebook_check import Checker
+    >>> dlgrade = Checker("backprop", globals())
+    >>> dlgrade.check("linear_public")
     linear_public: passed
 
 `run_public_test` turns the notebook's code into a module, exactly as grading a submitted
 `.ipynb` does (top-level imports, definitions and constants; calls and check cells are
-dropped), and runs one public test on it through the normal path: a sandboxed worker
-imports the module, the test replays the assignment's fixtures. Nothing of the student's
-code runs in the kernel's own process on the grader's behalf. Anything but a pass prints
-something else, so the otter case fails and shows the report.
+dropped), and runs one public test on it through the normal path: a worker process
+imports the module, the test replays the assignment's fixtures (or times the functions
+against PyTorch's, for a public performance test). Nothing of the student's code runs in
+the kernel's own process on the grader's behalf. What a check shows is dlgrade's own
+short report: passed, or the points, FAILED and why.
 """
 
 from __future__ import annotations
@@ -154,3 +156,42 @@ def run_public_test(assignment: str, test_id: str, namespace: dict,
     if graded.status != grading.STATUS_GRADED:
         return failed(graded.reason)
     return report(result)
+
+
+class Checker:
+    """The check cells' object: `check(test_id)` runs one public test on the functions the
+    notebook defines (`namespace`, its globals()), `check_all()` every public one."""
+
+    def __init__(self, assignment: str, namespace: dict, directory: str | Path | None = None,
+                 device: str = "cpu"):
+        self.assignment = find_assignment(assignment, directory)
+        self.namespace = namespace
+        self.directory = directory
+        self.device = device
+
+    def public_tests(self) -> list[str]:
+        return [t.id for t in self.assignment.tests if t.visibility == "public"]
+
+    def check(self, test_id: str) -> CheckReport:
+        return run_public_test(self.assignment.name, test_id, self.namespace,
+                               directory=self.directory, device=self.device)
+
+    def check_all(self) -> CheckSummary:
+        return CheckSummary([self.check(t) for t in self.public_tests()])
+
+
+@dataclass
+class CheckSummary:
+    """Every public test's report, then the total."""
+
+    reports: list[CheckReport]
+
+    def __str__(self) -> str:
+        passed = sum(r.passed for r in self.reports)
+        got = sum(r.points for r in self.reports)
+        total = sum(r.max_points for r in self.reports)
+        return "\n".join([*(str(r) for r in self.reports),
+                          f"{passed}/{len(self.reports)} public tests passed, "
+                          f"{_num(got)}/{_num(total)} points"])
+
+    __repr__ = __str__

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -370,6 +369,10 @@ def enter_worker(limits: Limits, workdir: str, uid: int | None = None,
 
     Returns notes on protections that could not be applied (empty when all are on).
     """
+    # Imported here, not at the top: `resource` is Unix-only, and this module must import on
+    # Windows too (a student's `dlgrade check` loads it to choose the isolation).
+    import resource
+
     notes: list[str] = []
     os.setsid()  # its own process group, so a kill reaches everything it starts
     die_with_parent()
