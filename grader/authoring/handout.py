@@ -181,7 +181,7 @@ def build_notebook(a: Assignment, readme: str, stub_source: str,
         f"# On Colab: upload {a.name}.zip with the Files panel, then uncomment these two lines.\n"
         f"# !unzip -q -o {a.name}.zip\n"
         f"# %cd {a.name}\n"
-        f"%{install_cmd}", tags=["setup"]))
+        f"%{install_cmd.replace('pip install ', 'pip install -q ', 1)}", tags=["setup"]))
     cells.append(_md(
         "## Using this notebook\n\n"
         f"Write your code in the cells of the functions below (the same functions as "

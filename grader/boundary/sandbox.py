@@ -19,6 +19,11 @@ from pathlib import Path
 
 MB = 1024 * 1024
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+# A checkout (PACKAGE_ROOT holds reference/, hidden tests, other submissions) must never be
+# exposed whole. A copy installed from the student wheel lives in site-packages, which holds
+# nothing of the kind: there the virtualenv around it is bound like any Python install.
+_IN_CHECKOUT = any(os.path.exists(os.path.join(PACKAGE_ROOT, n))
+                   for n in ("pyproject.toml", "reference", "assignments", ".git"))
 """The folder holding the grader package (a checkout, or site-packages)."""
 
 
@@ -86,7 +91,7 @@ def _python_roots() -> list[str]:
     out: list[str] = []
     for c in cands:
         for p in {os.path.abspath(c), os.path.realpath(c)}:
-            if not os.path.isdir(p) or _is_under(PACKAGE_ROOT, p):
+            if not os.path.isdir(p) or (_IN_CHECKOUT and _is_under(PACKAGE_ROOT, p)):
                 continue
             if _is_under(p, PACKAGE_ROOT) and not _is_under(p, os.path.join(PACKAGE_ROOT,
                                                                               ".venv")):
