@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import secrets as _secrets
 import shutil
+import sys
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -134,22 +135,61 @@ def release(names: list[str], out_dir: Path, *, root: Path | None = None,
             secret: str | None = None, device: str = "cpu",
             install: str | None = DEFAULT_INSTALL,
             progress: Callable[[str], None] | None = None,
-            make_zygote: Callable[[], Zygote] = Zygote) -> list[Released]:
-    """Verify, then build the release of each assignment into `out_dir`."""
+            make_zygote: Callable[[], Zygote] = Zygote,
+            progress_bar: bool | None = None) -> list[Released]:
+    """Verify, then build the release of each assignment into `out_dir`.
+
+    `progress` gets a line per stage; `progress_bar` (default: when stderr is a terminal)
+    shows a bar over every verification step (each mutant and variant graded) and build
+    instead, with the stage as its description and `progress` getting warnings only."""
+    from tqdm import tqdm
+
     root = Path(root) if root is not None else assignments.project_root()
-    say = progress or (lambda _msg: None)
     names = list(dict.fromkeys(names))
     suites = []
     for name in names:
         a = assignments.load(name, root)
         suites.append(grading.load_suite(a, assignments.reference_dir(name, root)))
 
+    if progress_bar is None:
+        progress_bar = sys.stderr.isatty()
+    # Per assignment: "verifying X", its verify steps, "building X"; then the wheel.
+    bar = tqdm(total=sum(verify.steps(s) + 2 for s in suites) + 1, disable=not progress_bar,
+               file=sys.stderr, unit="step", desc="release", dynamic_ncols=True)
+    step_open = [False]
+
+    def say(msg: str) -> None:
+        """A stage starts (so the previous one is done), or a warning."""
+        if not progress_bar:
+            if progress is not None:
+                progress(msg)
+            return
+        if msg.startswith("warning: "):
+            bar.write(msg, file=sys.stderr)
+            return
+        if step_open[0]:
+            bar.update(1)
+        step_open[0] = True
+        bar.set_description(msg)
+
+    try:
+        return _release(suites, Path(out_dir), root, secret, device, install, say,
+                        make_zygote)
+    finally:
+        if step_open[0]:
+            bar.update(1)
+        bar.close()
+
+
+def _release(suites, out_dir: Path, root: Path, secret, device, install, say,
+             make_zygote) -> list[Released]:
     problems: list[str] = []
     checks: dict[str, verify.Verification] = {}
     with make_zygote() as zygote:
         for suite in suites:
             say(f"verifying {suite.assignment.name}")
-            v = verify.verify(suite, zygote, device=device)
+            v = verify.verify(suite, zygote, device=device,
+                              progress=lambda msg: say(f"verifying {msg}"))
             checks[suite.assignment.name] = v
             problems.extend(v.problems)
             for w in v.warnings:
@@ -157,7 +197,6 @@ def release(names: list[str], out_dir: Path, *, root: Path | None = None,
     if problems:
         raise ReleaseRefused(problems)
 
-    out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".dlgrade-release-", dir=out_dir.parent))
     released: list[Released] = []

@@ -111,13 +111,27 @@ def _recorder_intact(recorder: OpRecorder) -> bool:
             and not _guard["popped"])
 
 
-def _error(exc: BaseException) -> dict:
-    tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    # Drop the worker's own frames: the student needs their code's frames only.
-    text = "".join(line for line in tb if "grader/boundary/worker.py" not in line)
+def _error(exc: BaseException, path: str | None = None) -> dict:
+    """An exception as the trusted side gets it. With `path` (the submission's file in the
+    worker's temporary folder), the traceback keeps only the frames in that file, named by
+    its file name: a student needs the line of their code that failed, not frames inside
+    torch/_ops.py, nor a temporary path."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [f for f in frames if path is not None and f.filename == path]
+    if mine:
+        tb = ["Traceback (most recent call last):\n", *traceback.format_list(mine),
+              *traceback.format_exception_only(type(exc), exc)]
+    else:
+        tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+        # Drop the worker's own frames: the student needs their code's frames only.
+        tb = [line for line in tb if "grader/boundary/worker.py" not in line]
+    text, message = "".join(tb), str(exc)
+    if path is not None:
+        name = os.path.basename(path)
+        text, message = text.replace(path, name), message.replace(path, name)
     return {
         "type": type(exc).__name__,
-        "message": str(exc)[:2000],
+        "message": message[:2000],
         "traceback": text[-4000:],
     }
 
@@ -133,6 +147,8 @@ class Worker:
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.module = None
+        self.path: str | None = None
+        """The submission's file, once loaded (tracebacks are trimmed to its frames)."""
         self.objects: dict[int, object] = {}
         self.next_handle = 1
 
@@ -152,6 +168,7 @@ class Worker:
     def load(self, req: dict) -> dict:
         name = req["module"]
         path = os.path.join(os.getcwd(), name + ".py")
+        self.path = path
         with open(path, "w", encoding="utf-8") as f:
             f.write(req["source"])
         spec = importlib.util.spec_from_file_location(name, path)
@@ -300,7 +317,8 @@ class Worker:
                     raise ValueError(f"unknown op {op!r}")
                 reply.update(seq=seq, ok=True)
             except BaseException as exc:  # noqa: BLE001 - SystemExit and friends are results too
-                reply, enc = {"seq": seq, "ok": False, "error": _error(exc)}, None
+                reply, enc = {"seq": seq, "ok": False,
+                              "error": _error(exc, self.path)}, None
             for stream in (sys.stdout, sys.stderr):
                 try:
                     stream.flush()
@@ -309,4 +327,5 @@ class Worker:
             try:
                 wire.send(self.sock, reply, enc)
             except wire.ProtocolError as exc:
-                wire.send(self.sock, {"seq": seq, "ok": False, "error": _error(exc)})
+                wire.send(self.sock, {"seq": seq, "ok": False,
+                                      "error": _error(exc, self.path)})
