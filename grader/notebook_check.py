@@ -43,7 +43,9 @@ class CheckReport:
 
     def __str__(self) -> str:
         if self.passed:
-            return f"{self.test}: passed"
+            printed = self.output.find(grading.PRINTED_HEADER)
+            return f"{self.test}: passed" + (f"\n{self.output[printed:]}" if printed >= 0
+                                              else "")
         if self.not_attempted:
             return f"{self.test}: not attempted: {self.output}"
         pts = f"{_num(self.points)}/{_num(self.max_points)} points"

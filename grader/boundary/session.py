@@ -191,6 +191,12 @@ class CallResult:
         return self.error is None
 
 
+def _printed(reply: dict) -> dict:
+    """A call reply's "printed" text (what the student's function printed), bounded."""
+    text = reply.get("printed")
+    return {"printed": text[:2000]} if isinstance(text, str) and text else {}
+
+
 class _OutputTail(threading.Thread):
     """Drains a worker's stdout/stderr so a flood can't block it; keeps the last bytes."""
 
@@ -306,7 +312,7 @@ class WorkerSession:
             return CallResult(error=CallError(str(err.get("type", "Error"))[:100],
                                               str(err.get("message", ""))[:2000],
                                               str(err.get("traceback", ""))[:4000]),
-                              elapsed_ns=elapsed)
+                              elapsed_ns=elapsed, extra=_printed(reply))
         try:
             value = wire.Decoder(msg).decode(reply.get("result"))
         except wire.ProtocolError as e:
@@ -317,6 +323,7 @@ class WorkerSession:
         ops = reply.get("ops", [])
         op_count = reply.get("op_count", 0)
         extra = {k: reply[k] for k in ("handle", "gpu_ms") if k in reply}
+        extra.update(_printed(reply))
         functions = reply.get("functions", [])
         if header.get("op") == "call" and header.get("record_ops") and (
                 not isinstance(ops, list) or reply.get("recorder") != "intact"):

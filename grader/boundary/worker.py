@@ -19,12 +19,17 @@ ops dispatched). "stage" keeps a call's inputs, already on the device, under a h
 trusted side times the round trip with its own clock (see grader.engine.perf), so nothing this
 process reports about time is believed.
 Every reply carries the request's "seq" and "ok"; failures carry "error": {"type",
-"message", "traceback"}.
+"message", "traceback"}. A "call" reply (ok or not) also carries "printed": the first
+PRINTED_CHARS characters the function wrote to sys.stdout and sys.stderr, when it wrote any
+(the trusted side shows them for public tests only: in a hidden test they could carry the
+hidden inputs out).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import os
 import socket
 import sys
@@ -111,6 +116,33 @@ def _recorder_intact(recorder: OpRecorder) -> bool:
             and not _guard["popped"])
 
 
+PRINTED_CHARS = 2000
+
+
+class _Printed(io.TextIOBase):
+    """sys.stdout/sys.stderr during a call: keeps the first PRINTED_CHARS characters and
+    counts the rest, so a print in a loop cannot fill the worker's memory."""
+
+    def __init__(self):
+        super().__init__()
+        self.parts: list[str] = []
+        self.kept = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text) -> int:
+        text = str(text)
+        if self.kept < PRINTED_CHARS:
+            part = text[:PRINTED_CHARS - self.kept]
+            self.parts.append(part)
+            self.kept += len(part)
+        return len(text)
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
 def _error(exc: BaseException, path: str | None = None) -> dict:
     """An exception as the trusted side gets it. With `path` (the submission's file in the
     worker's temporary folder), the traceback keeps only the frames in that file, named by
@@ -149,6 +181,8 @@ class Worker:
         self.module = None
         self.path: str | None = None
         """The submission's file, once loaded (tracebacks are trimmed to its frames)."""
+        self.printed = ""
+        """What the last call printed (see PRINTED_CHARS)."""
         self.objects: dict[int, object] = {}
         self.next_handle = 1
 
@@ -198,17 +232,22 @@ class Worker:
         functions = FunctionRecorder() if recorder is not None else None
         repeat = max(1, int(req.get("repeat", 1)))
         intact = False
-        if recorder is not None:
-            with functions, recorder:
-                _guard.update(active=True, popped=False)
-                try:
-                    result = fn(*args, **kwargs)
-                finally:
-                    _guard["active"] = False
-                intact = _recorder_intact(recorder)
-        else:
-            for _ in range(repeat):
-                result = fn(*args, **kwargs)
+        printed = _Printed()
+        try:
+            with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+                if recorder is not None:
+                    with functions, recorder:
+                        _guard.update(active=True, popped=False)
+                        try:
+                            result = fn(*args, **kwargs)
+                        finally:
+                            _guard["active"] = False
+                        intact = _recorder_intact(recorder)
+                else:
+                    for _ in range(repeat):
+                        result = fn(*args, **kwargs)
+        finally:
+            self.printed = printed.text()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         keep = set(req.get("keep", []))
@@ -319,6 +358,9 @@ class Worker:
             except BaseException as exc:  # noqa: BLE001 - SystemExit and friends are results too
                 reply, enc = {"seq": seq, "ok": False,
                               "error": _error(exc, self.path)}, None
+            if op == "call" and self.printed:
+                reply["printed"] = self.printed
+                self.printed = ""
             for stream in (sys.stdout, sys.stderr):
                 try:
                     stream.flush()

@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from grader.engine.grading import SubmissionResult, TestResult
+from grader.engine.grading import PRINTED_HEADER, SubmissionResult, TestResult
 
 
 def num(x: float) -> float | int:
@@ -218,6 +218,8 @@ def check_table(r: SubmissionResult) -> str:
                      first if not t.passed else ""])
         if not t.passed and not t.not_attempted and len(t.output.splitlines()) > 1:
             details.append(f"{t.id}:\n" + "\n".join(t.output.splitlines()[1:]))
+        elif t.passed and PRINTED_HEADER in t.output:
+            details.append(f"{t.id}:\n" + t.output[t.output.index(PRINTED_HEADER):])
     out = table(rows, ["test", "points", "result", "why"])
     if details:
         out += "\n\n" + "\n\n".join(details)
