@@ -42,8 +42,7 @@ def make_zygote(args, student: bool = False):
     (printed on stderr) when isolation is reduced. `student`: for `check`, where the code
     is the student's own, so reduced isolation is a one-line notice, not a warning about
     the reference and other students' files."""
-    from grader.boundary import sandbox
-    from grader.boundary.session import Zygote
+    from grader.boundary import sandbox, spawn
 
     try:
         box, why = sandbox.choose(getattr(args, "sandbox", "auto"))
@@ -54,11 +53,11 @@ def make_zygote(args, student: bool = False):
             print(f"notice: your code runs in a separate process with resource limits, "
                   f"without a sandbox ({why}); that is fine for checking your own code",
                   file=sys.stderr)
-        return Zygote(box)
+        return spawn.start(box)
     warning = box.warning()
     if warning:
         print(f"warning: {warning}" + (f" ({why})" if why else ""), file=sys.stderr)
-    return Zygote(box)
+    return spawn.start(box)
 
 
 def _load(name: str, with_reference: bool):
@@ -316,11 +315,12 @@ def version() -> str:
 
 
 def _sandbox_option(s) -> None:
-    s.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "rlimits"],
+    s.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "rlimits", "plain"],
                    help="worker isolation: bwrap (namespaces, read-only filesystem view, "
-                        "slot uids, seccomp), rlimits (a process with resource limits "
-                        "only), auto (default: bwrap when it works here, else rlimits "
-                        "with a warning)")
+                        "slot uids, seccomp), rlimits (a forked process with resource limits "
+                        "only), plain (a new Python process per worker, no fork server: what "
+                        "macOS and Windows get), auto (default: bwrap when it works here, "
+                        "plain on macOS and Windows, else rlimits with a warning)")
 
 
 def build_parser() -> argparse.ArgumentParser:

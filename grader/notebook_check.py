@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import inspect
+import sys
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,12 +62,15 @@ def _num(x: float):
 def _get_zygote():
     """One warm fork server per kernel, started on the first check and reused."""
     global _zygote
-    from grader.boundary.session import Zygote
+    from grader.boundary import sandbox, spawn
 
     if _zygote is not None and _zygote.proc.poll() is not None:
         _zygote = None  # it died (e.g. the machine killed it); start another
     if _zygote is None:
-        _zygote = Zygote()
+        # The notebook's own code, on the student's machine: rlimits where the fork server
+        # works, a plain process per check on macOS and Windows.
+        _zygote = spawn.start(sandbox.choose("rlimits" if sys.platform not in
+                                             sandbox.PLAIN_PLATFORMS else "plain")[0])
         atexit.register(_close_zygote)
     return _zygote
 

@@ -159,6 +159,10 @@ class Sandbox:
         return cmd
 
     def warning(self) -> str | None:
+        if self.name == "plain":
+            return ("sandbox: none; every worker is a plain Python process (with resource "
+                    "limits where the platform has them): it can read any file this user "
+                    "can read and use the network")
         if self.name == "rlimits":
             return ("sandbox: namespaces unavailable (no working bubblewrap, or "
                     "--sandbox rlimits); workers are isolated by a separate process, "
@@ -196,11 +200,20 @@ def probe_bwrap() -> str | None:
     return why or None
 
 
+PLAIN_PLATFORMS = ("win32", "darwin")
+"""Where workers are plain processes (grader.boundary.spawn): no fork on Windows, and
+forking a process that imported torch is unsafe on macOS."""
+
+
 def choose(mode: str = "auto") -> tuple[Sandbox, str | None]:
     """The sandbox for --sandbox MODE (auto, bwrap, rlimits), and why it is degraded.
 
     Raises RuntimeError for "bwrap" when bubblewrap does not work here.
     """
+    if mode == "plain":
+        return Sandbox("plain"), "--sandbox plain"
+    if mode == "auto" and sys.platform in PLAIN_PLATFORMS:
+        return Sandbox("plain"), f"no sandbox on {sys.platform}"
     if mode == "rlimits":
         return Sandbox("rlimits"), "--sandbox rlimits"
     why = probe_bwrap()

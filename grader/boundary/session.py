@@ -135,6 +135,8 @@ class Zygote:
 def describe_status(status: int | None) -> str:
     if status is None:
         return "the worker stopped responding"
+    if not hasattr(os, "WIFSIGNALED"):  # Windows: a plain worker's exit status << 8
+        return f"the worker exited with status {status >> 8}"
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         try:
