@@ -112,7 +112,7 @@ def propose(tests, samples: list[Sample], device: str) -> list[Proposal]:
         mine = [s for s in samples if s.test == test.id and s.ratios]
         legit = [max(s.ratios) for s in mine if not s.naive]
         naive = [min(s.ratios) for s in mine if s.naive]
-        limit = float((test.options.get(dclass) or {}).get("max_ratio", float("nan")))
+        limit = test.perf[dclass].max_ratio if dclass in test.perf else float("nan")
         proposals.append(Proposal(test.id, limit, max(legit) if legit else None,
                                   min(naive) if naive else None))
     return proposals
