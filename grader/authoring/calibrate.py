@@ -142,6 +142,23 @@ def merge_saved(path: Path, name: str, device: str, samples: list[Sample],
     return merged, propose(tests, merged, device)
 
 
+def saved_path(name: str, device: str, root: Path | None = None) -> Path:
+    """Where `save` keeps an assignment's calibration on one device class."""
+    return ((root or assignments.project_root()) / "docs" / "benchmarks" /
+            f"calibrate-{name}-{perf.device_class(device)}.json")
+
+
+def save(name: str, device: str, samples: list[Sample], root: Path | None = None
+         ) -> tuple[Path, list[Sample], list[Proposal]]:
+    """Merge `samples` into the saved calibration (keeping sources not measured this time)
+    and write it; returns the file and the merged samples and proposals."""
+    path = saved_path(name, device, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    samples, proposals = merge_saved(path, name, device, samples, root)
+    path.write_text(json.dumps(as_json(name, device, samples, proposals), indent=1) + "\n")
+    return path, samples, proposals
+
+
 def _measure(suite, test, session, device, rounds, run_index, s: Sample, graded=False,
              opcount=True):
     """One run of `test`. Calibration: limits not enforced, no early stop, so every
