@@ -62,11 +62,9 @@ def make_zygote(args):
 
 
 def _load(name: str, with_reference: bool):
-    from grader.engine import grading
+    from grader import api
 
-    a = assignments.load(name)
-    ref = assignments.reference_dir(name) if with_reference else None
-    return grading.load_suite(a, ref)
+    return api.load(name, with_reference=with_reference)
 
 
 def cmd_list(args) -> int:
@@ -123,6 +121,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_grade(args) -> int:
+    from grader import api
     from grader.classroom import bulk, executors, report
 
     if args.jobs < 1:
@@ -154,8 +153,8 @@ def cmd_grade(args) -> int:
             warning = executor.warning()
             if warning:
                 print(f"warning: {warning}", file=sys.stderr)
-        run = bulk.grade_all(suite, subs, out, secret=secret, device=device,
-                             executor=executor, force=args.force, timeout=args.timeout)
+        run = api.grade_class(suite, subs, out, secret=secret, device=device,
+                              executor=executor, force=args.force, timeout=args.timeout)
     finally:
         if executor is not None:
             executor.close()
