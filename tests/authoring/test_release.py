@@ -23,7 +23,7 @@ import nbformat
 import pytest
 
 from grader import cli
-from grader.authoring import gradescope, handout, release
+from grader.authoring import gradescope, handout, release, wheel
 from tests.conftest import ROOT
 
 NAME = "backprop"
@@ -127,15 +127,15 @@ def test_the_wheel_holds_the_grader_package_only(dist):
                 assert line.strip().encode() not in text, (ref, line)
     hidden = [t.id for t in _assignment().tests if t.visibility == "hidden"]
     assert hidden and not any(f"def {tid}(".encode() in text for tid in hidden)
-    assert release.wheel.audit(path) == names
+    assert wheel.audit(path) == names
     # the audit refuses a wheel that carries reference files
     bad = dist.parent / "bad.whl"
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(bad, "w") as out:
         for n in names:
             out.writestr(n, src.read(n))
         out.writestr(f"reference/{NAME}/{NAME}.py", _reference_source())
-    with pytest.raises(release.wheel.WheelError, match="reference/"):
-        release.wheel.audit(bad)
+    with pytest.raises(wheel.WheelError, match="reference/"):
+        wheel.audit(bad)
 
 
 def _assignment():
