@@ -134,9 +134,10 @@ def install_section(a: Assignment, command: str) -> str:
         f"`unzip` and `cd` lines first.\n\n"
         f"Then `dlgrade check {a.name}` in this folder runs the public tests on your "
         f"`{a.module}.py` (or `{a.module}.ipynb`, or a `.zip` of either): one row per test, "
-        "with its points and why it failed; exit status 0 when all pass. On Linux your code "
-        "runs in a sandbox; on macOS and Windows it runs in a plain subprocess (it is your "
-        "own code), and the checker says so once.\n")
+        "with its points and why it failed; exit status 0 when all pass. On Linux with "
+        "bubblewrap installed your code runs in a sandbox; elsewhere (macOS, Windows, Linux "
+        "without it) in a separate process (it is your own code), and the checker says so "
+        "once.\n")
 
 
 def with_install_section(readme: str, section: str) -> str:
