@@ -166,6 +166,37 @@ def cmd_grade(args) -> int:
     return EXIT_OK
 
 
+def cmd_similarity(args) -> int:
+    from grader.classroom import similarity
+
+    a = assignments.load(args.assignment)
+    threshold = similarity.THRESHOLD if args.threshold is None else args.threshold
+    if not 0.0 < threshold <= 1.0:
+        raise UsageError(f"--threshold must be in (0, 1]; got {threshold}")
+    subs = intake.collect([Path(p) for p in args.submissions], a.module)
+    against = intake.collect([Path(p) for p in args.against], a.module) if args.against else []
+    stub_path = a.directory / f"{a.module}.py"
+    stub = stub_path.read_text(encoding="utf-8") if stub_path.is_file() else None
+    if stub is None:
+        print(f"warning: no stub at {stub_path}: nothing is discounted as boilerplate",
+              file=sys.stderr)
+    out = Path(args.out)
+    try:
+        run = similarity.write(out, a.title, subs, against, stub=stub, threshold=threshold)
+    except OSError as e:
+        raise UsageError(f"{out}: cannot write: {e.strerror or e}") from None
+    for sid, why in sorted(run.errors.items()):
+        print(f"warning: {sid}: not compared: {why}", file=sys.stderr)
+    flagged = [p for p in run.pairs if p.score >= threshold]
+    if run.pairs:
+        print(similarity.text_table(run.pairs, max(10, min(len(flagged), 50))))
+    print(f"\n{run.compared} submissions compared"
+          + (f" with {len(against)} reference-corpus entries" if against else "")
+          + f": {len(run.pairs)} pairs, {len(flagged)} flagged (score >= "
+          f"{threshold:.0%}); wrote {run.csv_path} and {run.html_path}")
+    return EXIT_OK
+
+
 def cmd_build(args) -> int:
     from grader.authoring import fixtures, stubgen
     from grader.boundary.session import Zygote
@@ -340,6 +371,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Dask scheduler address, e.g. tcp://host:8786 (default with "
                         "--executor dask: a local cluster)")
     s.set_defaults(func=cmd_grade)
+
+    s = sub.add_parser("similarity", help="TA: code similarity across a class",
+                       description="Compare every pair of submissions (read as `grade` reads "
+                                   "them, with the same ids) for shared code, in a way that "
+                                   "renamed identifiers, changed comments, whitespace and "
+                                   "reordered functions do not hide; the stub's own text "
+                                   "never counts. Writes DIR/similarity.csv (a,b,score, the "
+                                   "shares of each and the matching lines; every pair, most "
+                                   "similar first) and DIR/similarity.html (flagged pairs "
+                                   "side by side with the matches marked). Exit status 0 "
+                                   "when both were written.")
+    s.add_argument("assignment", help="assignment name (see `dlgrade list`)")
+    s.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                   help="a student's folder, .py, .ipynb or .zip file, a folder of those, "
+                        "or a Gradescope export")
+    s.add_argument("--out", required=True, metavar="DIR",
+                   help="output folder (the one `grade` wrote: report.html then links here)")
+    s.add_argument("--against", action="append", metavar="DIR",
+                   help="a reference corpus (earlier years' submissions, known public "
+                        "solutions), read like SUBMISSION: each submission is compared with "
+                        "its entries too, reported apart (kind 'against'); repeatable")
+    s.add_argument("--threshold", type=float, metavar="X",
+                   help="flag pairs whose score (the larger share of a submission matched "
+                        "by the other) is at least X (default 0.7: disguised copies of the "
+                        "assignments' solutions score 0.85-1, independent ones at most 0.6)")
+    s.set_defaults(func=cmd_similarity)
 
     s = sub.add_parser("build", help="instructor: regenerate stubs and public fixtures from "
                                      "the reference",
