@@ -21,8 +21,9 @@ How a disguised copy is still found:
   only loses the few k-grams that straddle a function boundary.
 - The stub is boilerplate: every k-gram of `assignments/<name>/<module>.py` (signatures,
   helper code it ships, `raise NotImplementedError`) is removed from every fingerprint
-  (copydetect's boilerplate option), so the untouched stub matches nothing and an honest
-  class is not "similar" through the handout.
+  (copydetect's boilerplate option), and so is every k-gram that straddles stub text, so
+  the untouched stub matches nothing and an honest class is not "similar" through the
+  handout.
 
 A pair's score is the larger of the two shares (matched tokens over a submission's
 fingerprinted tokens): a student who copied a classmate's whole solution and added code
@@ -37,6 +38,7 @@ depend on the hash seed beyond (rare) collisions.
 from __future__ import annotations
 
 import ast
+import bisect
 import csv
 import html
 import io
@@ -47,12 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from copydetect.utils import (
-    find_fingerprint_overlap,
-    get_copied_slices,
-    get_document_fingerprints,
-    get_token_coverage,
-)
+from copydetect.utils import get_copied_slices, winnow
 from pygments.lexers import PythonLexer
 from pygments.token import Comment, Name, Number, String, Text
 
@@ -95,12 +92,17 @@ class Fingerprint:
 
     id: str
     source: str
-    tokens: list[Token]
-    hashes: set = field(repr=False)
-    hash_idx: dict = field(repr=False)
-    """Fingerprint hash -> the token positions where its k-gram starts."""
+    tokens: list[Token] = field(repr=False)
+    hashes: np.ndarray = field(repr=False)
+    """The winnowed fingerprints kept (the stub's removed), one per occurrence..."""
+    positions: np.ndarray = field(repr=False)
+    """...and the token index where each one's k-gram starts."""
     coverage: int
     """Tokens covered by the fingerprints kept (the denominator of a share)."""
+    token_spans: np.ndarray = field(repr=False)
+    """(tokens, 2): each token's [start, end) in the source."""
+    line_starts: list[int] = field(repr=False)
+    """Offsets of the source's newlines, to turn spans into line numbers."""
 
 
 @dataclass
@@ -116,6 +118,9 @@ class Pair:
     a_regions: list[tuple[int, int]]
     """Character spans of `a`'s source that match `b`, in order."""
     b_regions: list[tuple[int, int]]
+    a_lines: str = ""
+    """The lines of `a` that match, '3-9;14' (1-based)."""
+    b_lines: str = ""
     kind: str = "class"
 
 
@@ -201,6 +206,26 @@ _OPENERS = ("(", "[", "{")
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
 
 
+_CATEGORY: dict = {}
+
+
+def _category(kind) -> str:
+    """What a pygments token type is to the tokenizer (memoized: testing a type's ancestry
+    on every token cost a third of the tokenizer's time)."""
+    if kind in Comment or kind in Text or kind in String.Doc:
+        what = "skip"
+    elif kind in String:
+        what = "string"
+    elif kind in Name:
+        what = "name"
+    elif kind in Number:
+        what = "number"
+    else:
+        what = "other"
+    _CATEGORY[kind] = what
+    return what
+
+
 def tokenize(source: str) -> list[Token]:
     """The tokens that count, in order. Dropped: comments, whitespace, docstrings, and
     grouping parentheses (`return (a, b)` is `return a, b`; `(x * y) + z` is `x * y + z`:
@@ -215,9 +240,10 @@ def tokenize(source: str) -> list[Token]:
     ends_callee = False  # does the last token end something a `(` would call?
     for start, kind, text in PythonLexer().get_tokens_unprocessed(source):
         end = start + len(text)
-        if kind in Comment or kind in Text or kind in String.Doc or not text.strip():
+        what = _CATEGORY.get(kind) or _category(kind)
+        if what == "skip" or not text.strip():
             continue
-        if kind in String:
+        if what == "string":
             if in_string:  # the next piece of the same literal (quotes, escapes, f-parts)
                 last = out[-1]
                 out[-1] = Token(last.symbol, last.start, end)
@@ -226,7 +252,7 @@ def tokenize(source: str) -> list[Token]:
             in_string = ends_callee = True
             continue
         in_string = False
-        callee, ends_callee = ends_callee, kind in Name or text in (")", "]")
+        callee, ends_callee = ends_callee, what == "name" or text in (")", "]")
         if text == "(":
             # A call's (or a def's) parenthesis follows a name, a closing bracket or a
             # string; any other one (after an operator, a comma, a keyword) only groups.
@@ -235,9 +261,9 @@ def tokenize(source: str) -> list[Token]:
                 continue
         elif text == ")" and groups and groups.pop():
             continue
-        if kind in Name and (bound is None or text in bound or start in keyword_at):
+        if what == "name" and (bound is None or text in bound or start in keyword_at):
             out.append(Token(_PLACEHOLDER, start, end))
-        elif kind in Number:
+        elif what == "number":
             out.append(Token(_symbol(_number(text)), start, end))
         else:
             out.append(Token(_symbol(text), start, end))
@@ -254,76 +280,82 @@ def _check(k: int, window: int) -> None:
                               f"window={window}")
 
 
+def _kgram_hashes(text: str, k: int) -> np.ndarray:
+    """A hash of every run of k symbols (a polynomial hash, wrapping in 64 bits, kept to 52
+    bits so copydetect's winnowing, which compares hashes as floats, sees them exactly).
+    copydetect's own `hashed_kgrams` uses Python's `hash`, which is salted per process:
+    its winnowing would keep different fingerprints on every run and scores would move by
+    a few points between two runs on the same class."""
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    n = len(codes) - k + 1
+    if n <= 0:
+        return np.array([], dtype=np.int64)
+    codes = codes.astype(np.uint64)
+    h = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(k):
+            h = h * np.uint64(1_000_003) + codes[j:j + n]
+    return (h >> np.uint64(12)).astype(np.int64)
+
+
 def boilerplate(source: str | None, *, k: int = K) -> np.ndarray:
-    """Every k-gram hash of the stub (no winnowing, as copydetect's boilerplate option)."""
+    """Every k-gram hash of the stub, sorted (no winnowing, as copydetect's boilerplate
+    option)."""
     _check(k, 1)
     if not source:
         return np.array([], dtype=np.int64)
-    hashes, _ = get_document_fingerprints(_text(tokenize(source)), k, 1)
-    return np.array(sorted(hashes), dtype=np.int64)
+    return np.unique(_kgram_hashes(_text(tokenize(source.replace("\r\n", "\n"))), k))
 
 
 def fingerprint(doc_id: str, source: str, *, stub: np.ndarray | None = None, k: int = K,
                 window: int = WINDOW) -> Fingerprint:
-    """Tokenize and winnow one document, minus the stub's k-grams."""
+    """Tokenize and winnow one document (copydetect's `winnow`), minus the stub's k-grams."""
     _check(k, window)
     source = source.replace("\r\n", "\n")
     tokens = tokenize(source)
     text = _text(tokens)
-    if len(text) < k:
-        return Fingerprint(doc_id, source, tokens, set(), {}, 0)
-    stub = stub if stub is not None else np.array([], dtype=np.int64)
-    hashes, idx = get_document_fingerprints(text, k, window, stub)
-    return Fingerprint(doc_id, source, tokens, hashes, idx,
-                       int(get_token_coverage(idx, k, len(text))))
+    spans = np.array([(t.start, t.end) for t in tokens], dtype=np.int64).reshape(-1, 2)
+    lines = np.flatnonzero(np.frombuffer(source.encode("utf-32-le", "surrogatepass"),
+                                         dtype=np.uint32) == ord("\n")).tolist()
+    hashes = positions = np.array([], dtype=np.int64)
+    coverage = 0
+    all_hashes = _kgram_hashes(text, k)
+    if len(all_hashes):
+        hashes, positions = winnow(all_hashes, window, remove_duplicates=False)
+        if stub is not None and len(stub):
+            # The stub's text never counts: not its k-grams (copydetect's boilerplate
+            # removal) and not a k-gram that straddles stub text either (the end of a
+            # signature and the first few tokens of a body, which are all the same for
+            # `g = dw + weight_decay * w`), so each fingerprint kept is the student's own.
+            starts = np.flatnonzero(np.isin(all_hashes, stub))
+            stubby = np.zeros(len(text) + 1, dtype=np.int64)
+            for offset in range(k):
+                stubby[starts + offset] = 1
+            inside = np.concatenate([[0], np.cumsum(stubby)])
+            keep = inside[positions + k] - inside[positions] == 0
+            hashes, positions = hashes[keep], positions[keep]
+        covered = np.zeros(len(text), dtype=bool)
+        for offset in range(k):
+            covered[positions + offset] = True
+        coverage = int(covered.sum())
+    return Fingerprint(doc_id, source, tokens, hashes.astype(np.int64),
+                       positions.astype(np.int64), coverage, spans, lines)
 
 
 # ---------------------------------------------------------------------------- compare
-def _regions(fp: Fingerprint, slices: np.ndarray) -> list[tuple[int, int]]:
-    """Token slices [start, end) -> character spans of the source."""
-    return [(fp.tokens[int(s)].start, fp.tokens[int(e) - 1].end)
-            for s, e in zip(slices[0], slices[1])]
+def _regions(fp: Fingerprint, slices: np.ndarray) -> np.ndarray:
+    """Token slices [start, end) -> (n, 2) character spans of the source."""
+    starts = fp.token_spans[slices[0].astype(np.int64), 0]
+    ends = fp.token_spans[slices[1].astype(np.int64) - 1, 1]
+    return np.stack([starts, ends], axis=1)
 
 
-def compare(a: Fingerprint, b: Fingerprint, k: int = K, kind: str = "class") -> Pair:
-    """How much of `a` and of `b` the shared fingerprints cover, and where."""
-    idx_a, idx_b = find_fingerprint_overlap(a.hashes, b.hashes, a.hash_idx, b.hash_idx)
-    if len(idx_a) == 0:
-        return Pair(a.id, b.id, 0.0, 0.0, 0.0, 0, [], [], kind)
-    sa, sb = get_copied_slices(idx_a, k), get_copied_slices(idx_b, k)
-    matched_a = int(np.sum(sa[1] - sa[0]))
-    matched_b = int(np.sum(sb[1] - sb[0]))
-    share_a = min(1.0, matched_a / a.coverage) if a.coverage else 0.0
-    share_b = min(1.0, matched_b / b.coverage) if b.coverage else 0.0
-    return Pair(a.id, b.id, max(share_a, share_b), share_a, share_b, max(matched_a, matched_b),
-                _regions(a, sa), _regions(b, sb), kind)
-
-
-def compare_all(docs: list[Fingerprint], against: list[Fingerprint] | None = None,
-                k: int = K) -> list[Pair]:
-    """Every pair of `docs`, and every doc against every corpus entry (never two corpus
-    entries), most similar first (ties by ids, so the order is stable)."""
-    pairs = []
-    for i, a in enumerate(docs):
-        for b in docs[i + 1:]:
-            pairs.append(compare(a, b, k))
-        for b in against or []:
-            pairs.append(compare(a, b, k, kind="against"))
-    pairs.sort(key=lambda p: (-p.score, -p.matched_tokens, p.a, p.b))
-    return pairs
-
-
-# ---------------------------------------------------------------------------- output
-def _line_ranges(source: str, regions: list[tuple[int, int]]) -> str:
-    """Character spans -> '3-9;14-20' (1-based source lines, merged)."""
-    starts = [i for i, c in enumerate(source) if c == "\n"]
-
-    def line(pos: int) -> int:
-        return int(np.searchsorted(starts, pos, side="left")) + 1 if starts else 1
-
+def _line_ranges(fp: Fingerprint, regions: list[tuple[int, int]]) -> str:
+    """Character spans -> '3-9;14-20' (1-based source lines, adjacent ranges merged)."""
     merged: list[list[int]] = []
-    for s, e in regions:
-        lo, hi = line(s), line(max(s, e - 1))
+    for start, end in regions:
+        lo = bisect.bisect_left(fp.line_starts, start) + 1
+        hi = bisect.bisect_left(fp.line_starts, max(start, end - 1)) + 1
         if merged and lo <= merged[-1][1] + 1:
             merged[-1][1] = max(merged[-1][1], hi)
         else:
@@ -331,20 +363,80 @@ def _line_ranges(source: str, regions: list[tuple[int, int]]) -> str:
     return ";".join(f"{lo}-{hi}" if hi != lo else f"{lo}" for lo, hi in merged)
 
 
-def csv_text(pairs: list[Pair], sources: dict[str, str],
-             against_sources: dict[str, str] | None = None) -> str:
+def _pair(a: Fingerprint, b: Fingerprint, in_b: np.ndarray, in_a: np.ndarray, k: int,
+          kind: str) -> Pair:
+    """`in_b`: which of a's fingerprints b has too; `in_a`: which of b's a has. Every
+    position of a shared fingerprint (what copydetect's find_fingerprint_overlap returns)
+    becomes copied slices (copydetect's get_copied_slices), then shares and regions."""
+    sa = get_copied_slices(a.positions[in_b], k)
+    sb = get_copied_slices(b.positions[in_a], k)
+    matched_a = int(np.sum(sa[1] - sa[0]))
+    matched_b = int(np.sum(sb[1] - sb[0]))
+    share_a = min(1.0, matched_a / a.coverage) if a.coverage else 0.0
+    share_b = min(1.0, matched_b / b.coverage) if b.coverage else 0.0
+    ra = [tuple(r) for r in _regions(a, sa).tolist()]
+    rb = [tuple(r) for r in _regions(b, sb).tolist()]
+    return Pair(a.id, b.id, max(share_a, share_b), share_a, share_b, max(matched_a, matched_b),
+                ra, rb, _line_ranges(a, ra), _line_ranges(b, rb), kind)
+
+
+def _nothing(a: Fingerprint, b: Fingerprint, kind: str) -> Pair:
+    return Pair(a.id, b.id, 0.0, 0.0, 0.0, 0, [], [], kind=kind)
+
+
+def compare(a: Fingerprint, b: Fingerprint, k: int = K, kind: str = "class") -> Pair:
+    """How much of `a` and of `b` the shared fingerprints cover, and where."""
+    in_b = np.isin(a.hashes, b.hashes)
+    if not in_b.any():
+        return _nothing(a, b, kind)
+    return _pair(a, b, in_b, np.isin(b.hashes, a.hashes), k, kind)
+
+
+def compare_all(docs: list[Fingerprint], against: list[Fingerprint] | None = None,
+                k: int = K) -> list[Pair]:
+    """Every pair of `docs`, and every doc against every corpus entry (never two corpus
+    entries), most similar first (ties by ids, so the order is stable). As `compare` on
+    each pair, with the set tests done by table lookups: every distinct hash gets a small
+    number, and a document's numbers mark a table that its partners index into."""
+    against = against or []
+    everyone = docs + against
+    if not everyone:
+        return []
+    _, codes = np.unique(np.concatenate([d.hashes for d in everyone]), return_inverse=True)
+    codes = np.split(codes.reshape(-1), np.cumsum([len(d.hashes) for d in everyone])[:-1])
+    size = int(max((int(c.max()) for c in codes if len(c)), default=-1)) + 1
+    mine, theirs = np.zeros(size, dtype=bool), np.zeros(size, dtype=bool)
+    pairs = []
+    for i, a in enumerate(docs):
+        mine[codes[i]] = True
+        others = [(j, "class") for j in range(i + 1, len(docs))] + \
+                 [(len(docs) + j, "against") for j in range(len(against))]
+        for j, kind in others:
+            b = everyone[j]
+            in_a = mine[codes[j]]
+            if not in_a.any():
+                pairs.append(_nothing(a, b, kind))
+                continue
+            shared = codes[j][in_a]
+            theirs[shared] = True
+            pairs.append(_pair(a, b, theirs[codes[i]], in_a, k, kind))
+            theirs[shared] = False
+        mine[codes[i]] = False
+    pairs.sort(key=lambda p: (-p.score, -p.matched_tokens, p.a, p.b))
+    return pairs
+
+
+# ---------------------------------------------------------------------------- output
+def csv_text(pairs: list[Pair]) -> str:
     """similarity.csv: one row per pair, most similar first; `a_lines`/`b_lines` are the
     matching source lines ('3-9;14'). Ids are quoted like every text field
     (QUOTE_NONNUMERIC, as grades.csv)."""
-    against_sources = against_sources or {}
     buf = io.StringIO()
     w = csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for p in pairs:
         w.writerow([p.a, p.b, round(p.score, 4), round(p.a_share, 4), round(p.b_share, 4),
-                    p.matched_tokens, _line_ranges(sources[p.a], p.a_regions),
-                    _line_ranges((against_sources if p.kind == "against" else sources)[p.b],
-                                 p.b_regions), p.kind])
+                    p.matched_tokens, p.a_lines, p.b_lines, p.kind])
     return buf.getvalue()
 
 
@@ -512,7 +604,7 @@ def write(out_dir: Path, title: str, subs: list, against: list | None = None, *,
     against_sources = {d.id: d.source for d in corpus}
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, html_path = out_dir / "similarity.csv", out_dir / "similarity.html"
-    _write_atomic(csv_path, csv_text(pairs, sources, against_sources))
+    _write_atomic(csv_path, csv_text(pairs))
     _write_atomic(html_path, html_report(title, pairs, sources, against_sources,
                                         threshold=threshold, errors=errors,
                                         report_link=(out_dir / "report.html").exists()))
