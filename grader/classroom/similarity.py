@@ -475,7 +475,7 @@ def _pct(x: float) -> str:
 def html_report(title: str, pairs: list[Pair], sources: dict[str, str],
                 against_sources: dict[str, str] | None = None, *,
                 threshold: float = THRESHOLD, errors: dict[str, str] | None = None,
-                max_shown: int = MAX_SHOWN, report_link: bool = False) -> str:
+                max_shown: int = MAX_SHOWN) -> str:
     """similarity.html: the ranking, then each flagged pair side by side. Class pairs and
     pairs with the reference corpus are listed separately. Every text that comes from a
     submission (ids, code) is escaped."""
@@ -490,8 +490,9 @@ def html_report(title: str, pairs: list[Pair], sources: dict[str, str],
              f"matched by the other, outside the stub) is at least {_pct(threshold)}. "
              "Identifiers renamed, comments, whitespace and the order of functions do not "
              "hide a match. similarity.csv holds every pair.</p>"]
-    if report_link:
-        parts.append('<p><a href="report.html">Class report</a></p>')
+    # Relative, so it works once `dlgrade grade --out` writes into the same folder.
+    parts.append('<p>Class report: <a href="report.html">report.html</a> (after '
+                 "<code>dlgrade grade ... --out</code> this folder)</p>")
     shown: list[tuple[str, Pair]] = []
     for kind, heading in (("class", "Pairs within the class"),
                           ("against", "Matches with the reference corpus (--against)")):
@@ -606,6 +607,5 @@ def write(out_dir: Path, title: str, subs: list, against: list | None = None, *,
     csv_path, html_path = out_dir / "similarity.csv", out_dir / "similarity.html"
     _write_atomic(csv_path, csv_text(pairs))
     _write_atomic(html_path, html_report(title, pairs, sources, against_sources,
-                                        threshold=threshold, errors=errors,
-                                        report_link=(out_dir / "report.html").exists()))
+                                        threshold=threshold, errors=errors))
     return Run(pairs, len(docs), errors, csv_path, html_path)

@@ -319,7 +319,6 @@ def test_write_lists_unreadable_submissions_and_writes_both_files(tmp_path):
     subs = [SimpleNamespace(id="a", source=ORIGINAL, error=None),
             SimpleNamespace(id="b", source=DISGUISED, error=None),
             SimpleNamespace(id="broken", source=None, error="broken.zip is not a zip")]
-    (tmp_path / "report.html").write_text("<html></html>")
     run = sim.write(tmp_path, "Affine", subs, stub=STUB)
     assert run.errors == {"broken": "broken.zip is not a zip"}
     assert run.compared == 2 and len(run.pairs) == 1
@@ -328,3 +327,11 @@ def test_write_lists_unreadable_submissions_and_writes_both_files(tmp_path):
     assert 'href="report.html"' in page and "broken.zip is not a zip" in page
     with pytest.raises(sim.SimilarityError, match="threshold"):
         sim.write(tmp_path, "Affine", subs, threshold=0)
+
+
+def test_the_class_report_links_to_similarity_html_in_the_same_folder():
+    from grader.classroom import classreport
+    from grader.engine import assignments
+
+    page = classreport.html_report(assignments.load("pooling", ROOT), [])
+    assert '<a href="similarity.html">' in page
