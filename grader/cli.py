@@ -191,7 +191,8 @@ def cmd_similarity(args) -> int:
     if run.pairs:
         print(similarity.text_table(run.pairs, max(10, min(len(flagged), 50))))
     print(f"\n{run.compared} submissions compared"
-          + (f" with {len(against)} reference-corpus entries" if against else "")
+          + (f" with {len(against)} reference-corpus "
+             f"{'entry' if len(against) == 1 else 'entries'}" if against else "")
           + f": {len(run.pairs)} pairs, {len(flagged)} flagged (score >= "
           f"{threshold:.0%}); wrote {run.csv_path} and {run.html_path}")
     return EXIT_OK
