@@ -173,6 +173,8 @@ def cmd_similarity(args) -> int:
     threshold = similarity.THRESHOLD if args.threshold is None else args.threshold
     if not 0.0 < threshold <= 1.0:
         raise UsageError(f"--threshold must be in (0, 1]; got {threshold}")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
     subs = intake.collect([Path(p) for p in args.submissions], a.module)
     against = intake.collect([Path(p) for p in args.against], a.module) if args.against else []
     stub_path = a.directory / f"{a.module}.py"
@@ -182,7 +184,8 @@ def cmd_similarity(args) -> int:
               file=sys.stderr)
     out = Path(args.out)
     try:
-        run = similarity.write(out, a.title, subs, against, stub=stub, threshold=threshold)
+        run = similarity.write(out, a.title, subs, against, stub=stub, threshold=threshold,
+                               jobs=args.jobs)
     except OSError as e:
         raise UsageError(f"{out}: cannot write: {e.strerror or e}") from None
     for sid, why in sorted(run.errors.items()):
@@ -396,7 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threshold", type=float, metavar="X",
                    help="flag pairs whose score (the larger share of a submission matched "
                         "by the other) is at least X (default 0.7: disguised copies of the "
-                        "assignments' solutions score 0.85-1, independent ones at most 0.6)")
+                        "assignments' solutions score 0.85-1, independent solutions at most "
+                        "0.5)")
+    s.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                   help="use N processes (default 1)")
     s.set_defaults(func=cmd_similarity)
 
     s = sub.add_parser("build", help="instructor: regenerate stubs and public fixtures from "

@@ -161,12 +161,17 @@ def generated_class(name: str, folder: Path, n: int, root: Path | None = None) -
             disguise(sols[i % len(sols)], seed=1000 + i, keep=keep), encoding="utf-8")
 
 
-def run_cli(name: str, folder: Path, out: Path) -> float:
-    """Wall time of `dlgrade similarity` in a fresh process."""
+def run_cli(name: str, folder: Path, out: Path, *extra: str) -> tuple[float, float]:
+    """Wall time and CPU time (its own and its children's) of `dlgrade similarity` in a
+    fresh process."""
+    before = os.times()
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "grader.cli", "similarity", name, str(folder),
-                    "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    subprocess.run([sys.executable, "-m", "grader", "similarity", name, str(folder),
+                    "--out", str(out), *extra], check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    after = os.times()
+    return wall, (after.children_user + after.children_system
+                  - before.children_user - before.children_system)
 
 
 def read_pairs(out: Path) -> list[dict]:
@@ -178,14 +183,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("assignments", nargs="*", help="default: every assignment")
     p.add_argument("-n", type=int, default=300, help="generated class size (default 300)")
+    p.add_argument("--jobs", type=int, nargs="+", default=[1, 2],
+                   help="time the command with each of these --jobs (default: 1 2)")
     p.add_argument("--timing-assignment", default="attention",
                    help="the assignment whose solutions the generated class copies")
     args = p.parse_args(argv)
     names = args.assignments or assignments.available()
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
-    print("| assignment | class | copies (score) | best independent pair (score) | stub |")
-    print("|---|---|---|---|---|")
+    print("| assignment | class | two top pairs (score) | best other pair of independent "
+          "solutions | best pair with a naive variant | stub's best |")
+    print("|---|---|---|---|---|---|")
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
@@ -193,27 +201,37 @@ def main(argv: list[str] | None = None) -> int:
             copies = acceptance_class(name, folder)
             run_cli(name, folder, out)
             pairs = read_pairs(out)
-            top = pairs[:2]
-            top_ok = {frozenset((r["a"], r["b"])) for r in top} == \
+            top_ok = {frozenset((r["a"], r["b"])) for r in pairs[:2]} == \
                 {frozenset(c) for c in copies.items()}
-            indep = [r for r in pairs if not ({r["a"], r["b"]} & set(copies))]
+            rest = [r for r in pairs[2:] if "untouched_stub" not in (r["a"], r["b"])]
+            # The naive variants reuse whole functions of the reference: not independent.
+            naive = [r for r in rest if r["a"].startswith("naive_") or
+                     r["b"].startswith("naive_")]
+            indep = [r for r in rest if r not in naive]
             stub_max = max(float(r["score"]) for r in pairs
                            if "untouched_stub" in (r["a"], r["b"]))
             ok &= top_ok and stub_max == 0.0
-            best = indep[0]
+
+            def show(r):
+                return f"{r['a']} ~ {r['b']} ({float(r['score']):.2f})" if r else "-"
+
             print(f"| {name} | {len(list(folder.iterdir()))} | "
-                  + ", ".join(f"{r['a']}~{r['b']} ({float(r['score']):.2f})" for r in top)
-                  + f" | {best['a']}~{best['b']} ({float(best['score']):.2f}) | "
-                  f"max {stub_max:.2f} |" + ("" if top_ok else " **copies not on top**"))
+                  + ", ".join(show(r) for r in pairs[:2])
+                  + ("" if top_ok else " **copies not on top**")
+                  + f" | {show(indep[0] if indep else None)} | "
+                  f"{show(naive[0] if naive else None)} | {stub_max:.2f} |")
         folder, out = Path(tmp) / "gen" / "class", Path(tmp) / "gen" / "out"
         t0 = time.perf_counter()
         generated_class(args.timing_assignment, folder, args.n)
         gen = time.perf_counter() - t0
-        wall = run_cli(args.timing_assignment, folder, out)
-        rows = len(read_pairs(out))
         print(f"\n{args.n} generated {args.timing_assignment} submissions (generated in "
-              f"{gen:.1f} s): `dlgrade similarity` {wall:.1f} s wall for {rows} pairs; load "
-              f"average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+              f"{gen:.1f} s), the whole `dlgrade similarity` command:\n")
+        print("| --jobs | wall s | CPU s | pairs | load average before |")
+        print("|---|---|---|---|---|")
+        for jobs in args.jobs:
+            load = os.getloadavg()[0]
+            wall, cpu = run_cli(args.timing_assignment, folder, out, "--jobs", str(jobs))
+            print(f"| {jobs} | {wall:.1f} | {cpu:.1f} | {len(read_pairs(out))} | {load:.2f} |")
     return 0 if ok else 1
 
 

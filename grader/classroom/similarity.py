@@ -42,6 +42,7 @@ import bisect
 import csv
 import html
 import io
+import multiprocessing as mp
 import os
 import tempfile
 import zlib
@@ -61,8 +62,8 @@ WINDOW = 4
 THRESHOLD = 0.7
 """Default score at or above which a pair is flagged (shown side by side in the HTML).
 Measured on the assignments' own solutions (docs/benchmarks/similarity.md): disguised
-copies score 0.85-1.0, independent solutions in different styles at most 0.58 (Adam, whose
-update rule everyone writes the same way)."""
+copies score 0.85-1.0, independent solutions in different styles at most 0.5; the naive
+variants, which reuse whole functions of the reference, up to 0.75 with it."""
 MAX_SHOWN = 50
 """At most this many flagged pairs are drawn side by side; the CSV holds every pair."""
 
@@ -92,7 +93,6 @@ class Fingerprint:
 
     id: str
     source: str
-    tokens: list[Token] = field(repr=False)
     hashes: np.ndarray = field(repr=False)
     """The winnowed fingerprints kept (the stub's removed), one per occurrence..."""
     positions: np.ndarray = field(repr=False)
@@ -115,9 +115,10 @@ class Pair:
     a_share: float
     b_share: float
     matched_tokens: int
-    a_regions: list[tuple[int, int]]
-    """Character spans of `a`'s source that match `b`, in order."""
-    b_regions: list[tuple[int, int]]
+    a_regions: np.ndarray = field(repr=False)
+    """(n, 2): the [start, end) character spans of `a`'s source that match `b`, in order
+    (an array: 45,000 pairs of lists of tuples cost seconds to send back from a worker)."""
+    b_regions: np.ndarray = field(repr=False)
     a_lines: str = ""
     """The lines of `a` that match, '3-9;14' (1-based)."""
     b_lines: str = ""
@@ -338,7 +339,7 @@ def fingerprint(doc_id: str, source: str, *, stub: np.ndarray | None = None, k: 
         for offset in range(k):
             covered[positions + offset] = True
         coverage = int(covered.sum())
-    return Fingerprint(doc_id, source, tokens, hashes.astype(np.int64),
+    return Fingerprint(doc_id, source, hashes.astype(np.int64),
                        positions.astype(np.int64), coverage, spans, lines)
 
 
@@ -374,14 +375,16 @@ def _pair(a: Fingerprint, b: Fingerprint, in_b: np.ndarray, in_a: np.ndarray, k:
     matched_b = int(np.sum(sb[1] - sb[0]))
     share_a = min(1.0, matched_a / a.coverage) if a.coverage else 0.0
     share_b = min(1.0, matched_b / b.coverage) if b.coverage else 0.0
-    ra = [tuple(r) for r in _regions(a, sa).tolist()]
-    rb = [tuple(r) for r in _regions(b, sb).tolist()]
+    ra, rb = _regions(a, sa), _regions(b, sb)
     return Pair(a.id, b.id, max(share_a, share_b), share_a, share_b, max(matched_a, matched_b),
-                ra, rb, _line_ranges(a, ra), _line_ranges(b, rb), kind)
+                ra, rb, _line_ranges(a, ra.tolist()), _line_ranges(b, rb.tolist()), kind)
+
+
+_NO_REGIONS = np.zeros((0, 2), dtype=np.int64)
 
 
 def _nothing(a: Fingerprint, b: Fingerprint, kind: str) -> Pair:
-    return Pair(a.id, b.id, 0.0, 0.0, 0.0, 0, [], [], kind=kind)
+    return Pair(a.id, b.id, 0.0, 0.0, 0.0, 0, _NO_REGIONS, _NO_REGIONS, kind=kind)
 
 
 def compare(a: Fingerprint, b: Fingerprint, k: int = K, kind: str = "class") -> Pair:
@@ -392,22 +395,19 @@ def compare(a: Fingerprint, b: Fingerprint, k: int = K, kind: str = "class") -> 
     return _pair(a, b, in_b, np.isin(b.hashes, a.hashes), k, kind)
 
 
-def compare_all(docs: list[Fingerprint], against: list[Fingerprint] | None = None,
-                k: int = K) -> list[Pair]:
-    """Every pair of `docs`, and every doc against every corpus entry (never two corpus
-    entries), most similar first (ties by ids, so the order is stable). As `compare` on
-    each pair, with the set tests done by table lookups: every distinct hash gets a small
-    number, and a document's numbers mark a table that its partners index into."""
-    against = against or []
+def _rows(rows: list[int], docs: list[Fingerprint], against: list[Fingerprint],
+          k: int) -> list[Pair]:
+    """The pairs of `compare_all` whose first document is docs[i] for i in rows. The set
+    tests are table lookups: every distinct hash gets a small number, and a document's
+    numbers mark a table that its partners index into."""
     everyone = docs + against
-    if not everyone:
-        return []
     _, codes = np.unique(np.concatenate([d.hashes for d in everyone]), return_inverse=True)
     codes = np.split(codes.reshape(-1), np.cumsum([len(d.hashes) for d in everyone])[:-1])
     size = int(max((int(c.max()) for c in codes if len(c)), default=-1)) + 1
     mine, theirs = np.zeros(size, dtype=bool), np.zeros(size, dtype=bool)
     pairs = []
-    for i, a in enumerate(docs):
+    for i in rows:
+        a = docs[i]
         mine[codes[i]] = True
         others = [(j, "class") for j in range(i + 1, len(docs))] + \
                  [(len(docs) + j, "against") for j in range(len(against))]
@@ -422,6 +422,83 @@ def compare_all(docs: list[Fingerprint], against: list[Fingerprint] | None = Non
             pairs.append(_pair(a, b, theirs[codes[i]], in_a, k, kind))
             theirs[shared] = False
         mine[codes[i]] = False
+    return pairs
+
+
+# What forked workers read (set just before the pool forks, so they inherit it instead
+# of receiving every fingerprint through a pipe).
+_FORKED: tuple = ()
+
+
+def _forked_fingerprints(items: list[tuple[str, str]]) -> list[Fingerprint | str]:
+    stub, k, window = _FORKED
+    out: list[Fingerprint | str] = []
+    for doc_id, source in items:
+        try:
+            out.append(fingerprint(doc_id, source, stub=stub, k=k, window=window))
+        except Exception as e:  # one submission never stops the class
+            out.append(f"could not be tokenized: {type(e).__name__}")
+    return out
+
+
+def _forked_rows(rows: list[int]) -> list[Pair]:
+    return _rows(rows, *_FORKED)
+
+
+def _pool(jobs: int):
+    """A pool of `jobs` forked processes, or None where fork is unavailable (Windows) or
+    one job was asked for. Forking is safe here: this process holds no secret and has not
+    imported torch."""
+    if jobs <= 1 or "fork" not in mp.get_all_start_methods():
+        return None
+    return mp.get_context("fork").Pool(jobs)
+
+
+def fingerprint_all(items: list[tuple[str, str]], *, stub: np.ndarray | None = None,
+                    k: int = K, window: int = WINDOW,
+                    jobs: int = 1) -> list[Fingerprint | str]:
+    """`fingerprint` on each (id, source), in order, on `jobs` processes; where one fails
+    (it should not: the lexer takes any text), why, as a string."""
+    global _FORKED
+    _check(k, window)
+    chunks = [items[w::jobs] for w in range(max(1, jobs))]
+    _FORKED = (stub, k, window)
+    try:
+        pool = _pool(jobs) if len(items) > 1 else None
+        if pool is None:
+            return _forked_fingerprints(items)
+        with pool:
+            parts = pool.map(_forked_fingerprints, chunks)
+    finally:
+        _FORKED = ()
+    out: list[Fingerprint | str] = [""] * len(items)
+    for w, part in enumerate(parts):
+        out[w::jobs] = part
+    return out
+
+
+def compare_all(docs: list[Fingerprint], against: list[Fingerprint] | None = None,
+                k: int = K, jobs: int = 1) -> list[Pair]:
+    """Every pair of `docs`, and every doc against every corpus entry (never two corpus
+    entries), most similar first (ties by ids, so the order is stable). The same pairs as
+    `compare` on each, computed on `jobs` processes (rows dealt out in turn, so each gets
+    long and short rows alike)."""
+    global _FORKED
+    against = against or []
+    if not docs:
+        return []
+    _FORKED = (docs, against, k)
+    try:
+        pool = _pool(min(jobs, len(docs)))
+        if pool is None:
+            pairs = _rows(list(range(len(docs))), docs, against, k)
+        else:
+            with pool:
+                parts = pool.map(_forked_rows, [list(range(w, len(docs), jobs))
+                                                for w in range(jobs)])
+            pairs = [p for part in parts for p in part]
+    finally:
+        _FORKED = ()
     pairs.sort(key=lambda p: (-p.score, -p.matched_tokens, p.a, p.b))
     return pairs
 
@@ -440,10 +517,10 @@ def csv_text(pairs: list[Pair]) -> str:
     return buf.getvalue()
 
 
-def _marked(source: str, regions: list[tuple[int, int]]) -> str:
+def _marked(source: str, regions: np.ndarray) -> str:
     """The source HTML-escaped, with each matching region in <mark>."""
     out, pos = [], 0
-    for s, e in sorted(regions):
+    for s, e in sorted(map(tuple, np.asarray(regions).tolist())):
         if s < pos:
             s = pos
         if e <= s:
@@ -576,7 +653,7 @@ class Run:
 
 def write(out_dir: Path, title: str, subs: list, against: list | None = None, *,
           stub: str | None = None, threshold: float = THRESHOLD, k: int = K,
-          window: int = WINDOW) -> Run:
+          window: int = WINDOW, jobs: int = 1) -> Run:
     """Fingerprint the class (`intake.Submission`s) and the corpus, compare, write
     `out_dir/similarity.csv` and `out_dir/similarity.html`. A submission that could not be
     read is listed as not compared; one that fails to tokenize (it never should: the
@@ -587,20 +664,20 @@ def write(out_dir: Path, title: str, subs: list, against: list | None = None, *,
     errors: dict[str, str] = {}
 
     def prints(items, where):
-        fps = []
+        readable = [s for s in items if s.source is not None]
         for s in items:
             if s.source is None:
                 errors[f"{where}{s.id}"] = s.error or "no source"
-                continue
-            try:
-                fps.append(fingerprint(s.id, s.source, stub=base, k=k, window=window))
-            except Exception as e:  # one submission never stops the class
-                errors[f"{where}{s.id}"] = f"could not be tokenized: {type(e).__name__}"
-        return fps
+        done = fingerprint_all([(s.id, s.source) for s in readable], stub=base, k=k,
+                               window=window, jobs=jobs)
+        for s, fp in zip(readable, done):
+            if isinstance(fp, str):
+                errors[f"{where}{s.id}"] = fp
+        return [fp for fp in done if not isinstance(fp, str)]
 
     docs = prints(subs, "")
     corpus = prints(against or [], "--against ")
-    pairs = compare_all(docs, corpus, k=k)
+    pairs = compare_all(docs, corpus, k=k, jobs=jobs)
     sources = {d.id: d.source for d in docs}
     against_sources = {d.id: d.source for d in corpus}
     out_dir.mkdir(parents=True, exist_ok=True)

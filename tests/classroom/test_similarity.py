@@ -185,7 +185,7 @@ def test_the_untouched_stub_matches_nothing():
     assert stub.coverage == 0 and len(stub.hashes) == 0
     for other in (_fp("stub2", STUB), _fp("a", ORIGINAL)):
         p = sim.compare(stub, other)
-        assert (p.score, p.matched_tokens, p.a_regions) == (0.0, 0, [])
+        assert (p.score, p.matched_tokens, p.a_regions.tolist()) == (0.0, 0, [])
 
 
 @pytest.mark.parametrize("name", ["pooling", "adam"])
@@ -246,9 +246,9 @@ def test_compare_all_agrees_with_compare_and_ranks_most_similar_first():
     by_id = {d.id: d for d in docs + corpus}
     for p in pairs:
         q = sim.compare(by_id[p.a], by_id[p.b], kind=p.kind)
-        assert (p.score, p.a_share, p.b_share, p.a_regions, p.b_regions, p.a_lines,
-                p.b_lines) == (q.score, q.a_share, q.b_share, q.a_regions, q.b_regions,
-                               q.a_lines, q.b_lines)
+        assert (p.score, p.a_share, p.b_share, p.a_regions.tolist(), p.b_regions.tolist(),
+                p.a_lines, p.b_lines) == (q.score, q.a_share, q.b_share, q.a_regions.tolist(),
+                                          q.b_regions.tolist(), q.a_lines, q.b_lines)
     assert {pairs[0].a, pairs[0].b} in ({"a", "b"}, {"a", "old"}, {"b", "old"})
 
 
@@ -335,3 +335,20 @@ def test_the_class_report_links_to_similarity_html_in_the_same_folder():
 
     page = classreport.html_report(assignments.load("pooling", ROOT), [])
     assert '<a href="similarity.html">' in page
+
+
+def test_two_processes_give_the_same_fingerprints_and_pairs_as_one():
+    items = [("a", ORIGINAL), ("b", DISGUISED), ("c", INDEPENDENT), ("s", STUB),
+             ("broken", "def f(:\n"), ("e", "")]
+    stub = sim.boilerplate(STUB)
+    one = sim.fingerprint_all(items, stub=stub, jobs=1)
+    two = sim.fingerprint_all(items, stub=stub, jobs=2)
+    assert [f.id for f in one] == [f.id for f in two] == [i for i, _ in items]
+    assert all(f.hashes.tolist() == g.hashes.tolist() for f, g in zip(one, two))
+
+    def rows(pairs):
+        return [(p.a, p.b, p.score, p.a_regions.tolist(), p.b_lines, p.kind) for p in pairs]
+
+    corpus = one[:2]
+    assert rows(sim.compare_all(one, corpus, jobs=1)) == rows(sim.compare_all(one, corpus,
+                                                                                jobs=2))
