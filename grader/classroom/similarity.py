@@ -649,6 +649,8 @@ class Run:
     """Submission id -> why it was not compared (unreadable, as in grades.csv)."""
     csv_path: Path
     html_path: Path
+    threshold: float
+    """The score from which a pair was flagged."""
 
 
 def write(out_dir: Path, title: str, subs: list, against: list | None = None, *,
@@ -660,6 +662,8 @@ def write(out_dir: Path, title: str, subs: list, against: list | None = None, *,
     lexer accepts any text) would be too, never stopping the class."""
     if not 0.0 < threshold <= 1.0:
         raise SimilarityError(f"threshold must be in (0, 1]; got {threshold}")
+    if jobs < 1:
+        raise SimilarityError(f"jobs must be at least 1; got {jobs}")
     base = boilerplate(stub, k=k)
     errors: dict[str, str] = {}
 
@@ -685,4 +689,4 @@ def write(out_dir: Path, title: str, subs: list, against: list | None = None, *,
     _write_atomic(csv_path, csv_text(pairs))
     _write_atomic(html_path, html_report(title, pairs, sources, against_sources,
                                         threshold=threshold, errors=errors))
-    return Run(pairs, len(docs), errors, csv_path, html_path)
+    return Run(pairs, len(docs), errors, csv_path, html_path, threshold)

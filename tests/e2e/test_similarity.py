@@ -86,7 +86,8 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path):
     (tmp_path / "a.py").write_text("x = 1\n")
     for args, expected in (
             (["nosuch", tmp_path], "error: "),
-            ([NAME, tmp_path, "--threshold", "0"], "error: --threshold must be in (0, 1]"),
+            ([NAME, tmp_path, "--threshold", "0"], "error: threshold must be in (0, 1]; got 0"),
+            ([NAME, tmp_path, "--jobs", "0"], "error: jobs must be at least 1; got 0"),
             ([NAME, tmp_path / "missing"], "error: submission path not found")):
         proc = dlgrade("similarity", *args, "--out", tmp_path / "out")
         assert proc.returncode == 2 and proc.stderr.startswith(expected), proc.stderr
