@@ -382,9 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "its entries too, reported apart (kind 'against'); repeatable")
     s.add_argument("--threshold", type=float, default=argparse.SUPPRESS, metavar="X",
                    help="flag pairs whose score (the larger share of a submission matched "
-                        "by the other) is at least X (default: 0.7; disguised copies of the "
+                        "by the other) is at least X (default: 0.7); disguised copies of the "
                         "assignments' solutions score 0.85-1, independent solutions at most "
-                        "0.5)")
+                        "0.5")
     s.add_argument("--jobs", "-j", type=int, default=argparse.SUPPRESS, metavar="N",
                    help="use N processes (default: 1)")
     s.set_defaults(func=cmd_similarity)
