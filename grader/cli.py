@@ -174,32 +174,28 @@ def cmd_grade(args) -> int:
 
 
 def cmd_similarity(args) -> int:
+    from grader import api
     from grader.classroom import similarity
 
-    a = assignments.load(args.assignment)
-    subs = intake.collect([Path(p) for p in args.submissions], a.module)
-    against = intake.collect([Path(p) for p in args.against], a.module) if args.against else []
-    stub_path = a.directory / f"{a.module}.py"
-    stub = stub_path.read_text(encoding="utf-8") if stub_path.is_file() else None
-    if stub is None:
-        print(f"warning: no stub at {stub_path}: nothing is discounted as boilerplate",
-              file=sys.stderr)
     out = Path(args.out)
     try:
-        run = similarity.write(out, a.title, subs, against, stub=stub,
-                               **given(args, "threshold", "jobs"))
+        run = api.similarity(args.assignment, args.submissions, out,
+                             against=args.against or (), **given(args, "threshold", "jobs"))
     except similarity.SimilarityError as e:
         raise UsageError(str(e)) from None
     except OSError as e:
         raise UsageError(f"{out}: cannot write: {e.strerror or e}") from None
+    if not run.stub:
+        print("warning: the assignment has no stub: nothing was discounted as boilerplate",
+              file=sys.stderr)
     for sid, why in sorted(run.errors.items()):
         print(f"warning: {sid}: not compared: {why}", file=sys.stderr)
     flagged = [p for p in run.pairs if p.score >= run.threshold]
     if run.pairs:
         print(similarity.text_table(run.pairs, max(10, min(len(flagged), 50))))
     print(f"\n{run.compared} submissions compared"
-          + (f" with {len(against)} reference-corpus "
-             f"{'entry' if len(against) == 1 else 'entries'}" if against else "")
+          + (f" with {run.against} reference-corpus "
+             f"{'entry' if run.against == 1 else 'entries'}" if run.against else "")
           + f": {len(run.pairs)} pairs, {len(flagged)} flagged (score >= "
           f"{run.threshold:.0%}); wrote {run.csv_path} and {run.html_path}")
     return EXIT_OK

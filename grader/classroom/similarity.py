@@ -651,6 +651,10 @@ class Run:
     html_path: Path
     threshold: float
     """The score from which a pair was flagged."""
+    stub: bool
+    """Whether a stub was given (and its text discounted)."""
+    against: int
+    """Reference-corpus entries compared."""
 
 
 def write(out_dir: Path, title: str, subs: list, against: list | None = None, *,
@@ -689,4 +693,5 @@ def write(out_dir: Path, title: str, subs: list, against: list | None = None, *,
     _write_atomic(csv_path, csv_text(pairs))
     _write_atomic(html_path, html_report(title, pairs, sources, against_sources,
                                         threshold=threshold, errors=errors))
-    return Run(pairs, len(docs), errors, csv_path, html_path, threshold)
+    return Run(pairs, len(docs), errors, csv_path, html_path, threshold, bool(stub),
+               len(corpus))
