@@ -8,6 +8,7 @@ import subprocess
 import sys
 import zipfile
 
+import nbformat
 import pytest
 
 from grader.classroom import bench_similarity as bench
@@ -25,7 +26,7 @@ def dlgrade(*args, timeout=300):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A class as a TA gets it: the reference and every variant as .py files, disguised
-    copies of two correct variants (one handed in as a zip, one as a student folder), the
+    copies of two correct variants (one handed in as a zip, one as a notebook), the
     untouched stub; and a reference corpus holding last year's copy of a third solution."""
     tmp = tmp_path_factory.mktemp("similarity")
     subs, corpus, out = tmp / "subs", tmp / "last_year", tmp / "out"
@@ -37,9 +38,15 @@ def run(tmp_path_factory):
     (subs / "untouched_stub.py").write_text(bench.stub(NAME, ROOT), encoding="utf-8")
     with zipfile.ZipFile(subs / "zoe.zip", "w") as zf:
         zf.writestr("zoe/pooling.py", bench.disguise(sols["correct_as_strided"], 1, keep))
+    # yuri hands in a notebook: the copy split over two code cells, a check cell after.
+    copy = bench.disguise(sols["correct_unfold_scatter"], 2, keep)
+    half = copy.index("\ndef ", len(copy) // 2)
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Pooling"),
+        nbformat.v4.new_code_cell(copy[:half]), nbformat.v4.new_code_cell(copy[half:]),
+        nbformat.v4.new_code_cell("maxpool2d_forward(torch.zeros(1, 1, 2, 2), 2)")])
     (subs / "yuri").mkdir()
-    (subs / "yuri" / "pooling.py").write_text(
-        bench.disguise(sols["correct_unfold_scatter"], 2, keep), encoding="utf-8")
+    (subs / "yuri" / "pooling.ipynb").write_text(nbformat.writes(nb), encoding="utf-8")
     corpus.mkdir()
     (corpus / "2025_kim.py").write_text(bench.disguise(sols["naive_loops"], 3, keep),
                                         encoding="utf-8")
