@@ -14,25 +14,26 @@ How a disguised copy is still found:
   cannot rename `torch.einsum` without changing the code. copydetect's own filter turns
   every name into `V`, which makes independent solutions of the same math look alike
   (`V.V(V, V)` for both `torch.matmul(a, b)` and `torch.einsum(s, b)`): that is why the
-  tokenizer here is ours and the fingerprinting is copydetect's.
-- Winnowed k-gram fingerprints (copydetect's `get_document_fingerprints`: every run of `k`
-  tokens is hashed and a window of `window` hashes keeps its minimum, MOSS's algorithm), so
-  a copy is found as a set of shared fingerprints wherever they sit: reordering functions
-  only loses the few k-grams that straddle a function boundary.
+  tokenizer here is ours; the winnowing and the matched slices are copydetect's.
+- Winnowed k-gram fingerprints: every run of `k` tokens is hashed and copydetect's
+  `winnow` keeps the minimum of every window of `window` hashes (MOSS's algorithm), so a
+  copy is found as a set of shared fingerprints wherever they sit: reordering functions
+  only loses the few k-grams that straddle a function boundary. Shared fingerprints
+  become matched regions through copydetect's `get_copied_slices`.
 - The stub is boilerplate: every k-gram of `assignments/<name>/<module>.py` (signatures,
   helper code it ships, `raise NotImplementedError`) is removed from every fingerprint
-  (copydetect's boilerplate option), and so is every k-gram that straddles stub text, so
-  the untouched stub matches nothing and an honest class is not "similar" through the
-  handout.
+  (as copydetect's boilerplate option does), and so is every k-gram that straddles stub
+  text, so the untouched stub matches nothing and an honest class is not "similar"
+  through the handout.
 
 A pair's score is the larger of the two shares (matched tokens over a submission's
 fingerprinted tokens): a student who copied a classmate's whole solution and added code
 of their own still shows the classmate's solution as fully matched.
 
 Everything here is a pure function of source texts, except `write`, which writes the two
-files. Hash values come from Python's `hash` of token strings (copydetect's choice), so
-fingerprints are comparable within one process only; scores and matched regions do not
-depend on the hash seed beyond (rare) collisions.
+files. The k-gram hashes are our own polynomial hash, not copydetect's `hashed_kgrams`
+(Python's `hash`, salted per process): the same class gives the same scores on every run
+and in every worker process.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ reference corpus (`--against`: earlier years, known public solutions)."""
 
 
 class SimilarityError(Exception):
-    """Unusable parameters (k, window) for fingerprinting."""
+    """Unusable parameters: k, window, threshold, jobs."""
 
 
 @dataclass(frozen=True)
@@ -201,10 +202,6 @@ def _number(text: str) -> str:
         return repr(ast.literal_eval(text))
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return text
-
-
-_OPENERS = ("(", "[", "{")
-_CLOSERS = {")": "(", "]": "[", "}": "{"}
 
 
 _CATEGORY: dict = {}
