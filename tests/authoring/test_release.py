@@ -303,7 +303,9 @@ def test_gradescope_autograder_grades_as_unprivileged_user(dist, gs_base):
     root = _fake_autograder(dist, gs_base)
     secret_file = root / "source" / "autograder.json"
     # The submission refuses to work when it runs as root or can read the bundle's secret.
-    spy = (f"import os\nif os.getuid() == 0 and {os.geteuid() == 0}:\n"
+    # It also imports packages the fork server never loaded (a slot uid must reach them).
+    spy = ("import os\nimport yaml\nimport matplotlib\n"
+           f"if os.getuid() == 0 and {os.geteuid() == 0}:\n"
            "    raise RuntimeError('running as root')\n"
            f"try:\n    open({str(secret_file)!r}).read()\n    LEAK = True\n"
            "except OSError:\n    LEAK = False\n"
