@@ -25,6 +25,12 @@ ALWAYS_FORBIDDEN = (
     "torch.func", "torch.func.*", "functorch", "functorch.*", "torch.enable_grad",
 )
 
+# What the run-time record (grader.boundary.worker.FunctionRecorder: torch-level functions by
+# __name__) counts as autograd in every assignment: Tensor.backward, Tensor.requires_grad_,
+# torch.autograd.grad and torch.autograd.backward. It backs up the static scan where the scan
+# cannot tell a tensor from the student's object (`cache.backward(dout)`, below).
+AUTOGRAD_FUNCTIONS = ("backward", "requires_grad_", "grad")
+
 
 # Reaching into the grader, the interpreter or the dispatcher is never part of an
 # assignment: it is how a submission would disable the run-time op record or look for
@@ -161,6 +167,10 @@ class Resolver:
         self.classes: dict[str, list[ast.ClassDef]] = {}
         self.scopes: dict[ast.AST, _Scope] = {}
         self.module = self._collect(tree, None)
+        self.own_methods = {stmt.name for defs in self.classes.values() for cls in defs
+                            for stmt in cls.body
+                            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        """Method names the student's classes define."""
         # class name -> attribute -> [(how, payload, scope)], and appended elements
         self.attrs: dict[str, dict[str, list[tuple]]] = {}
         self.attr_appended: dict[str, dict[str, list[tuple]]] = {}
@@ -550,6 +560,12 @@ def _direct_uses(node, resolver: Resolver, python_patterns, aten_patterns, *,
                 full = f"{r.name}.{attr}"
                 if _matches(full, attr, python_patterns, aten_patterns):
                     uses.append(Use(full, sub.lineno))
+            elif r.kind == UNKNOWN and own_is_free and attr in resolver.own_methods:
+                # `cache.backward(dout)`, the cache being the student's layer object: a
+                # parameter's type is unknown, and a method of the student's own by this name
+                # exists. Were it a tensor after all, the run-time record still sees the op
+                # (aten ops, and AUTOGRAD_FUNCTIONS for autograd).
+                continue
             elif r.kind == UNKNOWN or (not own_is_free and r.kind != BUILTIN):
                 text = _text(sub)
                 if _matches(text, attr, python_patterns, aten_patterns):

@@ -238,3 +238,25 @@ def test_builtins_are_pythons_but_reaching_the_interpreter_through_them_is_not()
     ]:
         uses = forbidden.scan(src, STYLE_PY, STYLE_ATEN).get("f", [])
         assert name in [u.name for u in uses], (src, uses)
+
+
+def test_autograd_behind_a_students_method_name_is_caught_at_run_time(zygote):
+    """`cache.backward(dout)` is free when the student's classes define `backward` (the
+    cache is their layer object); were it a tensor, the run-time record catches it."""
+    from tests.conftest import ROOT, grade, suite
+
+    ref = (ROOT / "reference" / "backprop" / "backprop.py").read_text()
+    old = "    x = cache\n    return torch.where(x > 0, dout, torch.zeros_like(dout))\n"
+    assert ref.count(old) == 1
+    cheat = ref.replace(old, "    x = cache.detach().requires_grad_()\n"
+                             "    (x.clamp(min=0) * dout).sum().backward()\n"
+                             "    return x.grad.detach()\n")
+    cheat += ("\n\nclass Layer:\n    def backward(self, d):\n        return d\n\n"
+              "    def requires_grad_(self):\n        return self\n")
+    a = suite("backprop").assignment
+    assert "relu_backward" not in forbidden.scan(cheat, a.forbidden_python, a.forbidden_aten)
+    r = grade(zygote, "backprop", cheat, performance=False,
+              test_ids={"relu", "activations_public"})
+    assert {t.id for t in r.tests} == {"relu", "activations_public"}
+    for t in r.tests:
+        assert t.points == 0 and "forbidden" in t.output and "torch.backward" in t.output, t
