@@ -167,10 +167,7 @@ class Resolver:
         self.classes: dict[str, list[ast.ClassDef]] = {}
         self.scopes: dict[ast.AST, _Scope] = {}
         self.module = self._collect(tree, None)
-        self.own_methods = {stmt.name for defs in self.classes.values() for cls in defs
-                            for stmt in cls.body
-                            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef))}
-        """Method names the student's classes define."""
+
         # class name -> attribute -> [(how, payload, scope)], and appended elements
         self.attrs: dict[str, dict[str, list[tuple]]] = {}
         self.attr_appended: dict[str, dict[str, list[tuple]]] = {}
@@ -178,6 +175,9 @@ class Resolver:
             for cls in defs:
                 self._collect_class(name, cls)
         self._memo: dict[tuple, frozenset] = {}
+        self.own_attributes = {attr for attrs in self.attrs.values() for attr in attrs}
+        """Attribute names the student's classes define (methods, class attributes and
+        attributes set through `self`)."""
 
     # ---- collection
 
@@ -560,10 +560,10 @@ def _direct_uses(node, resolver: Resolver, python_patterns, aten_patterns, *,
                 full = f"{r.name}.{attr}"
                 if _matches(full, attr, python_patterns, aten_patterns):
                     uses.append(Use(full, sub.lineno))
-            elif r.kind == UNKNOWN and own_is_free and attr in resolver.own_methods:
-                # `cache.backward(dout)`, the cache being the student's layer object: a
-                # parameter's type is unknown, and a method of the student's own by this name
-                # exists. Were it a tensor after all, the run-time record still sees the op
+            elif r.kind == UNKNOWN and own_is_free and attr in resolver.own_attributes:
+                # `cache.backward(dout)`, `cache.lstm_cell`, the cache being the student's
+                # layer object: a parameter's type is unknown, and the student's classes
+                # define an attribute by this name. Were it a tensor after all, the run-time record still sees the op
                 # (aten ops, and AUTOGRAD_FUNCTIONS for autograd).
                 continue
             elif r.kind == UNKNOWN or (not own_is_free and r.kind != BUILTIN):
