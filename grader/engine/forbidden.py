@@ -563,8 +563,8 @@ def _direct_uses(node, resolver: Resolver, python_patterns, aten_patterns, *,
             elif r.kind == UNKNOWN and own_is_free and attr in resolver.own_attributes:
                 # `cache.backward(dout)`, `cache.lstm_cell`, the cache being the student's
                 # layer object: a parameter's type is unknown, and the student's classes
-                # define an attribute by this name. Were it a tensor after all, the run-time record still sees the op
-                # (aten ops, and AUTOGRAD_FUNCTIONS for autograd).
+                # define an attribute by this name. Were it a tensor after all, the
+                # run-time record still sees the op (aten ops; AUTOGRAD_FUNCTIONS).
                 continue
             elif r.kind == UNKNOWN or (not own_is_free and r.kind != BUILTIN):
                 text = _text(sub)
