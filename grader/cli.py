@@ -312,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("assignment", help="assignment name (see `dlgrade list`)")
     s.add_argument("path", nargs="?", help="your .py file, your filled-in notebook (.ipynb) or "
                                            "a folder holding either (default: ./<module>.py, "
-                                           "else ./<module>.ipynb)")
+                                           "else ./<module>.ipynb; when both are there, the "
+                                           "one that is not the untouched stub)")
     s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
                    help="where your code runs (default: cpu)")
     _sandbox_option(s)
