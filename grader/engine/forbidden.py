@@ -186,6 +186,8 @@ class Resolver:
         p = self.parents.get(node)
         while p is not None:
             if isinstance(p, _FUNCTION_NODES) and node is not p:
+                if p not in self.scopes:  # e.g. a lambda in a class body or a base list
+                    self._collect(p, self.scope_of(p))
                 return self.scopes[p]
             p = self.parents.get(p)
         return self.module

@@ -184,6 +184,15 @@ def test_students_own_names_are_free_whatever_they_are_called():
     assert forbidden.scan(CLASS_STYLE, STYLE_PY, STYLE_ATEN) == {}
 
 
+def test_lambdas_outside_function_bodies_are_resolved():
+    # A lambda in a class body or a base list has a scope of its own (it once crashed).
+    src = ("import torch\nclass A(dict if (lambda: 1)() else object):\n"
+           "    act = lambda self, x: x.softmax(-1)\n    ok = lambda self, x: x\n"
+           "def f(x):\n    return A().act(x)\n")
+    uses = forbidden.scan(src, STYLE_PY, STYLE_ATEN)
+    assert [u.name for u in uses["f"]] == ["x.softmax"]
+
+
 def test_pytorchs_objects_are_caught_however_they_are_reached():
     cases = {
         "import torch\ndef f(x):\n    return x.softmax(-1)\n": "x.softmax",
