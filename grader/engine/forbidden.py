@@ -460,7 +460,9 @@ class Resolver:
             elif r.kind in (INSTANCE, OWN) and (r.classes or r.name):
                 for c in r.classes or {r.name}:
                     got = self.lookup(c, attr)
-                    out.append(_OWN if got is None else got)
+                    # never set in the class (set from outside, or missing): could be
+                    # a tensor (obj.x = x; obj.x.softmax()), so judged by names after it
+                    out.append(_UNKNOWN if got is None else got)
             elif r.kind == UNKNOWN:
                 out.append(_UNKNOWN)
             else:  # a function's, a builtin's or a list's attribute

@@ -217,6 +217,9 @@ def test_pytorchs_objects_are_caught_however_they_are_reached():
         # a tensor kept on the student's object is still a tensor
         "class A:\n    def __init__(self, x):\n        self.x = x\n    def fw(self):\n"
         "        return self.x.softmax(-1)\ndef f(x):\n    return A(x).fw()\n": "self.x.softmax",
+        # ... also when set from outside the class
+        "class W:\n    pass\ndef f(x):\n    w = W()\n    w.x = x\n    return w.x.softmax(-1)\n":
+            "w.x.softmax",
         # inherited from PyTorch: Tensor.softmax
         "import torch\nclass T(torch.Tensor):\n    def g(self):\n        return self.softmax(-1)\n"
         "def f(x):\n    return T(x).g()\n": "torch.Tensor.softmax",
