@@ -94,6 +94,9 @@ def cmd_check(args) -> int:
     with make_zygote(args) as zygote:  # boots while the suite loads
         suite = _load(args.assignment, with_reference=False)
         a = suite.assignment
+        # No stub text here: in a student's folder the "stub" is their own file; intake
+        # then recognizes an untouched stub by its NotImplementedError bodies.
+        stub = None
         if args.path:
             path = Path(args.path)
         else:
@@ -101,12 +104,14 @@ def cmd_check(args) -> int:
             notebook = Path.cwd() / f"{a.module}.ipynb"
             if not path.exists() and notebook.exists():
                 path = notebook  # the released notebook, filled in
+            elif path.exists() and notebook.exists():
+                path = Path.cwd()  # both: intake grades the one that is not the stub
         if not path.exists():
             raise UsageError(f"{path}: file not found (expected your {a.module}.py or "
                              f"{a.module}.ipynb)")
         if path.is_file() and path.suffix not in (".py", ".ipynb"):
             raise UsageError(f"{path}: expected your {a.module}.py or {a.module}.ipynb")
-        subs = intake.collect([path], a.module)
+        subs = intake.collect([path], a.module, stub)
         if len(subs) != 1:
             raise UsageError(f"{path}: expected one submission, found {len(subs)}")
         sub = subs[0]
@@ -115,7 +120,9 @@ def cmd_check(args) -> int:
         r = grading.grade_submission(suite, sub.id, sub.source, zygote=zygote, seed=0,
                                      device=resolve_device(args.device),
                                      visibilities=("public",))
-    print(f"{a.title}: public tests on {path}\n")
+    checked = Path(sub.origin)
+    print(f"{a.title}: public tests on {checked}" + (f" ({sub.note})" if sub.note else "")
+          + "\n")
     print(report.check_table(r))
     return EXIT_OK if r.tests and all(t.passed for t in r.tests) else EXIT_FAILED
 
@@ -139,7 +146,8 @@ def cmd_grade(args) -> int:
         if suite.reference is None:
             raise UsageError(f"no reference solution for {a.name} under "
                              f"{assignments.project_root() / 'reference' / a.name}")
-        subs = intake.collect([Path(p) for p in args.submissions], a.module)
+        subs = intake.collect([Path(p) for p in args.submissions], a.module,
+                              intake.stub_source(a))
         out = Path(args.out)
         secret = bulk.resolve_secret(args.secret, out)
         device = resolve_device(args.device)
@@ -319,7 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("assignment", help="assignment name (see `dlgrade list`)")
     s.add_argument("path", nargs="?", help="your .py file, your filled-in notebook (.ipynb) or "
                                            "a folder holding either (default: ./<module>.py, "
-                                           "else ./<module>.ipynb)")
+                                           "else ./<module>.ipynb; when both are there, the "
+                                           "one that is not the untouched stub)")
     s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
                    help="where your code runs (default: cpu)")
     _sandbox_option(s)

@@ -197,6 +197,25 @@ def test_every_dlgrade_command_in_the_readme_parses():
             pytest.fail(f"README command does not parse: dlgrade {' '.join(argv)}")
 
 
+def test_check_says_which_file_when_the_stub_sits_beside_a_filled_notebook(tmp_path):
+    import nbformat
+
+    handout = tmp_path / "backprop"
+    shutil.copytree(ROOT / "assignments" / "backprop", handout)  # backprop.py: the stub
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(ALICE.read_text())]
+    nbformat.write(nb, str(handout / "backprop.ipynb"))
+    env = {"DLGRADE_ROOT": str(tmp_path / "nowhere")}
+    proc = dlgrade("check", "backprop", cwd=handout, env_extra=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "backprop.ipynb (graded backprop.ipynb; backprop.py is the untouched stub)" \
+        in proc.stdout.splitlines()[0], proc.stdout
+    shutil.copy(ALICE, handout / "backprop.py")  # both filled: one clear line, exit 2
+    proc = dlgrade("check", "backprop", cwd=handout, env_extra=env)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "backprop.py and backprop.ipynb both hold work" in proc.stderr
+
+
 def _option_help(command: str, dest: str) -> tuple[str, object]:
     """(help text, parser default) of `dlgrade COMMAND`'s option `dest`."""
     from grader.cli import build_parser
