@@ -383,7 +383,7 @@ def _fmt_ms(ns: float) -> str:
 # ---------------------------------------------------------------------------- the test API
 
 
-def measure(t, fn: str, make_inputs: Callable, *, sizes: dict, grow=(),
+def measure(t, fn: str, make_inputs: Callable, *, sizes: dict | None = None, grow=(),
             count_sizes: dict | None = None, baseline: str | Callable = "reference",
             baseline_name: str | None = None, label: str | None = None,
             compare: tuple[str, ...] | list[str] | None = None,
@@ -391,8 +391,10 @@ def measure(t, fn: str, make_inputs: Callable, *, sizes: dict, grow=(),
     """Check, op-count and time the student's `fn` against a baseline (see module doc).
 
     make_inputs(**sizes, dtype=...) draws one call's inputs from `t` and returns the
-    positional arguments (a tuple) or (args, kwargs). `sizes` are the timed problem sizes;
-    the spec's options override them (`options.sizes`, `options.<cpu|cuda>.sizes`).
+    positional arguments (a tuple) or (args, kwargs). The timed problem sizes are the
+    spec's `options.sizes`, overridden per device class by `options.<cpu|cuda>.sizes`;
+    `sizes` here are defaults under those (a test may leave them all to the spec, so that
+    one place says them).
     `grow`: the dimensions whose op count must not grow (a list, or a dict naming each:
     {"N": "the batch"}); `count_sizes`: the (small) sizes the op count starts from.
     `baseline`: "reference" (the live reference: hidden tests) or a function returning
@@ -415,7 +417,14 @@ def measure(t, fn: str, make_inputs: Callable, *, sizes: dict, grow=(),
     if "max_ratio" not in dev_opts:
         raise ValueError(f"{t.test.id}: options.{dclass}.max_ratio is not set")
     limit = float(dev_opts["max_ratio"])
-    sizes = {**sizes, **(options.get("sizes") or {}), **(dev_opts.get("sizes") or {})}
+    sizes = {**(sizes or {}), **(options.get("sizes") or {}), **(dev_opts.get("sizes") or {})}
+    params = inspect.signature(make_inputs).parameters
+    missing = [k for k, p in params.items() if k != "dtype" and p.default is p.empty
+               and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and k not in sizes]
+    if missing:
+        raise ValueError(f"{t.test.id}: no size given for {', '.join(missing)} (expected "
+                         f"options.sizes or options.{dclass}.sizes in the spec, or sizes= "
+                         "in t.perf)")
     dtype = getattr(torch, str(dev_opts.get("dtype", "")), None) or DEFAULT_DTYPES[dclass]
     sizes.setdefault("dtype", dtype)
     rounds = settings.rounds or int(dev_opts.get("rounds", options.get("rounds", 15)))
