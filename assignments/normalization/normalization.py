@@ -1,0 +1,32 @@
+"""TODO(dlgrade new): one paragraph on the assignment, and the shape letters used below.
+
+Shapes: N batch, D features.
+"""
+
+import torch  # noqa: F401 (the stub does not use it yet; your solution will)
+
+
+def scale_forward(x, w):
+    """A per-feature scale: out = x * w (w broadcast over the batch).
+
+    Args:
+        x: (N, D) inputs.  w: (D,) weights.
+    Returns:
+        out: (N, D).  cache: whatever scale_backward needs.
+    """
+    # Hint: one broadcast product; keep what the backward pass needs.
+    raise NotImplementedError("scale_forward")
+
+
+def scale_backward(dout, cache):
+    """The backward pass of scale_forward:
+
+        dx = dout * w,      dw = sum over the batch of dout * x.
+
+    Args:
+        dout: (N, D) upstream gradient.  cache: from scale_forward.
+    Returns:
+        dx: (N, D).  dw: (D,).
+    """
+    # Hint: w was broadcast over the batch, so its gradient sums over the batch.
+    raise NotImplementedError("scale_backward")
