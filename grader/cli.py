@@ -216,8 +216,9 @@ def cmd_new(args) -> int:
     print(f"\n{args.name} works now with a sample function pair (scale_forward, "
           f"scale_backward): `dlgrade check {args.name} reference/{args.name}/"
           f"{args.name}.py`, `dlgrade grade`, `dlgrade build`. Replace every line marked "
-          f"{scaffold.PLACEHOLDER} and write at least {verify.MIN_MUTANTS} mutants: until then `dlgrade release "
-          f"{args.name}` refuses it, one line per missing piece (docs/authoring.md).")
+          f"{scaffold.PLACEHOLDER} and write at least {verify.MIN_MUTANTS} mutants: until "
+          f"then `dlgrade release {args.name}` refuses it, one line per missing piece "
+          "(docs/authoring.md).")
     return EXIT_OK
 
 

@@ -38,7 +38,7 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, train=True, mom
 
 def batchnorm_backward(dout, cache):
     x, gamma, means, inv_stds, train = cache
-    N, C = x.shape[0], x.shape[1]
+    C = x.shape[1]
     dx = torch.empty_like(dout)
     dgamma = torch.zeros_like(gamma)
     dbeta = torch.zeros_like(gamma)
