@@ -80,7 +80,8 @@ def test_release_refuses_until_complete_then_builds(project, tmp_path):
     for i in range(1, verify.MIN_MUTANTS):
         (mutants / f"dx_scaled_{i}.yaml").write_text(
             f"description: dx scaled by {i + 1}\ntests: [scale_public, scale]\nreplace:\n"
-            f"  - old: \"dx = dout * w  # (N, D)\"\n    new: \"dx = {i + 1} * dout * w  # (N, D)\"\n")
+            f"  - old: \"dx = dout * w  # (N, D)\"\n"
+            f"    new: \"dx = {i + 1} * dout * w  # (N, D)\"\n")
     built = dlgrade(root, "build", NAME)  # the reference's docstring changed
     assert built.returncode == 0, built.stderr
     proc = dlgrade(root, "release", NAME, "--out", tmp_path / "dist")
