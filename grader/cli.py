@@ -209,19 +209,47 @@ def cmd_similarity(args) -> int:
     return EXIT_OK
 
 
-def cmd_build(args) -> int:
+def _build(name: str, zygote) -> None:
+    """The stub from the reference's markers, then the public fixtures (`build`, `new`)."""
     from grader.authoring import build
+
+    try:
+        built = build.build(name, zygote)
+    except build.BuildError as e:
+        raise UsageError(str(e)) from None
+    print(f"{name}: wrote the stub {built.stub} from {built.reference}")
+    print(f"{name}: wrote {len(built.fixtures)} public-test fixtures to "
+          f"{built.stub.parent / 'fixtures'}")
+
+
+def cmd_build(args) -> int:
     from grader.boundary.session import Zygote
 
     with Zygote() as zygote:
         for name in args.assignments:
-            try:
-                built = build.build(name, zygote)
-            except build.BuildError as e:
-                raise UsageError(str(e)) from None
-            print(f"{name}: wrote the stub {built.stub} from {built.reference}")
-            print(f"{name}: wrote {len(built.fixtures)} public-test fixtures to "
-                  f"{built.stub.parent / 'fixtures'}")
+            _build(name, zygote)
+    return EXIT_OK
+
+
+def cmd_new(args) -> int:
+    from grader.authoring import scaffold, verify
+    from grader.boundary.session import Zygote
+
+    root = assignments.project_root()
+    try:
+        written = scaffold.scaffold(args.name, root)
+    except scaffold.ScaffoldError as e:
+        raise UsageError(str(e)) from None
+    for path in written:
+        print(f"{args.name}: wrote {path.relative_to(root)}")
+    with Zygote() as zygote:
+        _build(args.name, zygote)
+    print(f"\n{args.name} works now with a sample function pair (scale_forward, "
+          f"scale_backward): `dlgrade check {args.name} reference/{args.name}/"
+          f"{args.name}.py`, `dlgrade grade`, `dlgrade build`. Replace every line marked "
+          f"{scaffold.PLACEHOLDER} and write at least {verify.MIN_MUTANTS} mutants: until "
+          f"then `dlgrade release {args.name}` refuses it, one line per missing piece "
+          "(docs/authoring.md).")
     return EXIT_OK
 
 
@@ -402,6 +430,19 @@ def build_parser() -> argparse.ArgumentParser:
                                    "outputs under assignments/<name>/fixtures/.")
     s.add_argument("assignments", nargs="+", metavar="ASSIGNMENT")
     s.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("new", help="instructor: scaffold a new assignment",
+                       description="Write assignments/NAME/ (spec, public tests, handout "
+                                   "skeleton) and reference/NAME/ (a solution with markers "
+                                   "around a sample function pair, hidden tests, a mutant, a "
+                                   "correct variant), then build its stub and fixtures: "
+                                   "`list`, `check`, `grade` and `build` work on it at once. "
+                                   "`release` refuses it, one line per missing piece, until "
+                                   "every TODO(dlgrade new) placeholder is replaced and it "
+                                   "has at least 8 mutants. See docs/authoring.md.")
+    s.add_argument("name", help="the assignment's name, a lower-case identifier; also the "
+                                "student's module name (NAME.py)")
+    s.set_defaults(func=cmd_new)
 
     s = sub.add_parser("calibrate", help="instructor: measure where performance limits go",
                        description="Time the reference and reference/<name>/variants/"

@@ -171,7 +171,7 @@ def test_check_in_the_handout_folder_defaults_to_the_module_file(tmp_path):
 def test_list_and_help():
     proc = dlgrade("list")
     assert proc.returncode == 0 and "backprop" in proc.stdout
-    for cmd in ["list", "check", "grade", "build", "release", "calibrate", "bench"]:
+    for cmd in ["list", "check", "grade", "build", "release", "calibrate", "bench", "new"]:
         h = dlgrade(cmd, "--help")
         assert h.returncode == 0 and "usage: dlgrade" in h.stdout
 
