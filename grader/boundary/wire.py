@@ -107,6 +107,11 @@ class Encoder:
         self.touched: list[int] = []
         """Indices of the tensors referenced since the caller last cleared this list."""
 
+    def forget_ids(self) -> None:
+        """Send tensors seen so far again if they reappear (one message carrying several
+        independent calls' inputs: each call gets tensors of its own)."""
+        self._ids = {}
+
     def encode(self, obj):
         if obj is None or isinstance(obj, (bool, int, str)):
             return obj

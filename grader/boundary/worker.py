@@ -10,9 +10,12 @@ Requests (see grader.boundary.wire for the encoding):
      "device": "cpu", "record_ops": bool, "repeat": n}
     {"op": "drop", "handles": [n, ...]}
     {"op": "stage", "args": [...], "kwargs": {...}, "device": "cpu"}  -> {"handle": n}
+    {"op": "stage", "sets": [{"args", "kwargs"}, ...], "device": "cpu"}  -> {"handles": [n, ...]}
     {"op": "time", "fn": name, "sets": [n, ...], "keep": [i, ...], "device": "cpu",
      "flush_mb": m}  -> {"result": [out, ...], "gpu_ms": [...]}
     {"op": "bye"}
+Any request may carry "drop": [n, ...], handles to forget before it runs (what "drop"
+does, without a round trip of its own).
 "call" also takes "count_ops": bool (the reply then carries "op_count", the number of aten
 ops dispatched). "stage" keeps a call's inputs, already on the device, under a handle;
 "time" consumes staged inputs, calls fn once per set and replies with every output: the
@@ -224,6 +227,15 @@ class Worker:
         dec = wire.Decoder(
             msg, resolve_handle=self.resolve,
             make_generator=lambda seed: torch.Generator(device=device).manual_seed(seed))
+        if "sets" in req:  # a whole timing round's inputs in one request
+            sets = req["sets"]
+            if not isinstance(sets, list):
+                raise ValueError("stage: sets must be a list")
+            staged = [(dec.decode(s.get("args", [])), dec.decode(s.get("kwargs", {"$dict": []})))
+                      for s in sets]
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            return {"handles": [self.keep(pair) for pair in staged]}
         args = dec.decode(req.get("args", []))
         kwargs = dec.decode(req.get("kwargs", {"$dict": []}))
         if device.type == "cuda":
@@ -281,6 +293,10 @@ class Worker:
             op = req.get("op")
             enc = None
             try:
+                # Handles the trusted side no longer needs ride on the next request.
+                for n in req.get("drop") or ():
+                    if isinstance(n, int):
+                        self.objects.pop(n, None)
                 if op == "load":
                     reply = self.load(req)
                 elif op == "call":

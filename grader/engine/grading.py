@@ -254,6 +254,9 @@ def grade_submission(suite: Suite, submission_id: str, source: str | None, *,
         return error_result(suite, submission_id, error or "no source", seed=seed,
                             sandbox_name=sandbox_name, source_digest=source_digest)
     a = suite.assignment
+    # The fork server boots while the caller loads the suite; its boot is not this
+    # submission's time. (A fork server that never starts raises here: a machinery fault.)
+    zygote.wait_ready()
     start = time.monotonic()
     load_timeout = 3 * timeout if timeout else 30.0
     tests = [t for t in a.tests if t.visibility in visibilities
