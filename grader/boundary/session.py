@@ -310,6 +310,11 @@ class WorkerSession:
 
     # -- calls --------------------------------------------------------------------
     def _roundtrip(self, header: dict, enc: wire.Encoder | None, timeout: float) -> CallResult:
+        header, start = self._send(header, enc)
+        return self._receive(header, timeout, start)
+
+    def _send(self, header: dict, enc: wire.Encoder | None) -> tuple[dict, int]:
+        """Send a request (with the pending drops); (the header sent, the clock at send)."""
         self._seq += 1
         header = dict(header, seq=self._seq)
         if self._drops:
@@ -317,6 +322,14 @@ class WorkerSession:
         start = time.perf_counter_ns()
         try:
             wire.send(self.sock, header, enc)
+        except OSError:
+            pass  # a dead worker: the receive that follows reports it
+        return header, start
+
+    def _receive(self, header: dict, timeout: float, start: int,
+                 index: int | None = None) -> CallResult:
+        """Read one reply to `header` (the `index`-th, for a batch) within `timeout`."""
+        try:
             msg = wire.recv(self.sock, time.monotonic() + timeout)
         except TimeoutError:
             self._stop()
@@ -330,7 +343,7 @@ class WorkerSession:
             return CallResult(error=CallError("Protocol", f"malformed reply: {e}"))
         elapsed = time.perf_counter_ns() - start
         reply = msg.header
-        if reply.get("seq") != self._seq:
+        if reply.get("seq") != self._seq or reply.get("index") != index:
             self._stop()
             return CallResult(error=CallError("Protocol", "reply out of sequence"))
         if not reply.get("ok"):
@@ -350,7 +363,8 @@ class WorkerSession:
         op_count = reply.get("op_count", 0)
         extra = {k: reply[k] for k in ("handle", "handles", "gpu_ms") if k in reply}
         functions = reply.get("functions", [])
-        if header.get("op") == "call" and header.get("record_ops") and (
+        asked = (header.get("calls", [{}])[index] if index is not None else header)
+        if asked.get("op", "call") == "call" and asked.get("record_ops") and (
                 not isinstance(ops, list) or reply.get("recorder") != "intact"):
             # The worker always sends the record when asked: a call without one had its
             # recorder disabled (popped, patched) and cannot be trusted with its result.
@@ -400,6 +414,39 @@ class WorkerSession:
                   "keep": list(keep), "device": self.device, "record_ops": record_ops,
                   "repeat": repeat, "count_ops": count_ops}
         return self._roundtrip(header, enc, timeout), spans
+
+    def batch(self, calls: list[tuple[str, tuple | list, dict]], *,
+              keep: tuple[int, ...] = (), timeout: float = 10.0,
+              record_ops: bool = True) -> list[tuple[CallResult, list[list[int]]]]:
+        """Several calls in one request: (fn, args, kwargs) each, where an argument
+        wire.Earlier(j, i) is output i of call j, kept in the worker and passed on as if
+        it had been sent back. Each call is recorded and checked exactly like `call`; the
+        worker replies to each as it finishes and each reply must come within `timeout`.
+        Returns one (result, spans) per call up to and including the first that failed;
+        `mutated` and the spans name argument positions (positional, then keyword)."""
+        load_error = self.ensure()
+        if load_error is not None:
+            self._stop()
+            return [(CallResult(error=load_error), [])]
+        enc = wire.Encoder()
+        encoded, positions = [], []
+        for fn, args, kwargs in calls:
+            enc.forget_ids()  # every call gets tensors of its own, as separate calls do
+            encoded.append({
+                "fn": fn, "args": [enc.encode(a) for a in args],
+                "kwargs": {"$dict": [[k, enc.encode(v)] for k, v in (kwargs or {}).items()]},
+                "keep": list(keep), "record_ops": record_ops})
+            positions.append([[p] for p in range(len(args) + len(kwargs or {}))])
+        header, start = self._send({"op": "batch", "calls": encoded, "device": self.device},
+                                   enc)
+        out = []
+        for k in range(len(calls)):
+            r = self._receive(header, timeout, start, index=k)
+            out.append((r, positions[k]))
+            if r.error is not None:
+                break  # the worker ends the batch at its first failed call
+            start = time.perf_counter_ns()
+        return out
 
     def stage(self, args: tuple | list = (), kwargs: dict | None = None, *,
               timeout: float = 60.0) -> CallResult:

@@ -12,6 +12,7 @@ Values inside the header are JSON with a few tagged objects:
     {"$dtype": "float32"}  a torch.dtype
     {"$h": [n, "type"]}    a handle: an object kept on the worker side (a cache), and its type
     {"$gen": {"seed": s}}  a torch.Generator seeded with s (made on the worker side)
+    {"$prev": [j, i]}      in a batch: output i (null: all) of call j, kept in the worker
     {"$nonfinite": "nan"}  a float that JSON cannot carry portably
 
 Nothing here unpickles anything. The trusted side decodes with limits (header size, blob
@@ -60,6 +61,15 @@ class Handle:
 
     id: int
     type: str = ""
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """In a batch: output `index` (None: the whole result) of the batch's call `call`,
+    which stays in the worker and is passed on as if it had been sent back."""
+
+    call: int
+    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,8 @@ class Encoder:
             return {"$h": [obj.id, obj.type]}
         if isinstance(obj, GeneratorSpec):
             return {"$gen": {"seed": int(obj.seed)}}
+        if isinstance(obj, Earlier):
+            return {"$prev": [int(obj.call), None if obj.index is None else int(obj.index)]}
         if isinstance(obj, tuple):
             return {"$tuple": [self.encode(v) for v in obj]}
         if isinstance(obj, list):
@@ -173,10 +185,13 @@ class Decoder:
     side); ``make_generator`` builds a generator from a seed (worker side only).
     """
 
-    def __init__(self, msg: Decoded, resolve_handle=Handle, make_generator=None):
+    def __init__(self, msg: Decoded, resolve_handle=Handle, make_generator=None,
+                 resolve_earlier=None):
         self.msg = msg
         self.resolve_handle = resolve_handle
         self.make_generator = make_generator
+        self.resolve_earlier = resolve_earlier
+        """{"$prev": [j, i]} -> output i of call j of a batch (worker side only)."""
 
     def decode(self, node, depth: int = 0):
         if depth > 64:
@@ -208,6 +223,9 @@ class Decoder:
             return self.resolve_handle(val[0], val[1][:200])
         if tag == "$nonfinite" and val in ("nan", "inf", "-inf"):
             return float(val)
+        if (tag == "$prev" and self.resolve_earlier is not None and isinstance(val, list)
+                and len(val) == 2):
+            return self.resolve_earlier(val[0], val[1])
         if tag == "$gen" and isinstance(val, dict) and self.make_generator is not None:
             return self.make_generator(int(val["seed"]))
         raise ProtocolError(f"malformed value tag {tag!r}")
