@@ -253,6 +253,9 @@ def send(sock: socket.socket, header: dict, enc: Encoder | None = None) -> None:
     sock.sendall(pack(header, enc))
 
 
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+
+
 class _Reader:
     """Reads exact byte counts from a socket, honouring an absolute deadline."""
 
@@ -263,14 +266,24 @@ class _Reader:
     def read(self, n: int) -> bytes:
         buf = bytearray()
         while len(buf) < n:
+            want = min(n - len(buf), 1 << 20)
+            chunk = None
             if self.deadline is not None:
-                left = self.deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError
-                ready, _, _ = select.select([self.sock], [], [], left)
-                if not ready:
-                    raise TimeoutError
-            chunk = self.sock.recv(min(n - len(buf), 1 << 20))
+                # Most reads find their bytes already there (the rest of a message whose
+                # first bytes arrived): try without waiting, select only when none are.
+                try:
+                    if not _DONTWAIT:  # (Windows has no MSG_DONTWAIT: always select)
+                        raise BlockingIOError
+                    chunk = self.sock.recv(want, _DONTWAIT)
+                except BlockingIOError:
+                    left = self.deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError from None
+                    ready, _, _ = select.select([self.sock], [], [], left)
+                    if not ready:
+                        raise TimeoutError from None
+            if chunk is None:
+                chunk = self.sock.recv(want)
             if not chunk:
                 raise EOFError
             buf += chunk
