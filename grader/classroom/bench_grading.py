@@ -29,6 +29,8 @@ from pathlib import Path
 
 import yaml
 
+from grader.boundary import sandbox
+from grader.boundary.session import Zygote
 from grader.classroom import bulk, intake
 from grader.engine import assignments, grading
 
@@ -100,12 +102,13 @@ def _suite(tests=None) -> grading.Suite:
     return suite
 
 
-def grade_timed(suite, subs, out: Path, jobs: int, report: bool = True) -> dict:
+def grade_timed(suite, subs, out: Path, jobs: int, report: bool = True, zygote=None) -> dict:
+    """Grade `subs` with `jobs` threads (on `zygote`, else a fork server of its own)."""
     from grader.classroom.executors import LocalExecutor
 
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    ex = LocalExecutor(suite, jobs)
+    ex = LocalExecutor(suite, jobs, zygote=zygote)
     ex.zygote.wait_ready()  # the fork server boots once per run: not a per-submission cost
     t1 = time.perf_counter()
     try:
@@ -222,10 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("assignments", nargs="*", help="default: every assignment")
     p.add_argument("-n", type=int, default=4,
-                   help="correct submissions per assignment and --jobs setting (default 4)")
+                   help="correct submissions per assignment and --jobs setting (default 4: "
+                   "a run takes about 10 minutes on a 2-core machine at a load of 10)")
     p.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     p.add_argument("--otter", type=int, default=2, help="submissions for `otter run`")
-    p.add_argument("--import-runs", type=int, default=3,
+    p.add_argument("--import-runs", type=int, default=2,
                    help="`import torch` timings before and after (each)")
     p.add_argument("--record", metavar="DIR", default="docs/benchmarks",
                    help="write grading-<date>.md and .json there ('' for none)")
@@ -237,17 +241,23 @@ def main(argv: list[str] | None = None) -> int:
         before = import_torch_cost(args.import_runs)
         print("import torch (before):", before, flush=True)
         rows = {}
+        # One fork server for the whole run (as one `dlgrade grade` has): its boot is not
+        # a per-submission cost, and booting one per class would double the bench's time.
+        zygote = Zygote(sandbox.choose("auto")[0])
+        zygote.wait_ready()
         for name in names:
             suite = _suite_of(name)
             subs = correct_class(name, work / f"class-{name}", args.n)
             row = {"tests": len(suite.assignment.tests)}
             for jobs in args.jobs:
-                r = grade_timed(suite, subs, work / f"out-{name}-{jobs}", jobs, report=False)
+                r = grade_timed(suite, subs, work / f"out-{name}-{jobs}", jobs, report=False,
+                                zygote=zygote)
                 row[f"jobs{jobs}"] = r
             row["check"] = check_cost(name, work)
             rows[name] = row
             print(name, {k: (v["per_sub_s"] if isinstance(v, dict) and "per_sub_s" in v
                              else v) for k, v in row.items()}, flush=True)
+        zygote.close()
         after = import_torch_cost(args.import_runs)
         print("import torch (after):", after, flush=True)
         few = []
