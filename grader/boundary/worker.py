@@ -245,7 +245,8 @@ class Worker:
             reply["recorder"] = "intact"
         return reply, enc, result
 
-    def _resent(self, value, device: torch.device, made: list, seen: dict):
+    def _resent(self, value, device: torch.device, made: list, seen: dict,
+                resolve: bool = True):
         """`value` (an earlier call's output) as the next call would get it had it gone
         to the trusted side and back: tensors become fresh plain contiguous copies
         (collected in `made`), containers plain tuples, lists and dicts, handles the
@@ -265,13 +266,13 @@ class Worker:
                 made.append(copy)
             return seen[id(value)][1]
         if isinstance(value, wire.Handle):
-            return self.resolve(value.id)
+            return self.resolve(value.id) if resolve else value
         if isinstance(value, tuple):
-            return tuple(self._resent(v, device, made, seen) for v in value)
+            return tuple(self._resent(v, device, made, seen, resolve) for v in value)
         if isinstance(value, list):
-            return [self._resent(v, device, made, seen) for v in value]
+            return [self._resent(v, device, made, seen, resolve) for v in value]
         if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-            return {k: self._resent(v, device, made, seen) for k, v in value.items()}
+            return {k: self._resent(v, device, made, seen, resolve) for k, v in value.items()}
         return value
 
     def batch(self, req: dict, msg: wire.Decoded, seq) -> None:
@@ -338,7 +339,9 @@ class Worker:
                 originals = [wire.tensor_to_bytes(t) for t in inputs]
                 reply, enc, result = self._invoke(c, args, kwargs, inputs, originals, device)
                 reply["mutated"] = sorted({p for i in reply["mutated"] for p in holders[i]})
-                results.append(result)
+                # What was just reported, frozen now (as the reply's bytes are): a later
+                # call gets a copy of this, whatever happens to the student's objects.
+                results.append(self._resent(result, device, [], {}, resolve=False))
                 reply.update(seq=seq, ok=True, index=k)
                 ok = True
             except BaseException as exc:  # noqa: BLE001 - reported like any call's error
