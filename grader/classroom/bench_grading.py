@@ -224,9 +224,10 @@ def check_cost(name: str, work: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("assignments", nargs="*", help="default: every assignment")
-    p.add_argument("-n", type=int, default=3,
-                   help="correct submissions per assignment and --jobs setting (default 3: "
-                   "a run takes about 10 minutes on a 2-core machine at a load of 10)")
+    p.add_argument("-n", type=int, default=2,
+                   help="correct submissions per assignment and --jobs setting (default 2, "
+                   "even so that --jobs 2 can reach 2x; a run takes about 10 minutes on a "
+                   "2-core machine at a load of 12)")
     p.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     p.add_argument("--otter", type=int, default=2, help="submissions for `otter run`")
     p.add_argument("--import-runs", type=int, default=2,
