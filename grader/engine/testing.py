@@ -33,7 +33,7 @@ import torch
 
 from grader.boundary.session import CallResult, WorkerSession, as_plain
 from grader.boundary.wire import Earlier, GeneratorSpec, Handle
-from grader.engine import compare
+from grader.engine import compare, forbidden
 from grader.engine.sources import LiveSource, Recorder, Replay, dtype_name
 from grader.engine.spec import Assignment, TestSpec, Tolerance
 
@@ -332,7 +332,8 @@ class TestContext:
             self._call_failed(fn, result)
         patterns = self.assignment.forbidden_aten
         bad = ([f"aten.{o}" for o in forbidden_matches(result.ops, patterns)]
-               + [f"torch.{o}" for o in forbidden_matches(result.functions, patterns)])
+               + [f"torch.{o}" for o in forbidden_matches(
+                   result.functions, (*patterns, *forbidden.AUTOGRAD_FUNCTIONS))])
         if bad:
             self.forbidden_used.extend(bad)
             ops = ", ".join(bad)
