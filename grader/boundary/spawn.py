@@ -82,6 +82,9 @@ class Spawner:
     def _ready(self) -> None:
         """Nothing to wait for: each worker starts on demand."""
 
+    def wait_ready(self) -> None:
+        """As Zygote.wait_ready; a Spawner has no server to boot."""
+
     def spawn(self, limits: Limits, uid: int | None = None) -> tuple[int, socket.socket, int]:
         from grader.boundary.session import WorkerError
 
