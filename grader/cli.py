@@ -410,6 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Ids, reasons and messages may hold text UTF-8 cannot encode (a file name that is not
+    # UTF-8, a worker's lone surrogate): print it as "?" rather than crash on it.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     try:
         return args.func(args)
     except (UsageError, SpecError, assignments.UnknownAssignment, intake.IntakeError) as e:

@@ -85,6 +85,7 @@ class Zygote:
         # its hello is awaited on first use.
         self._start_deadline = time.monotonic() + start_timeout
         self.torch_version: str | None = None
+        self.broken = False
 
     def _ready(self) -> None:
         if self.torch_version is not None:
@@ -161,8 +162,18 @@ class Zygote:
         with self._lock:
             try:
                 return self._request({"op": "status", "pid": pid, "wait": wait}).get("status")
-            except (EOFError, TimeoutError, OSError, wire.ProtocolError):
+            except (EOFError, OSError, wire.ProtocolError):
+                self.broken = True
                 return None
+            except TimeoutError:
+                return None
+
+    @property
+    def dead(self) -> bool:
+        """Whether the fork server has stopped serving (its control socket failed or its
+        process ended): then every worker it started is gone too, through no fault of
+        theirs."""
+        return self.broken or self.proc.poll() is not None
 
     def close(self) -> None:
         try:
@@ -347,6 +358,11 @@ class WorkerSession:
         except (EOFError, OSError):
             status = self.zygote.status(self.pid, wait=1.0)
             self._stop()
+            if status is None and self.zygote.dead:
+                # The machinery failed, not the submission: the caller must not score
+                # what it saw (a neighbour that killed the fork server would otherwise
+                # cost this submission the tests still to run).
+                raise WorkerError("the worker fork server stopped during a call") from None
             return CallResult(error=CallError("WorkerDied", describe_status(status)))
         except wire.ProtocolError as e:
             self._stop()
