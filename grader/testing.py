@@ -5,8 +5,9 @@ A stable public name over the engine's modules: test files written against
 """
 
 from grader.engine.compare import describe_value
+from grader.engine.sources import derive_seed, dtype_name
 from grader.engine.spec import Tolerance
-from grader.engine.testing import CaseFailure, TestContext, derive_seed, dtype_name
+from grader.engine.testing import CaseFailure, TestContext
 
 __all__ = ["CaseFailure", "TestContext", "Tolerance", "derive_seed", "describe_value",
            "dtype_name"]

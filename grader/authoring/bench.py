@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from grader.boundary.session import WorkerSession, Zygote
-from grader.engine import assignments, grading, perf
+from grader.engine import assignments, clock, grading, perf
 
 
 @dataclass
@@ -185,14 +185,14 @@ BASELINES: dict[str, Callable[[int], list[Case]]] = {
 
 def time_pair(ref: Callable, native: Callable, make: Callable, device: str,
               dtype: torch.dtype, rounds: int = 9, warmup: int = 2) -> dict:
-    clock = perf.Clock(device)
+    timer = clock.Clock(device)
     g = torch.Generator().manual_seed(0)
     ratios, ref_ns, nat_ns = [], [], []
-    with perf.TIMING_LOCK, perf.timing_conditions(device):
+    with clock.TIMING_LOCK, clock.timing_conditions(device):
         for i in range(warmup + rounds):
             args, kwargs = make(g, device, dtype)
             _, a, _ = clock.call(ref, args, kwargs)
-            _, b, _ = clock.call(native, args, kwargs)
+            _, b, _ = timer.call(native, args, kwargs)
             if i >= warmup:
                 ref_ns.append(a)
                 nat_ns.append(b)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from grader.boundary.session import Zygote
-from grader.engine import grading, testing
+from grader.engine import grading, sources, testing
 
 PUBLIC_SEED_LABEL = "public"
 
@@ -26,7 +26,7 @@ def build(suite: grading.Suite, zygote: Zygote, out_dir: Path | None = None) -> 
         raise FixtureBuildError(f"{a.name}: the reference solution is needed to build fixtures")
     source = (suite.reference_dir / f"{a.module}.py").read_text(encoding="utf-8")
     out_dir = out_dir or a.directory / "fixtures"
-    seed = testing.derive_seed(PUBLIC_SEED_LABEL, a.name)
+    seed = sources.derive_seed(PUBLIC_SEED_LABEL, a.name)
     written = []
     with grading.WorkerSession(zygote, a.module, source) as session:
         for test in a.tests:

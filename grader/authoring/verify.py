@@ -24,7 +24,7 @@ import numpy as np
 
 from grader.authoring import fixtures, mutants, stubgen
 from grader.boundary.session import Zygote
-from grader.engine import grading, testing
+from grader.engine import grading, sources
 
 SEED_LABEL = "dlgrade-release-verify"
 
@@ -108,7 +108,7 @@ def verify(suite: grading.Suite, zygote: Zygote, device: str = "cpu",
     perf = [t for t in a.tests if t.kind == "performance"]
 
     def grade(source: str, label: str) -> grading.SubmissionResult:
-        seed = testing.derive_seed(SEED_LABEL, a.name, label)
+        seed = sources.derive_seed(SEED_LABEL, a.name, label)
         return grading.grade_submission(suite, label, source, zygote=zygote, seed=seed,
                                         device=device)
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 
 from grader.boundary.session import WorkerSession, Zygote
-from grader.engine import forbidden, testing
-from grader.engine.spec import Assignment, TestSpec
+from grader.engine import forbidden, sources, testing
+from grader.engine.spec import Assignment, SpecError, TestSpec
 
 STATUS_GRADED, STATUS_ERROR, STATUS_TIMEOUT = "graded", "error", "timeout"
 
@@ -112,6 +112,13 @@ def load_suite(assignment: Assignment, reference_dir: Path | None) -> Suite:
         hidden_path = reference_dir / "hidden_tests.py"
         if hidden_path.exists():
             hidden = load_module(hidden_path, f"_dlgrade_hidden_{assignment.name}")
+    for test in assignment.tests:
+        module = hidden if test.visibility == "hidden" else public
+        if module is not None:
+            try:
+                testing.test_function(module, test.id)
+            except AttributeError as e:
+                raise SpecError(f"{e} (assignment.yaml lists test {test.id})") from None
     sigs = testing.stub_signatures(d / f"{assignment.module}.py")
     return Suite(assignment, reference, hidden, public, sigs, reference_dir)
 
@@ -157,21 +164,21 @@ def run_test(suite: Suite, test: TestSpec, session: WorkerSession, *, seed: int,
         where = "reference/hidden_tests.py" if hidden else "public_tests.py"
         raise FileNotFoundError(f"{suite.assignment.name}: no {where} for test {test.id}")
     test_fn = testing.test_function(module, test.id)
-    test_seed = testing.derive_seed(str(seed), test.id)
+    test_seed = sources.derive_seed(str(seed), test.id)
     if test.kind == "performance":
-        source = testing.LiveSource(test_seed, suite.reference)
+        source = sources.LiveSource(test_seed, suite.reference)
     elif source_mode == "auto" and not hidden:
-        source = testing.Replay(suite.fixture(test))
+        source = sources.Replay(suite.fixture(test))
     elif source_mode == "record":
-        source = testing.Recorder(test_seed, suite.reference)
+        source = sources.Recorder(test_seed, suite.reference)
     else:
-        source = testing.LiveSource(test_seed, suite.reference)
+        source = sources.LiveSource(test_seed, suite.reference)
     ctx = testing.TestContext(suite.assignment, test, session, source, suite.signatures, device)
     if perf_settings is not None:
         ctx.perf_settings = perf_settings
     try:
         test_fn(ctx)
-    except testing.FixtureError as e:
+    except sources.FixtureError as e:
         return TestResult(points=0.0, passed=False, output=f"grader error: {e}", **base)
     passed, total, output, not_attempted = _case_summary(ctx, hidden)
     points = test.points * passed / total if total else 0.0
@@ -196,7 +203,7 @@ def run_test(suite: Suite, test: TestSpec, session: WorkerSession, *, seed: int,
 def submission_seed(secret: str, assignment: str, submission_id: str) -> int:
     """The seed a submission's hidden inputs come from: the secret, the assignment and the
     submission id together, so two students get different inputs and a regrade the same."""
-    return testing.derive_seed(secret, assignment, submission_id)
+    return sources.derive_seed(secret, assignment, submission_id)
 
 
 def suite_digest(suite: Suite) -> str:

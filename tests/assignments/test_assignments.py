@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from grader.authoring import fixtures, mutants, stubgen
-from grader.engine import assignments, testing
+from grader.engine import assignments, sources
 from tests.conftest import ROOT, grade, suite
 
 NAMES = assignments.available(ROOT)
@@ -119,5 +119,5 @@ def test_every_assignment_has_enough_mutants():
 
 
 def test_derive_seed_depends_on_every_part():
-    seeds = {testing.derive_seed(*p) for p in [("a", "b"), ("a", "c"), ("b", "b"), ("ab",)]}
+    seeds = {sources.derive_seed(*p) for p in [("a", "b"), ("a", "c"), ("b", "b"), ("ab",)]}
     assert len(seeds) == 4
