@@ -216,7 +216,7 @@ def test_forced_rlimits_fallback_warns_and_still_grades(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["bwrap", "rlimits"])
 def test_neighbours_cannot_collude(tmp_path, mode):
-    """Issue 14: graded at the same time (--jobs 2), a submission that computes nothing
+    """Issue 14: graded at the same time (--jobs 3), a submission that computes nothing
     had a correct neighbour answer its calls over an abstract unix socket, and copied
     answers through SysV shared memory. Each worker now has IPC and network namespaces of
     its own: the copier scores its honest 0, the provider and the control full marks."""
@@ -229,7 +229,7 @@ def test_neighbours_cannot_collude(tmp_path, mode):
     _insert_correct_solution(inputs)
     (inputs / "control").mkdir()
     shutil.copy(ROOT / "examples/backprop-class/alice/backprop.py", inputs / "control")
-    proc = _grade(inputs, tmp_path / "out", "--jobs", "2", "--sandbox", mode)
+    proc = _grade(inputs, tmp_path / "out", "--jobs", "3", "--sandbox", mode)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = _results(tmp_path / "out")
     assert results["provider"]["score"] == FULL, results["provider"]["output"]

@@ -1,8 +1,8 @@
-"""Adversarial (neighbours): a correct solution that also serves its answers to a neighbour:
-it publishes the public answers it computes in SysV shared memory, and answers any call a
-neighbour sends over an abstract unix socket (a thread, started at import)."""
-import ctypes
-import io
+"""Adversarial (neighbours): a correct solution that also serves a neighbour: it answers any
+call sent over an abstract unix socket (a thread, started at import) and leaves a POSIX
+shared memory segment for it. (SysV segments need ctypes, which the static scan refuses;
+tests/boundary/test_sandbox.py tries them between two workers.)"""
+import json
 import socket
 import threading
 
@@ -10,9 +10,31 @@ import torch
 
 # <a correct solution, inserted by tests/e2e/test_adversarial.py>
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.shmat.restype = ctypes.c_void_p
-SHM_KEY, SHM_SIZE, NAME = 0x0C0FFEE, 1 << 20, "\0dlgrade-collude"
+def _pack(v):
+    if isinstance(v, torch.Tensor):
+        return {"t": v.tolist(), "d": str(v.dtype).split(".")[-1]}
+    if isinstance(v, (tuple, list)):
+        return {"s": [_pack(x) for x in v], "tuple": isinstance(v, tuple)}
+    if isinstance(v, dict):
+        return {"m": {k: _pack(x) for k, x in v.items()}}
+    return {"v": v}
+
+
+def _unpack(v):
+    if "t" in v:
+        return torch.tensor(v["t"], dtype=getattr(torch, v["d"]))
+    if "s" in v:
+        items = [_unpack(x) for x in v["s"]]
+        return tuple(items) if v["tuple"] else items
+    if "m" in v:
+        return {k: _unpack(x) for k, x in v["m"].items()}
+    return v["v"]
+
+
+NAME = "\0dlgrade-collude"
+_FUNCS = {f.__name__: f for f in (linear_forward, linear_backward, relu_forward,  # noqa: F821
+                                   relu_backward, sigmoid_forward, sigmoid_backward,  # noqa: F821
+                                   softmax_cross_entropy, mse_loss, mlp_loss)}  # noqa: F821
 
 
 def _serve():
@@ -31,10 +53,8 @@ def _serve():
                 if not chunk:
                     break
                 data += chunk
-            fn, args = torch.load(io.BytesIO(data[:-5]))
-            buf = io.BytesIO()
-            torch.save(globals()[fn](*args), buf)
-            conn.sendall(buf.getvalue())
+            fn, args = json.loads(data[:-5])
+            conn.sendall(json.dumps(_pack(_FUNCS[fn](*_unpack(args)))).encode())
         except Exception:  # noqa: BLE001
             pass
         finally:
@@ -43,8 +63,8 @@ def _serve():
 
 threading.Thread(target=_serve, daemon=True).start()
 
-_shm = _libc.shmget(SHM_KEY, SHM_SIZE, 0o1666)
-if _shm >= 0:
-    _addr = _libc.shmat(_shm, None, 0)
-    if _addr not in (None, ctypes.c_void_p(-1).value):
-        ctypes.memmove(_addr, b"PROVIDER-WAS-HERE", 17)
+try:  # POSIX shared memory is a file in /dev/shm (what shm_open opens)
+    with open("/dev/shm/dlgrade-collude", "wb") as _f:
+        _f.write(b"PROVIDER-WAS-HERE")
+except OSError:
+    pass
