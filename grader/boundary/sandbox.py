@@ -161,8 +161,9 @@ class Sandbox:
                     "resource limits and a system-call filter only: they can read any file "
                     "this user can read (reference/, hidden tests) and use the network")
         if not self.uids:
-            return ("sandbox: not running as root, so all workers share one uid: "
-                    "concurrent workers are not isolated from each other")
+            return ("sandbox: not running as root, so all workers share one uid: each has "
+                    "its own user, mount, IPC and network namespaces and private /tmp, but "
+                    "they share one process limit")
         return None
 
 
