@@ -139,7 +139,8 @@ def test_concurrent_workers_get_distinct_uids_and_uids_are_reused(bwrap_zygote):
         a.close()
         b.close()
     with WorkerSession(bwrap_zygote, "m", PROBE) as c:
-        assert _call(c, "ident")[0] == sandbox.SLOT_UID_BASE
+        # the lowest uid free on this machine: another dlgrade run may hold some
+        assert _call(c, "ident")[0] <= max(ua, ub)
 
 
 @needs_bwrap
