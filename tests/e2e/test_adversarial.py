@@ -64,15 +64,17 @@ def _secret_lines() -> list[str]:
 
 
 def _leftover_processes(before: set[int]) -> list[str]:
-    """Processes of a slot uid, or any zygote/worker, that were not there before."""
-    out = subprocess.run(["ps", "-eo", "pid=,uid=,args="], capture_output=True, text=True)
+    """Processes of a slot uid, or any zygote/worker, that were not there before, of this
+    checkout (on a shared machine another checkout's grading run may be running)."""
+    out = subprocess.run(["ps", "-ww", "-eo", "pid=,uid=,args="], capture_output=True,
+                         text=True)
     left = []
     for row in out.stdout.splitlines():
         pid, uid, args = row.split(None, 2) if len(row.split(None, 2)) == 3 else (*row.split(), "")
         if int(pid) in before:
             continue
-        if sandbox.SLOT_UID_BASE <= int(uid) < sandbox.SLOT_UID_BASE + 1000 \
-                or ("grader.boundary.zygote" in args and str(ROOT) in args):
+        if str(ROOT) in args and (sandbox.SLOT_UID_BASE <= int(uid) < sandbox.SLOT_UID_BASE
+                                  + 1000 or "grader.boundary.zygote" in args):
             left.append(row)
     return left
 
