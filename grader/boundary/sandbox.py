@@ -158,8 +158,9 @@ class Sandbox:
         if self.name == "rlimits":
             return ("sandbox: namespaces unavailable (no working bubblewrap, or "
                     "--sandbox rlimits); workers are isolated by a separate process, "
-                    "resource limits and a system-call filter only: they can read any file "
-                    "this user can read (reference/, hidden tests) and use the network")
+                    "resource limits, a system-call filter and, where the kernel allows, "
+                    "IPC and network namespaces of their own: they can read any file this "
+                    "user can read (reference/, hidden tests)")
         if not self.uids:
             return ("sandbox: not running as root, so all workers share one uid: each has "
                     "its own user, mount, IPC and network namespaces and private /tmp, but "
