@@ -31,7 +31,7 @@ import torch
 
 from grader.boundary.session import CallResult, WorkerSession, as_plain
 from grader.boundary.wire import GeneratorSpec, Handle
-from grader.engine import compare
+from grader.engine import compare, forbidden
 from grader.engine.sources import LiveSource, Recorder, Replay, dtype_name
 from grader.engine.spec import Assignment, TestSpec, Tolerance
 
@@ -269,7 +269,8 @@ class TestContext:
             self._call_failed(fn, result)
         patterns = self.assignment.forbidden_aten
         bad = ([f"aten.{o}" for o in forbidden_matches(result.ops, patterns)]
-               + [f"torch.{o}" for o in forbidden_matches(result.functions, patterns)])
+               + [f"torch.{o}" for o in forbidden_matches(
+                   result.functions, (*patterns, *forbidden.AUTOGRAD_FUNCTIONS))])
         if bad:
             self.forbidden_used.extend(bad)
             ops = ", ".join(bad)
