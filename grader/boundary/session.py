@@ -69,6 +69,7 @@ class Zygote:
         self.sandbox = sandbox or Sandbox()
         self._lock = threading.Lock()
         self._uid_lock = threading.Lock()
+        self._hello_lock = threading.Lock()
         self._leased: dict[int, int] = {}  # worker pid -> slot uid
         self._lease_fds: dict[int, int] = {}  # slot uid -> its locked file
         ours, theirs = socket.socketpair()
@@ -90,11 +91,21 @@ class Zygote:
     def _ready(self) -> None:
         if self.torch_version is not None:
             return
-        try:
-            hello = wire.recv(self.sock, self._start_deadline).header
-        except (EOFError, TimeoutError, OSError, wire.ProtocolError) as e:
-            raise WorkerError(f"the worker fork server did not start: {type(e).__name__}") from e
-        self.torch_version = str(hello.get("torch"))
+        with self._hello_lock:
+            if self.torch_version is not None:
+                return
+            try:
+                hello = wire.recv(self.sock, self._start_deadline).header
+            except (EOFError, TimeoutError, OSError, wire.ProtocolError) as e:
+                raise WorkerError(
+                    f"the worker fork server did not start: {type(e).__name__}") from e
+            self.torch_version = str(hello.get("torch"))
+
+    def wait_ready(self) -> None:
+        """Block until the fork server has booted (imported torch). Grading calls this
+        before it starts a submission's clock, so the first submission's execution_time
+        is its own, not the fork server's boot. Raises WorkerError if it never comes up."""
+        self._ready()
 
     def _request(self, header: dict, timeout: float = 30.0) -> dict:
         self._ready()
@@ -181,6 +192,8 @@ class Zygote:
         except OSError:
             pass
         try:
+            # It kills its workers, removes their folders and exits at once (os._exit):
+            # this wait is that cleanup, not a fixed delay.
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -295,6 +308,9 @@ class WorkerSession:
         self.load_error: CallError | None = None
         self.restarts = 0
         self._seq = 0
+        self._drops: list[int] = []
+        """Handles to drop, sent with the next request (see drop)."""
+        self._companions: dict[str, WorkerSession] = {}
 
     # -- lifecycle ----------------------------------------------------------------
     def _start(self) -> None:
@@ -327,8 +343,22 @@ class WorkerSession:
         if self.sock is not None:
             self.sock.close()
         self.sock = None
+        self._drops = []  # a new worker numbers its handles afresh: never drop those
+
+    def companion(self, key: str, module: str, source: str) -> WorkerSession:
+        """A second worker (e.g. the performance tests' honest probe) that lives as long
+        as this session: started on first use, closed with it, so a submission's
+        performance tests share one instead of forking and killing one each."""
+        other = self._companions.get(key)
+        if other is None:
+            other = self._companions[key] = WorkerSession(
+                self.zygote, module, source, device=self.device)
+        return other
 
     def close(self) -> None:
+        for other in self._companions.values():
+            other.close()
+        self._companions.clear()
         if self.sock is not None:
             try:
                 wire.send(self.sock, {"op": "bye"})
@@ -346,11 +376,26 @@ class WorkerSession:
 
     # -- calls --------------------------------------------------------------------
     def _roundtrip(self, header: dict, enc: wire.Encoder | None, timeout: float) -> CallResult:
+        header, start = self._send(header, enc)
+        return self._receive(header, timeout, start)
+
+    def _send(self, header: dict, enc: wire.Encoder | None) -> tuple[dict, int]:
+        """Send a request (with the pending drops); (the header sent, the clock at send)."""
         self._seq += 1
         header = dict(header, seq=self._seq)
+        if self._drops:
+            header["drop"], self._drops = self._drops, []
         start = time.perf_counter_ns()
         try:
             wire.send(self.sock, header, enc)
+        except OSError:
+            pass  # a dead worker: the receive that follows reports it
+        return header, start
+
+    def _receive(self, header: dict, timeout: float, start: int,
+                 index: int | None = None) -> CallResult:
+        """Read one reply to `header` (the `index`-th, for a batch) within `timeout`."""
+        try:
             msg = wire.recv(self.sock, time.monotonic() + timeout)
         except TimeoutError:
             self._stop()
@@ -369,7 +414,7 @@ class WorkerSession:
             return CallResult(error=CallError("Protocol", f"malformed reply: {e}"))
         elapsed = time.perf_counter_ns() - start
         reply = msg.header
-        if reply.get("seq") != self._seq:
+        if reply.get("seq") != self._seq or reply.get("index") != index:
             self._stop()
             return CallResult(error=CallError("Protocol", "reply out of sequence"))
         if not reply.get("ok"):
@@ -387,9 +432,10 @@ class WorkerSession:
         aliased = reply.get("aliased", [])
         ops = reply.get("ops", [])
         op_count = reply.get("op_count", 0)
-        extra = {k: reply[k] for k in ("handle", "gpu_ms") if k in reply}
+        extra = {k: reply[k] for k in ("handle", "handles", "gpu_ms") if k in reply}
         functions = reply.get("functions", [])
-        if header.get("op") == "call" and header.get("record_ops") and (
+        asked = (header.get("calls", [{}])[index] if index is not None else header)
+        if asked.get("op", "call") == "call" and asked.get("record_ops") and (
                 not isinstance(ops, list) or reply.get("recorder") != "intact"):
             # The worker always sends the record when asked: a call without one had its
             # recorder disabled (popped, patched) and cannot be trusted with its result.
@@ -440,6 +486,39 @@ class WorkerSession:
                   "repeat": repeat, "count_ops": count_ops}
         return self._roundtrip(header, enc, timeout), spans
 
+    def batch(self, calls: list[tuple[str, tuple | list, dict]], *,
+              keep: tuple[int, ...] = (), timeout: float = 10.0,
+              record_ops: bool = True) -> list[tuple[CallResult, list[list[int]]]]:
+        """Several calls in one request: (fn, args, kwargs) each, where an argument
+        wire.Earlier(j, i) is output i of call j, kept in the worker and passed on as if
+        it had been sent back. Each call is recorded and checked exactly like `call`; the
+        worker replies to each as it finishes and each reply must come within `timeout`.
+        Returns one (result, spans) per call up to and including the first that failed;
+        `mutated` and the spans name argument positions (positional, then keyword)."""
+        load_error = self.ensure()
+        if load_error is not None:
+            self._stop()
+            return [(CallResult(error=load_error), [])]
+        enc = wire.Encoder()
+        encoded, positions = [], []
+        for fn, args, kwargs in calls:
+            enc.forget_ids()  # every call gets tensors of its own, as separate calls do
+            encoded.append({
+                "fn": fn, "args": [enc.encode(a) for a in args],
+                "kwargs": {"$dict": [[k, enc.encode(v)] for k, v in (kwargs or {}).items()]},
+                "keep": list(keep), "record_ops": record_ops})
+            positions.append([[p] for p in range(len(args) + len(kwargs or {}))])
+        header, start = self._send({"op": "batch", "calls": encoded, "device": self.device},
+                                   enc)
+        out = []
+        for k in range(len(calls)):
+            r = self._receive(header, timeout, start, index=k)
+            out.append((r, positions[k]))
+            if r.error is not None:
+                break  # the worker ends the batch at its first failed call
+            start = time.perf_counter_ns()
+        return out
+
     def stage(self, args: tuple | list = (), kwargs: dict | None = None, *,
               timeout: float = 60.0) -> CallResult:
         """Send a call's inputs ahead of a timed call; `extra["handle"]` names them."""
@@ -451,6 +530,25 @@ class WorkerSession:
         header = {"op": "stage", "args": [enc.encode(a) for a in args],
                   "kwargs": {"$dict": [[k, enc.encode(v)] for k, v in (kwargs or {}).items()]},
                   "device": self.device}
+        return self._roundtrip(header, enc, timeout)
+
+    def stage_sets(self, sets: list[tuple[tuple | list, dict]], *,
+                   timeout: float = 60.0) -> CallResult:
+        """Stage several calls' inputs in one request; `extra["handles"]` names them, in
+        order. A tensor object appearing in two sets is sent once per set, so each staged
+        call gets inputs of its own (as separate `stage` requests would)."""
+        load_error = self.ensure()
+        if load_error is not None:
+            self._stop()
+            return CallResult(error=load_error)
+        enc = wire.Encoder()
+        encoded = []
+        for args, kwargs in sets:
+            enc.forget_ids()
+            encoded.append({"args": [enc.encode(a) for a in args],
+                            "kwargs": {"$dict": [[k, enc.encode(v)]
+                                                 for k, v in (kwargs or {}).items()]}})
+        header = {"op": "stage", "sets": encoded, "device": self.device}
         return self._roundtrip(header, enc, timeout)
 
     def time(self, fn: str, handles: list[int], *, keep: tuple[int, ...] = (),
@@ -466,9 +564,11 @@ class WorkerSession:
         return self._roundtrip(header, None, timeout)
 
     def drop(self, handles: list[wire.Handle]) -> None:
+        """Forget worker-side objects. Sent with the next request (no round trip of its
+        own: a case used to end with one), or not at all if the worker is replaced."""
         if self.sock is None or not handles:
             return
-        self._roundtrip({"op": "drop", "handles": [h.id for h in handles]}, None, 5.0)
+        self._drops.extend(h.id for h in handles)
 
 
 def as_plain(value):
