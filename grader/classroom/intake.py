@@ -324,6 +324,28 @@ def _one(path: Path, module: str, sid: str, stub: str | None = None) -> Submissi
     return Submission(sid, str(path), source=source, error=err)
 
 
+def _entry(path: Path, module: str, sid: str, root: Path,
+           stub: str | None = None) -> Submission:
+    """One entry of a folder of submissions: refused when it is a symbolic link leading
+    outside `root` (one to another folder was followed and graded, scoring whatever that
+    folder held); any exception while reading it becomes this entry's error."""
+    try:
+        if path.is_symlink():
+            target = path.resolve()
+            if not _is_within(target, root.resolve()):
+                return Submission(sid, str(path), error=(
+                    f"{path.name} is a symbolic link leading outside {root} (to {target}); "
+                    "refused: submit the files themselves"))
+        return _one(path, module, sid, stub)
+    except Exception as e:  # noqa: BLE001 - one unreadable entry never stops the class
+        return Submission(sid, str(path), error=f"cannot read {path.name}: "
+                          f"{type(e).__name__}: {str(e)[:300]}")
+
+
+def _is_within(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
 # ---------------------------------------------------------------------------- Gradescope
 def _field(d: dict, key: str):
     """Gradescope writes Ruby symbols: `:name:` parses as the key ':name'."""
@@ -367,7 +389,7 @@ def collect_gradescope(root: Path, module: str, stub: str | None = None) -> list
     folders = sorted(e for e in root.iterdir() if e.is_dir() and not e.name.startswith("."))
     for d in folders:
         sid = gradescope_id(meta.get(d.name), d.name)
-        sub = _one(d, module, sid, stub)
+        sub = _entry(d, module, sid, root, stub)
         members = gradescope_members(meta.get(d.name))
         if len(members) > 1:
             sub.members = members
@@ -423,7 +445,7 @@ def collect(paths: list[Path], module: str, stub: str | None = None,
                                   if not any(p.iterdir()) else
                                   f"no submissions in {p}: no folder, "
                                   f"{', '.join(SUBMISSION_SUFFIXES)} entry")
-            subs.extend(_one(e, module, e.stem if e.is_file() else e.name, stub)
+            subs.extend(_entry(e, module, e.stem if e.is_file() else e.name, p, stub)
                         for e in entries)
         else:
             # A lone `<module>.py` is named after its folder (students/alice/backprop.py).
@@ -431,7 +453,7 @@ def collect(paths: list[Path], module: str, stub: str | None = None,
                 sid = p.resolve().parent.name
             else:
                 sid = p.stem if p.is_file() else p.resolve().name
-            subs.append(_one(p, module, sid, stub))
+            subs.append(_entry(p, module, sid, p, stub))  # named by the TA: followed as given
     return _distinct(subs)
 
 
