@@ -465,8 +465,9 @@ def test_find_submission(tmp_path):
 
 
 def test_release_refused_writes_nothing(tmp_path, capsys, monkeypatch):
-    """A project copy with a stale stub, a mutant no test catches and a mutant that no
-    longer applies: exit 2, one line per problem, no output folder."""
+    """A project copy with a stale stub, a mutant no test catches, a mutant that no
+    longer applies, too few mutants and no correct variant: exit 2, one line per problem,
+    no output folder."""
     root = tmp_path / "project"
     shutil.copytree(ROOT / "assignments" / NAME, root / "assignments" / NAME)
     shutil.copytree(ROOT / "reference" / NAME, root / "reference" / NAME,
@@ -489,8 +490,10 @@ def test_release_refused_writes_nothing(tmp_path, capsys, monkeypatch):
     assert cli.main(["release", NAME, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     problems = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert len(problems) == 3, err
+    assert len(problems) == 5, err
     assert any(f"the stub {NAME}.py is stale" in p for p in problems)
+    assert any("expected at least 8" in p for p in problems)
+    assert any("no correct variant" in p for p in problems)
     assert any("mutant harmless" in p and "not caught by linear" in p for p in problems)
     assert any("stale.yaml" in p and "occurs 0 times" in p for p in problems)
     assert not out.exists()
