@@ -39,8 +39,8 @@ class Mismatch:
         return f"{self.name}: {HIDDEN_TEXT.get(self.kind, 'incorrect')}"
 
 
-def fmt(x: float) -> str:
-    return f"{x:.6g}"
+def fmt(x) -> str:
+    return x if isinstance(x, str) else f"{x:.6g}"
 
 
 def fmt_index(idx: tuple[int, ...]) -> str:
@@ -138,6 +138,8 @@ def _report(name, kind, got, expected, bad, badness, tol_text) -> Mismatch:
     idx = _unravel(i, got.shape)
     g = got.reshape(-1)[i].item()
     e = expected.reshape(-1)[i].item()
+    if isinstance(g, float) and isinstance(e, float) and fmt(g) == fmt(e):
+        g, e = f"{g!r}", f"{e!r}"  # values that differ beyond 6 digits: show all of them
     where = f" at {fmt_index(idx)}" if got.dim() else ""
     what = ("values differ" if kind == "values"
             else "values are NaN or inf where finite values were expected")
