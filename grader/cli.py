@@ -24,6 +24,14 @@ class UsageError(Exception):
     """A problem with what the user asked for; printed as one line, exit status 2."""
 
 
+def given(args, *names: str) -> dict:
+    """The options among `names` that the user gave. Options whose default belongs to the
+    library are declared with `default=argparse.SUPPRESS`, so what is not given is not
+    passed, and the library function's own default applies (tests/e2e/test_cli.py checks
+    each help text against that default)."""
+    return {n: getattr(args, n) for n in names if hasattr(args, n)}
+
+
 def resolve_device(device: str) -> str:
     if device == "auto":
         import torch
@@ -54,11 +62,9 @@ def make_zygote(args):
 
 
 def _load(name: str, with_reference: bool):
-    from grader.engine import grading
+    from grader import api
 
-    a = assignments.load(name)
-    ref = assignments.reference_dir(name) if with_reference else None
-    return grading.load_suite(a, ref)
+    return api.load(name, with_reference=with_reference)
 
 
 def cmd_list(args) -> int:
@@ -115,6 +121,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_grade(args) -> int:
+    from grader import api
     from grader.classroom import bulk, executors, report
 
     if args.jobs < 1:
@@ -146,8 +153,8 @@ def cmd_grade(args) -> int:
             warning = executor.warning()
             if warning:
                 print(f"warning: {warning}", file=sys.stderr)
-        run = bulk.grade_all(suite, subs, out, secret=secret, device=device,
-                             executor=executor, force=args.force, timeout=args.timeout)
+        run = api.grade_class(suite, subs, out, secret=secret, device=device,
+                              executor=executor, force=args.force, timeout=args.timeout)
     finally:
         if executor is not None:
             executor.close()
@@ -167,36 +174,22 @@ def cmd_grade(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from grader.authoring import fixtures, stubgen
+    from grader.authoring import build
     from grader.boundary.session import Zygote
 
     with Zygote() as zygote:
         for name in args.assignments:
-            suite = _load(name, with_reference=True)
-            a = suite.assignment
-            if suite.reference_dir is None:
-                raise UsageError(f"no reference folder for {name}")
-            ref = suite.reference_dir / f"{a.module}.py"
-            stub = a.directory / f"{a.module}.py"
             try:
-                stub.write_text(stubgen.generate(ref.read_text(encoding="utf-8"), str(ref)),
-                                encoding="utf-8")
-            except stubgen.MarkerError as e:
+                built = build.build(name, zygote)
+            except build.BuildError as e:
                 raise UsageError(str(e)) from None
-            print(f"{name}: wrote the stub {stub} from {ref}")
-            suite = _load(name, with_reference=True)
-            try:
-                paths = fixtures.build(suite, zygote)
-            except fixtures.FixtureBuildError as e:
-                raise UsageError(str(e)) from None
-            print(f"{name}: wrote {len(paths)} public-test fixtures to "
-                  f"{suite.assignment.directory / 'fixtures'}")
+            print(f"{name}: wrote the stub {built.stub} from {built.reference}")
+            print(f"{name}: wrote {len(built.fixtures)} public-test fixtures to "
+                  f"{built.stub.parent / 'fixtures'}")
     return EXIT_OK
 
 
 def cmd_calibrate(args) -> int:
-    import json
-
     from grader.authoring import calibrate
 
     device = resolve_device(args.device)
@@ -207,24 +200,18 @@ def cmd_calibrate(args) -> int:
         print(f"  {sample.test} {sample.source}: {figure} (passed {sample.passed_runs}/"
               f"{sample.runs})", file=sys.stderr, flush=True)
 
-    samples, proposals = calibrate.run(args.assignment, device=device, rounds=args.rounds,
-                                       runs=args.runs, only=args.only, tests=args.test,
+    samples, proposals = calibrate.run(args.assignment, device=device,
+                                       **given(args, "rounds", "runs"),
+                                       only=args.only, tests=args.test,
                                        graded=args.graded, opcount=not args.no_opcount,
                                        progress=progress)
     if not proposals:
         raise UsageError(f"{args.assignment} has no performance tests")
     print(calibrate.report(args.assignment, device, samples, proposals))
     if args.save and not args.graded and not args.no_opcount:
-        from grader.engine import perf
-
-        out = (assignments.project_root() / "docs" / "benchmarks" /
-               f"calibrate-{args.assignment}-{perf.device_class(device)}.json")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        samples, proposals = calibrate.merge_saved(out, args.assignment, device, samples)
+        out, samples, proposals = calibrate.save(args.assignment, device, samples)
         print("\nwith the saved samples of other sources:\n")
         print(calibrate.report(args.assignment, device, samples, proposals))
-        out.write_text(json.dumps(calibrate.as_json(args.assignment, device, samples,
-                                                    proposals), indent=1) + "\n")
         print(f"\nwrote {out}")
     return EXIT_OK
 
@@ -235,7 +222,7 @@ def cmd_bench(args) -> int:
     devices = args.device or (["cpu", "cuda"] if _cuda() else ["cpu"])
     for d in devices:
         resolve_device(d)
-    data = bench.run(devices, rounds=args.rounds, names=args.assignment or None)
+    data = bench.run(devices, **given(args, "rounds"), names=args.assignment or None)
     md = bench.markdown(data)
     print(md)
     if not args.no_write:
@@ -259,8 +246,8 @@ def cmd_release(args) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     try:
-        done = release.release(args.assignments, out, secret=args.secret,
-                               device=resolve_device(args.device), install=args.install,
+        done = release.release(args.assignments, out, **given(args, "secret", "install"),
+                               device=resolve_device(args.device),
                                progress=progress, make_zygote=lambda: make_zygote(args))
     except OSError as e:  # e.g. a reserved name in the assignment folder, a full disk
         raise UsageError(f"release: {e}") from None
@@ -357,9 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "a limit per test (the geometric midpoint between the "
                                    "slowest legitimate and the fastest naive ratio).")
     s.add_argument("assignment")
-    s.add_argument("--rounds", type=int, default=None, help="timed rounds per test "
-                   "(default: the spec's)")
-    s.add_argument("--runs", type=int, default=1, help="repeat every test this many times")
+    s.add_argument("--rounds", type=int, default=argparse.SUPPRESS,
+                   help="timed rounds per test (default: the spec's)")
+    s.add_argument("--runs", type=int, default=argparse.SUPPRESS,
+                   help="repeat every test this many times (default: 1)")
     s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     s.add_argument("--only", action="append", metavar="SOURCE",
                    help="only this source (reference, correct_x, naive_y); repeatable")
@@ -382,7 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("assignment", nargs="*", help="default: every assignment in the map")
     s.add_argument("--device", action="append", choices=["cpu", "cuda"],
                    help="default: cpu, and cuda when available")
-    s.add_argument("--rounds", type=int, default=9)
+    s.add_argument("--rounds", type=int, default=argparse.SUPPRESS,
+                   help="timed rounds per measurement (default: 9)")
     s.add_argument("--no-write", action="store_true", help="print only")
     s.set_defaults(func=cmd_bench)
 
@@ -395,11 +384,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "that fails verification writes nothing (exit status 2).")
     s.add_argument("assignments", nargs="+", metavar="ASSIGNMENT")
     s.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    s.add_argument("--secret", help="secret for the Gradescope bundle's hidden inputs "
-                                    "(default: a fresh random one per assignment)")
+    s.add_argument("--secret", default=argparse.SUPPRESS,
+                   help="secret for the Gradescope bundle's hidden inputs (default: a fresh "
+                        "random one per assignment)")
     s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
                    help="where verification runs (default: cpu)")
-    s.add_argument("--install", default="otter-grader dlgrade", metavar="PIP_ARGS",
+    s.add_argument("--install", default=argparse.SUPPRESS, metavar="PIP_ARGS",
                    help="what the notebook's Colab setup cell pip-installs "
                         "(default: 'otter-grader dlgrade')")
     _sandbox_option(s)

@@ -112,7 +112,7 @@ def propose(tests, samples: list[Sample], device: str) -> list[Proposal]:
         mine = [s for s in samples if s.test == test.id and s.ratios]
         legit = [max(s.ratios) for s in mine if not s.naive]
         naive = [min(s.ratios) for s in mine if s.naive]
-        limit = float((test.options.get(dclass) or {}).get("max_ratio", float("nan")))
+        limit = test.perf[dclass].max_ratio if dclass in test.perf else float("nan")
         proposals.append(Proposal(test.id, limit, max(legit) if legit else None,
                                   min(naive) if naive else None))
     return proposals
@@ -140,6 +140,23 @@ def merge_saved(path: Path, name: str, device: str, samples: list[Sample],
     order = {t.id: i for i, t in enumerate(tests)}
     merged.sort(key=lambda s: (order.get(s.test, 99), s.source != "reference", s.source))
     return merged, propose(tests, merged, device)
+
+
+def saved_path(name: str, device: str, root: Path | None = None) -> Path:
+    """Where `save` keeps an assignment's calibration on one device class."""
+    return ((root or assignments.project_root()) / "docs" / "benchmarks" /
+            f"calibrate-{name}-{perf.device_class(device)}.json")
+
+
+def save(name: str, device: str, samples: list[Sample], root: Path | None = None
+         ) -> tuple[Path, list[Sample], list[Proposal]]:
+    """Merge `samples` into the saved calibration (keeping sources not measured this time)
+    and write it; returns the file and the merged samples and proposals."""
+    path = saved_path(name, device, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    samples, proposals = merge_saved(path, name, device, samples, root)
+    path.write_text(json.dumps(as_json(name, device, samples, proposals), indent=1) + "\n")
+    return path, samples, proposals
 
 
 def _measure(suite, test, session, device, rounds, run_index, s: Sample, graded=False,

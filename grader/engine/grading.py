@@ -19,7 +19,7 @@ import torch
 
 from grader.boundary.session import WorkerSession, Zygote
 from grader.engine import forbidden, sources, testing
-from grader.engine.spec import Assignment, TestSpec
+from grader.engine.spec import Assignment, SpecError, TestSpec
 
 STATUS_GRADED, STATUS_ERROR, STATUS_TIMEOUT = "graded", "error", "timeout"
 
@@ -112,6 +112,13 @@ def load_suite(assignment: Assignment, reference_dir: Path | None) -> Suite:
         hidden_path = reference_dir / "hidden_tests.py"
         if hidden_path.exists():
             hidden = load_module(hidden_path, f"_dlgrade_hidden_{assignment.name}")
+    for test in assignment.tests:
+        module = hidden if test.visibility == "hidden" else public
+        if module is not None:
+            try:
+                testing.test_function(module, test.id)
+            except AttributeError as e:
+                raise SpecError(f"{e} (assignment.yaml lists test {test.id})") from None
     sigs = testing.stub_signatures(d / f"{assignment.module}.py")
     return Suite(assignment, reference, hidden, public, sigs, reference_dir)
 

@@ -100,7 +100,8 @@ def measure(t, fn: str, make_inputs: Callable, *, sizes: dict, grow=(),
 
     make_inputs(**sizes, dtype=...) draws one call's inputs from `t` and returns the
     positional arguments (a tuple) or (args, kwargs). `sizes` are the timed problem sizes;
-    the spec's options override them (`options.sizes`, `options.<cpu|cuda>.sizes`).
+    the spec's options override them (`options.sizes`, `options.<cpu|cuda>.sizes`:
+    grader.engine.spec.PerfOptions).
     `grow`: the dimensions whose op count must not grow (a list, or a dict naming each:
     {"N": "the batch"}); `count_sizes`: the (small) sizes the op count starts from.
     `baseline`: "reference" (the live reference: hidden tests) or a function returning
@@ -117,20 +118,17 @@ def measure(t, fn: str, make_inputs: Callable, *, sizes: dict, grow=(),
     inputs (and must pass the check itself, or the test is wrong).
     """
     settings = settings_of(t)
-    options = t.test.options or {}
     dclass = device_class(t.device)
-    dev_opts = options.get(dclass) or {}
-    if "max_ratio" not in dev_opts:
-        raise ValueError(f"{t.test.id}: options.{dclass}.max_ratio is not set")
-    limit = float(dev_opts["max_ratio"])
-    sizes = {**sizes, **(options.get("sizes") or {}), **(dev_opts.get("sizes") or {})}
-    dtype = getattr(torch, str(dev_opts.get("dtype", "")), None) or DEFAULT_DTYPES[dclass]
+    opts = t.test.perf.get(dclass)
+    if opts is None:
+        raise ValueError(f"{t.test.id}: options.{dclass} (max_ratio at least) is not set")
+    limit = opts.max_ratio
+    sizes = {**sizes, **opts.sizes}
+    dtype = getattr(torch, opts.dtype) if opts.dtype else DEFAULT_DTYPES[dclass]
     sizes.setdefault("dtype", dtype)
-    rounds = settings.rounds or int(dev_opts.get("rounds", options.get("rounds", 15)))
-    warmup = settings.warmup if settings.warmup is not None else int(
-        dev_opts.get("warmup", options.get("warmup", 1)))
-    sets = max(1, int(dev_opts.get("sets", options.get("sets", 1))))
-    budget = float(dev_opts.get("budget_s", options.get("budget_s", 60.0)))
+    rounds = settings.rounds or opts.rounds
+    warmup = settings.warmup if settings.warmup is not None else opts.warmup
+    sets, budget = opts.sets, opts.budget_s
     names = t.assignment.outputs(fn)
     if check is not None and compare is not None:
         raise ValueError(f"{t.test.id}: give `compare` or `check`, not both")

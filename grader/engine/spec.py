@@ -145,6 +145,31 @@ class Scale:
         return float(value)
 
 
+PERF_DEVICES = ("cpu", "cuda")
+PERF_KEYS = ("max_ratio", "sizes", "dtype", "rounds", "warmup", "sets", "budget_s")
+
+
+@dataclass(frozen=True)
+class PerfOptions:
+    """A performance test's settings on one device class: `options.<cpu|cuda>` over the
+    test's shared `options` (the device's value wins)."""
+
+    max_ratio: float
+    """The most the student's median time may be, in multiples of the baseline's."""
+    sizes: dict[str, int] = field(default_factory=dict)
+    """Problem sizes overriding the test function's own (`t.perf(..., sizes=...)`)."""
+    dtype: str | None = None
+    """float32 or float64; None: the device's default (float64 on cpu, float32 on cuda)."""
+    rounds: int = 15
+    """Timed rounds at most (fewer when the verdict is clear early)."""
+    warmup: int = 1
+    """Untimed rounds first."""
+    sets: int = 1
+    """Input sets per round, timed together (small calls are timed in batches)."""
+    budget_s: float = 60.0
+    """Stop timing after this many seconds (once 3 rounds are in)."""
+
+
 @dataclass(frozen=True)
 class TestSpec:
     """One graded test of an assignment."""
@@ -165,7 +190,9 @@ class TestSpec:
     """Wall-clock seconds allowed per call."""
     description: str = ""
     options: dict = field(default_factory=dict)
-    """Kind-specific settings (e.g. performance thresholds per device class)."""
+    """Kind-specific settings, as written (free-form for compare and property tests)."""
+    perf: dict[str, PerfOptions] = field(default_factory=dict)
+    """Performance tests: the settings per device class ("cpu", "cuda"), parsed at load."""
 
 
 @dataclass(frozen=True)
@@ -248,6 +275,11 @@ class _Ctx:
             raise self.fail(path, f"a number >= {minimum:g}", value)
         return float(value)
 
+    def integer(self, value, path, minimum=0):
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.fail(path, f"an integer >= {minimum}", value)
+        return value
+
     def choice(self, value, path, choices):
         if value not in choices:
             raise self.fail(path, "one of " + ", ".join(choices), value)
@@ -298,6 +330,38 @@ def _scales(ctx: _Ctx, data, functions) -> dict[str, dict[str, Scale]]:
             except ValueError as e:
                 raise ctx.fail(f"scales.{fn}.{name}", f"an expression of the arguments ({e})",
                                text) from None
+    return out
+
+
+def _perf_options(ctx: _Ctx, options: dict, path: str) -> dict[str, PerfOptions]:
+    ctx.unknown_keys(options, path, PERF_DEVICES + PERF_KEYS[1:])
+    out = {}
+    for device in PERF_DEVICES:
+        if device not in options:
+            if device == "cpu":
+                raise ctx.fail(f"{path}.cpu", "the CPU settings (at least max_ratio)", None)
+            continue
+        dp = f"{path}.{device}"
+        own = ctx.mapping(options[device], dp)
+        ctx.unknown_keys(own, dp, PERF_KEYS)
+        merged = {k: v for k, v in options.items() if k not in PERF_DEVICES} | own
+        if "max_ratio" not in merged:
+            raise ctx.fail(f"{dp}.max_ratio", "a number > 1 (required key)", None)
+        sizes = {**ctx.mapping(options.get("sizes") or {}, f"{path}.sizes"),
+                 **ctx.mapping(own.get("sizes") or {}, f"{dp}.sizes")}
+        for k, v in sizes.items():
+            ctx.integer(v, f"{dp}.sizes.{k}", 1)
+
+        dtype = merged.get("dtype")
+        if dtype is not None:
+            ctx.choice(dtype, f"{dp}.dtype", DTYPE_NAMES)
+        out[device] = PerfOptions(
+            max_ratio=ctx.number(merged["max_ratio"], f"{dp}.max_ratio", 1.0),
+            sizes=sizes, dtype=dtype,
+            rounds=ctx.integer(merged.get("rounds", 15), f"{dp}.rounds", 1),
+            warmup=ctx.integer(merged.get("warmup", 1), f"{dp}.warmup", 0),
+            sets=ctx.integer(merged.get("sets", 1), f"{dp}.sets", 1),
+            budget_s=ctx.number(merged.get("budget_s", 60.0), f"{dp}.budget_s", 1.0))
     return out
 
 
@@ -360,6 +424,7 @@ def parse(data, directory: Path, file: str = "assignment.yaml", digest: str = ""
                 raise ctx.fail(f"{p}.functions[{j}]", "a function listed under functions", fn)
         options = t.get("options") or {}
         ctx.mapping(options, f"{p}.options")
+        perf = _perf_options(ctx, options, f"{p}.options") if kind == "performance" else {}
         tests.append(TestSpec(
             id=tid,
             points=ctx.number(t["points"], f"{p}.points"),
@@ -370,6 +435,7 @@ def parse(data, directory: Path, file: str = "assignment.yaml", digest: str = ""
             timeout=ctx.number(t.get("timeout", timeout), f"{p}.timeout", 0.1),
             description=str(t.get("description", "")),
             options=options,
+            perf=perf,
         ))
     return Assignment(name=name, title=title, module=module, version=version,
                       directory=directory, functions=functions, forbidden_aten=f_aten,

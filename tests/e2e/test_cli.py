@@ -195,3 +195,39 @@ def test_every_dlgrade_command_in_the_readme_parses():
             parser.parse_args(argv)
         except SystemExit:
             pytest.fail(f"README command does not parse: dlgrade {' '.join(argv)}")
+
+
+def _option_help(command: str, dest: str) -> tuple[str, object]:
+    """(help text, parser default) of `dlgrade COMMAND`'s option `dest`."""
+    from grader.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    action = next(a for a in sub._actions if a.dest == dest)
+    return " ".join((action.help or "").split()), action.default
+
+
+@pytest.mark.parametrize("command, dest, function, parameter", [
+    ("calibrate", "runs", "grader.authoring.calibrate:run", "runs"),
+    ("calibrate", "rounds", "grader.authoring.calibrate:run", "rounds"),
+    ("bench", "rounds", "grader.authoring.bench:run", "rounds"),
+    ("release", "install", "grader.authoring.release:release", "install"),
+    ("release", "secret", "grader.authoring.release:release", "secret"),
+])
+def test_cli_defaults_are_the_library_functions(command, dest, function, parameter):
+    """An option whose default belongs to the library is not given a value by the CLI
+    (so the function's own default applies), and its help states that same default."""
+    import argparse
+    import importlib
+    import inspect
+
+    module, name = function.split(":")
+    default = inspect.signature(getattr(importlib.import_module(module), name)) \
+        .parameters[parameter].default
+    text, parser_default = _option_help(command, dest)
+    assert parser_default is argparse.SUPPRESS, f"{command} --{dest} sets its own default"
+    if default is None:
+        assert "(default: " in text, text  # described in words: "the spec's", "a fresh one"
+    else:
+        assert f"(default: {default if not isinstance(default, str) else repr(default)})" \
+            in text.replace('"', "'"), (text, default)
