@@ -7,11 +7,10 @@ cross-entropy lost a point for about 1 id in 150). Every correct variant
 test under many ids, in this process (tests/assignments/inprocess.py says why that is as
 strong as grading through a worker for this purpose, and much cheaper).
 
-The suite runs a few dozen ids; the full check is
+The suite runs the numerically riskiest tests under a few dozen ids; the full check runs
+every hidden correctness test:
 
     DLGRADE_MANY_IDS=300 .venv/bin/python -m pytest -q tests/assignments/test_many_ids.py
-
-(the count is recorded in docs/coverage.md).
 """
 
 from __future__ import annotations
@@ -25,7 +24,25 @@ from tests.assignments import inprocess
 from tests.conftest import ROOT, suite
 
 NAMES = assignments.available(ROOT)
+FULL = "DLGRADE_MANY_IDS" in os.environ
 IDS = int(os.environ.get("DLGRADE_MANY_IDS", "24"))
+
+# Where float32 rounding meets values far below their natural size (saturation,
+# underflow, exact ties) or a statistical check can fail by chance.
+RISKIEST = {
+    "backprop": ["softmax_ce_stable", "sigmoid_stable", "softmax_ce"],
+    "attention": ["attention_stable", "attention_fully_masked"],
+    "adam": ["optimizers_tiny_gradients"],
+    "dropout": ["dropout_rate", "dropout_independent", "dropout_backward"],
+    "rnn": ["clip_grad_norm_below_hidden", "lstm_backward_hidden"],
+    "convolution": ["conv_edge_cases"],
+    "pooling": ["maxpool_ties", "maxpool_backward_hidden"],
+}
+
+# Ids whose inputs once cost correct code a point (found under 1500 ids), kept so that the
+# cheap run can fail: student0095 draws float32 logits ~1e4 with the label at the argmax
+# and every dlogits entry ~1e-268 (0 in float32), which failed until dlogits had a scale.
+REGRESSION_IDS = ["student0095", "student0334"]
 
 SUBJECTS = [(n, p) for n in NAMES
             for p in [ROOT / "reference" / n / f"{n}.py",
@@ -35,10 +52,13 @@ SUBJECTS = [(n, p) for n in NAMES
 @pytest.mark.parametrize("name,path", SUBJECTS,
                          ids=[f"{n}-{p.stem}" for n, p in SUBJECTS])
 def test_correct_code_passes_under_many_ids(name, path):
+    assert FULL or all(t in {x.id for x in suite(name).assignment.tests}
+                       for t in RISKIEST.get(name, [])), f"{name}: unknown test in RISKIEST"
     s = suite(name)
     module = inprocess.load_variant(path)
-    ids = [f"student{i:04d}" for i in range(IDS)]
-    failures = inprocess.run_ids(s, module, ids)
+    ids = [f"student{i:04d}" for i in range(IDS)] + REGRESSION_IDS
+    tests = None if FULL else inprocess.correctness_tests(s, RISKIEST.get(name, []))
+    failures = inprocess.run_ids(s, module, ids, tests=tests)
     shown = "\n".join(f"  {sid} {tid} [{label}]: {msg}" for sid, tid, label, msg
                       in failures[:10])
-    assert not failures, f"{path.name}: {len(failures)} failed cases over {IDS} ids:\n{shown}"
+    assert not failures, f"{path.name}: {len(failures)} failed cases over {len(ids)} ids:\n{shown}"
