@@ -25,6 +25,37 @@ class WorkerError(Exception):
     """The worker could not be started or stopped talking sensibly."""
 
 
+UID_LOCK_DIR = "/run/dlgrade/uids"
+"""Root-owned folder of one lock file per slot uid: a uid is leased machine-wide."""
+MAX_SLOTS = 1000
+
+
+def lock_uid(uid: int, directory: str = UID_LOCK_DIR) -> int | None:
+    """An open file holding an exclusive lock on `uid`, or None when another fork server
+    (of this or another dlgrade process) holds it. The lock lives as long as the file is
+    open, and the kernel drops it when the holder dies: no stale lease survives a crash.
+
+    Raises WorkerError when the folder is not a root-owned folder that only root can write
+    (anyone else could then hold every uid, or replace a lock file).
+    """
+    import fcntl
+    import stat
+
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    st = os.lstat(directory)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
+        raise WorkerError(f"{directory}: expected a folder owned by root that only root can "
+                          f"write, found mode {stat.filemode(st.st_mode)} owner {st.st_uid}")
+    fd = os.open(os.path.join(directory, str(uid)),
+                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
 class Zygote:
     """A warm process that forks workers. Thread-safe: one request at a time.
 
@@ -38,7 +69,9 @@ class Zygote:
         self.sandbox = sandbox or Sandbox()
         self._lock = threading.Lock()
         self._uid_lock = threading.Lock()
+        self._hello_lock = threading.Lock()
         self._leased: dict[int, int] = {}  # worker pid -> slot uid
+        self._lease_fds: dict[int, int] = {}  # slot uid -> its locked file
         ours, theirs = socket.socketpair()
         self.proc = subprocess.Popen(
             self.sandbox.zygote_argv(theirs.fileno()),
@@ -53,15 +86,26 @@ class Zygote:
         # its hello is awaited on first use.
         self._start_deadline = time.monotonic() + start_timeout
         self.torch_version: str | None = None
+        self.broken = False
 
     def _ready(self) -> None:
         if self.torch_version is not None:
             return
-        try:
-            hello = wire.recv(self.sock, self._start_deadline).header
-        except (EOFError, TimeoutError, OSError, wire.ProtocolError) as e:
-            raise WorkerError(f"the worker fork server did not start: {type(e).__name__}") from e
-        self.torch_version = str(hello.get("torch"))
+        with self._hello_lock:
+            if self.torch_version is not None:
+                return
+            try:
+                hello = wire.recv(self.sock, self._start_deadline).header
+            except (EOFError, TimeoutError, OSError, wire.ProtocolError) as e:
+                raise WorkerError(
+                    f"the worker fork server did not start: {type(e).__name__}") from e
+            self.torch_version = str(hello.get("torch"))
+
+    def wait_ready(self) -> None:
+        """Block until the fork server has booted (imported torch). Grading calls this
+        before it starts a submission's clock, so the first submission's execution_time
+        is its own, not the fork server's boot. Raises WorkerError if it never comes up."""
+        self._ready()
 
     def _request(self, header: dict, timeout: float = 30.0) -> dict:
         self._ready()
@@ -69,10 +113,24 @@ class Zygote:
         return wire.recv(self.sock, time.monotonic() + timeout).header
 
     def _lease_uid(self) -> int:
+        """The lowest slot uid free on this machine: free here, and not locked by another
+        fork server (in this process or in another dlgrade run)."""
         with self._uid_lock:
             busy = set(self._leased.values())
-            slot = next(i for i in range(len(busy) + 1) if SLOT_UID_BASE + i not in busy)
-            return SLOT_UID_BASE + slot
+            for slot in range(MAX_SLOTS):
+                uid = SLOT_UID_BASE + slot
+                if uid not in busy and uid not in self._lease_fds:
+                    fd = lock_uid(uid)
+                    if fd is not None:
+                        self._lease_fds[uid] = fd
+                        return uid
+            raise WorkerError(f"all {MAX_SLOTS} worker uids from {SLOT_UID_BASE} are in use "
+                              f"on this machine (locks under {UID_LOCK_DIR})")
+
+    def _release_uid(self, uid: int) -> None:
+        fd = self._lease_fds.pop(uid, None)
+        if fd is not None:
+            os.close(fd)  # closing the file drops its lock
 
     def spawn(self, limits: Limits, uid: int | None = None) -> tuple[int, socket.socket, int]:
         """Fork a worker. `uid`: its slot uid; by default (under a sandbox with uids) the
@@ -88,6 +146,9 @@ class Zygote:
                     raise WorkerError(f"could not start a worker: {reply.get('error')}")
                 _, fds, _, _ = socket.recv_fds(self.sock, 16, 2)
             except (EOFError, TimeoutError, OSError, wire.ProtocolError, WorkerError) as e:
+                if uid is not None and self.proc.poll() is not None:
+                    with self._uid_lock:
+                        self._release_uid(uid)  # the fork server died, and its workers
                 raise WorkerError(f"could not start a worker: {type(e).__name__}: {e}") from e
             if uid is not None:
                 with self._uid_lock:
@@ -104,14 +165,26 @@ class Zygote:
             except (EOFError, TimeoutError, OSError, wire.ProtocolError):
                 return  # the uid stays leased: something of it may still run
             with self._uid_lock:
-                self._leased.pop(pid, None)
+                uid = self._leased.pop(pid, None)
+                if uid is not None and uid not in self._leased.values():
+                    self._release_uid(uid)
 
     def status(self, pid: int, wait: float = 0.5) -> int | None:
         with self._lock:
             try:
                 return self._request({"op": "status", "pid": pid, "wait": wait}).get("status")
-            except (EOFError, TimeoutError, OSError, wire.ProtocolError):
+            except (EOFError, OSError, wire.ProtocolError):
+                self.broken = True
                 return None
+            except TimeoutError:
+                return None
+
+    @property
+    def dead(self) -> bool:
+        """Whether the fork server has stopped serving (its control socket failed or its
+        process ended): then every worker it started is gone too, through no fault of
+        theirs."""
+        return self.broken or self.proc.poll() is not None
 
     def close(self) -> None:
         try:
@@ -119,11 +192,17 @@ class Zygote:
         except OSError:
             pass
         try:
+            # It kills its workers, removes their folders and exits at once (os._exit):
+            # this wait is that cleanup, not a fixed delay.
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         self.sock.close()
+        # The fork server is gone and its workers with it (they die with their parent).
+        with self._uid_lock:
+            for uid in list(self._lease_fds):
+                self._release_uid(uid)
 
     def __enter__(self):
         return self
@@ -234,6 +313,9 @@ class WorkerSession:
         self.load_error: CallError | None = None
         self.restarts = 0
         self._seq = 0
+        self._drops: list[int] = []
+        """Handles to drop, sent with the next request (see drop)."""
+        self._companions: dict[str, WorkerSession] = {}
 
     # -- lifecycle ----------------------------------------------------------------
     def _start(self) -> None:
@@ -266,8 +348,22 @@ class WorkerSession:
         if self.sock is not None:
             self.sock.close()
         self.sock = None
+        self._drops = []  # a new worker numbers its handles afresh: never drop those
+
+    def companion(self, key: str, module: str, source: str) -> WorkerSession:
+        """A second worker (e.g. the performance tests' honest probe) that lives as long
+        as this session: started on first use, closed with it, so a submission's
+        performance tests share one instead of forking and killing one each."""
+        other = self._companions.get(key)
+        if other is None:
+            other = self._companions[key] = WorkerSession(
+                self.zygote, module, source, device=self.device)
+        return other
 
     def close(self) -> None:
+        for other in self._companions.values():
+            other.close()
+        self._companions.clear()
         if self.sock is not None:
             try:
                 wire.send(self.sock, {"op": "bye"})
@@ -285,11 +381,26 @@ class WorkerSession:
 
     # -- calls --------------------------------------------------------------------
     def _roundtrip(self, header: dict, enc: wire.Encoder | None, timeout: float) -> CallResult:
+        header, start = self._send(header, enc)
+        return self._receive(header, timeout, start)
+
+    def _send(self, header: dict, enc: wire.Encoder | None) -> tuple[dict, int]:
+        """Send a request (with the pending drops); (the header sent, the clock at send)."""
         self._seq += 1
         header = dict(header, seq=self._seq)
+        if self._drops:
+            header["drop"], self._drops = self._drops, []
         start = time.perf_counter_ns()
         try:
             wire.send(self.sock, header, enc)
+        except OSError:
+            pass  # a dead worker: the receive that follows reports it
+        return header, start
+
+    def _receive(self, header: dict, timeout: float, start: int,
+                 index: int | None = None) -> CallResult:
+        """Read one reply to `header` (the `index`-th, for a batch) within `timeout`."""
+        try:
             msg = wire.recv(self.sock, time.monotonic() + timeout)
         except TimeoutError:
             self._stop()
@@ -297,13 +408,18 @@ class WorkerSession:
         except (EOFError, OSError):
             status = self.zygote.status(self.pid, wait=1.0)
             self._stop()
+            if status is None and self.zygote.dead:
+                # The machinery failed, not the submission: the caller must not score
+                # what it saw (a neighbour that killed the fork server would otherwise
+                # cost this submission the tests still to run).
+                raise WorkerError("the worker fork server stopped during a call") from None
             return CallResult(error=CallError("WorkerDied", describe_status(status)))
         except wire.ProtocolError as e:
             self._stop()
             return CallResult(error=CallError("Protocol", f"malformed reply: {e}"))
         elapsed = time.perf_counter_ns() - start
         reply = msg.header
-        if reply.get("seq") != self._seq:
+        if reply.get("seq") != self._seq or reply.get("index") != index:
             self._stop()
             return CallResult(error=CallError("Protocol", "reply out of sequence"))
         if not reply.get("ok"):
@@ -323,9 +439,10 @@ class WorkerSession:
         c_returned = reply.get("containers_returned", [])
         ops = reply.get("ops", [])
         op_count = reply.get("op_count", 0)
-        extra = {k: reply[k] for k in ("handle", "gpu_ms") if k in reply}
+        extra = {k: reply[k] for k in ("handle", "handles", "gpu_ms") if k in reply}
         functions = reply.get("functions", [])
-        if header.get("op") == "call" and header.get("record_ops") and (
+        asked = (header.get("calls", [{}])[index] if index is not None else header)
+        if asked.get("op", "call") == "call" and asked.get("record_ops") and (
                 not isinstance(ops, list) or reply.get("recorder") != "intact"):
             # The worker always sends the record when asked: a call without one had its
             # recorder disabled (popped, patched) and cannot be trusted with its result.
@@ -377,6 +494,39 @@ class WorkerSession:
                   "repeat": repeat, "count_ops": count_ops}
         return self._roundtrip(header, enc, timeout), spans
 
+    def batch(self, calls: list[tuple[str, tuple | list, dict]], *,
+              keep: tuple[int, ...] = (), timeout: float = 10.0,
+              record_ops: bool = True) -> list[tuple[CallResult, list[list[int]]]]:
+        """Several calls in one request: (fn, args, kwargs) each, where an argument
+        wire.Earlier(j, i) is output i of call j, kept in the worker and passed on as if
+        it had been sent back. Each call is recorded and checked exactly like `call`; the
+        worker replies to each as it finishes and each reply must come within `timeout`.
+        Returns one (result, spans) per call up to and including the first that failed;
+        `mutated` and the spans name argument positions (positional, then keyword)."""
+        load_error = self.ensure()
+        if load_error is not None:
+            self._stop()
+            return [(CallResult(error=load_error), [])]
+        enc = wire.Encoder()
+        encoded, positions = [], []
+        for fn, args, kwargs in calls:
+            enc.forget_ids()  # every call gets tensors of its own, as separate calls do
+            encoded.append({
+                "fn": fn, "args": [enc.encode(a) for a in args],
+                "kwargs": {"$dict": [[k, enc.encode(v)] for k, v in (kwargs or {}).items()]},
+                "keep": list(keep), "record_ops": record_ops})
+            positions.append([[p] for p in range(len(args) + len(kwargs or {}))])
+        header, start = self._send({"op": "batch", "calls": encoded, "device": self.device},
+                                   enc)
+        out = []
+        for k in range(len(calls)):
+            r = self._receive(header, timeout, start, index=k)
+            out.append((r, positions[k]))
+            if r.error is not None:
+                break  # the worker ends the batch at its first failed call
+            start = time.perf_counter_ns()
+        return out
+
     def stage(self, args: tuple | list = (), kwargs: dict | None = None, *,
               timeout: float = 60.0) -> CallResult:
         """Send a call's inputs ahead of a timed call; `extra["handle"]` names them."""
@@ -388,6 +538,25 @@ class WorkerSession:
         header = {"op": "stage", "args": [enc.encode(a) for a in args],
                   "kwargs": {"$dict": [[k, enc.encode(v)] for k, v in (kwargs or {}).items()]},
                   "device": self.device}
+        return self._roundtrip(header, enc, timeout)
+
+    def stage_sets(self, sets: list[tuple[tuple | list, dict]], *,
+                   timeout: float = 60.0) -> CallResult:
+        """Stage several calls' inputs in one request; `extra["handles"]` names them, in
+        order. A tensor object appearing in two sets is sent once per set, so each staged
+        call gets inputs of its own (as separate `stage` requests would)."""
+        load_error = self.ensure()
+        if load_error is not None:
+            self._stop()
+            return CallResult(error=load_error)
+        enc = wire.Encoder()
+        encoded = []
+        for args, kwargs in sets:
+            enc.forget_ids()
+            encoded.append({"args": [enc.encode(a) for a in args],
+                            "kwargs": {"$dict": [[k, enc.encode(v)]
+                                                 for k, v in (kwargs or {}).items()]}})
+        header = {"op": "stage", "sets": encoded, "device": self.device}
         return self._roundtrip(header, enc, timeout)
 
     def time(self, fn: str, handles: list[int], *, keep: tuple[int, ...] = (),
@@ -403,9 +572,11 @@ class WorkerSession:
         return self._roundtrip(header, None, timeout)
 
     def drop(self, handles: list[wire.Handle]) -> None:
+        """Forget worker-side objects. Sent with the next request (no round trip of its
+        own: a case used to end with one), or not at all if the worker is replaced."""
         if self.sock is None or not handles:
             return
-        self._roundtrip({"op": "drop", "handles": [h.id for h in handles]}, None, 5.0)
+        self._drops.extend(h.id for h in handles)
 
 
 def _ints(value) -> list[int]:

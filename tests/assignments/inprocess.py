@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from grader.boundary.session import CallError, CallResult
-from grader.boundary.wire import GeneratorSpec, Handle
+from grader.boundary.wire import Earlier, GeneratorSpec, Handle
 from grader.engine import grading, sources, testing
 from grader.engine.spec import TestSpec
 
@@ -85,15 +85,14 @@ class InProcessSession:
             return {k: self._out(v) for k, v in value.items()}
         return value
 
-    def call(self, fn, args=(), kwargs=None, *, keep=(), timeout=10.0, record_ops=True,
-             repeat=1, count_ops=False):
+    def _call(self, fn, args, kwargs, keep):
         a = [self._arg(v) for v in args]
         kw = {k: self._arg(v) for k, v in (kwargs or {}).items()}
         try:
             value = getattr(self.module, fn)(*a, **kw)
         except Exception as e:  # noqa: BLE001 - reported like a worker's exception
             return CallResult(error=CallError(type(e).__name__, str(e),
-                                              traceback.format_exc())), []
+                                              traceback.format_exc())), None
         if keep and isinstance(value, (tuple, list)):
             value = list(value)
             for i in keep:
@@ -102,7 +101,32 @@ class InProcessSession:
                     self._kept[h.id] = value[i]
                     value[i] = h
             value = tuple(value)
-        return CallResult(value=self._out(value)), [[] for _ in [*args, *(kwargs or {})]]
+        return CallResult(value=self._out(value)), value
+
+    def call(self, fn, args=(), kwargs=None, *, keep=(), timeout=10.0, record_ops=True,
+             repeat=1, count_ops=False):
+        result, _ = self._call(fn, args, kwargs, keep)
+        return result, [[] for _ in [*args, *(kwargs or {})]]
+
+    def batch(self, calls, *, keep=(), timeout=10.0, record_ops=True):
+        """`WorkerSession.batch`: an argument Earlier(j, i) is output i (None: all) of call
+        j, passed on as a fresh copy, as the worker does."""
+        raw, out = [], []
+
+        def resolve(v):
+            if isinstance(v, Earlier):
+                return raw[v.call] if v.index is None else raw[v.call][v.index]
+            return v
+
+        for fn, args, kwargs in calls:
+            result, value = self._call(fn, [resolve(a) for a in args],
+                                       {k: resolve(v) for k, v in (kwargs or {}).items()},
+                                       keep)
+            raw.append(value)
+            out.append((result, [[p] for p in range(len(args) + len(kwargs or {}))]))
+            if result.error is not None:
+                break
+        return out
 
     def drop(self, handles) -> None:
         for h in handles:

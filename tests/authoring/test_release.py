@@ -303,7 +303,9 @@ def test_gradescope_autograder_grades_as_unprivileged_user(dist, gs_base):
     root = _fake_autograder(dist, gs_base)
     secret_file = root / "source" / "autograder.json"
     # The submission refuses to work when it runs as root or can read the bundle's secret.
-    spy = (f"import os\nif os.getuid() == 0 and {os.geteuid() == 0}:\n"
+    # It also imports packages the fork server never loaded (a slot uid must reach them).
+    spy = ("import os\nimport yaml\nimport matplotlib\n"
+           f"if os.getuid() == 0 and {os.geteuid() == 0}:\n"
            "    raise RuntimeError('running as root')\n"
            f"try:\n    open({str(secret_file)!r}).read()\n    LEAK = True\n"
            "except OSError:\n    LEAK = False\n"
@@ -351,12 +353,57 @@ def test_gradescope_autograder_notebook_and_missing_file(dist, gs_base):
     assert all("submit your backprop.py" in t["output"] for t in data["tests"])
 
 
+# Issue 14's classes that apply to one submission in its own container (no neighbours):
+# attack file -> (its honest score, text no hidden test may show)
+GS_ATTACKS = {
+    "fcntl_signal_owner": (21, ()),
+    "exit_status_from_hidden_input": (11.75, ("exited with status", "HIDDENBYTE", "SIG")),
+    "surrogate_message": (14.25, ()),
+    "nested_expressions": (0, ()),
+    "shared_blob_reply": (14.25, ()),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attack", sorted(GS_ATTACKS))
+def test_gradescope_autograder_contains_issue14_attacks(dist, gs_base, attack):
+    """The released autograder keeps each attack to its honest score and always writes a
+    valid results.json (a lone surrogate once crashed writing it; F_SETOWN once killed
+    the grader)."""
+    root = _fake_autograder(dist, gs_base)
+    text = (ROOT / "tests" / "adversarial" / "submissions" / f"{attack}.py").read_text()
+    ref = _reference_source()
+    marker = "# <a correct solution, inserted by tests/e2e/test_adversarial.py>\n"
+    (root / "submission" / f"{NAME}.py").write_text(text.replace(marker, ref))
+    data = _run_autograder(root)
+    _validate_gradescope(data)
+    honest, hidden_absent = GS_ATTACKS[attack]
+    assert data["score"] <= honest + 1e-9, data["output"]
+    if attack in ("fcntl_signal_owner", "surrogate_message"):
+        assert data["score"] == honest, data["output"]
+    hidden = json.dumps([t for t in data["tests"] if t["visibility"] != "visible"])
+    assert not [s for s in hidden_absent if s in hidden]
+
+
 def test_find_submission(tmp_path):
     (tmp_path / "sub" / "backprop").mkdir(parents=True)
     (tmp_path / "sub" / "backprop" / "backprop.ipynb").write_text("{}")
     assert gradescope.find_submission(tmp_path / "sub", NAME)[0].name == "backprop.ipynb"
     (tmp_path / "sub" / "backprop.py").write_text("")
     assert gradescope.find_submission(tmp_path / "sub", NAME)[0] == tmp_path / "sub" / "backprop.py"
+    # the released folder zipped by a notebook student: the stub beside the notebook
+    both = tmp_path / "both" / "backprop"
+    both.mkdir(parents=True)
+    (both / "backprop.py").write_text((ROOT / "assignments" / NAME / f"{NAME}.py").read_text())
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(_reference_source())]
+    nbformat.write(nb, str(both / "backprop.ipynb"))
+    assert gradescope.find_submission(tmp_path / "both", NAME)[0] == both
+    a = _assignment()
+    from grader.classroom import intake
+
+    sub = intake.collect([both], NAME, intake.stub_source(a))[0]
+    assert sub.origin == str(both / "backprop.ipynb") and "untouched stub" in sub.note
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "a.py").write_text("")
     (tmp_path / "other" / "b.py").write_text("")

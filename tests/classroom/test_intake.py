@@ -193,3 +193,136 @@ def test_read_zip_from_bytes_like_upload(tmp_path):
         zf.writestr("backprop.py", SOURCE.encode("utf-8-sig"))
     (tmp_path / "z.zip").write_bytes(buf.getvalue())
     assert intake.read_zip(tmp_path / "z.zip", MODULE) == (SOURCE, None)
+
+
+# ---------------------------------------------------------------------------- issue 14
+def test_symlink_entry_leading_outside_is_refused(tmp_path):
+    """A folder entry linking to a folder outside the submissions folder was followed and
+    graded: it scored whatever that folder held."""
+    outside = tmp_path / "elsewhere" / "solution"
+    outside.mkdir(parents=True)
+    (outside / "backprop.py").write_text("x = 1\n")
+    cls = tmp_path / "class"
+    (cls / "alice").mkdir(parents=True)
+    (cls / "alice" / "backprop.py").write_text("y = 2\n")
+    (cls / "mallory").symlink_to(outside, target_is_directory=True)
+    (cls / "mallory2.py").symlink_to(outside / "backprop.py")
+    (cls / "alias").symlink_to(cls / "alice", target_is_directory=True)  # stays inside
+    subs = {s.id: s for s in intake.collect([cls], "backprop")}
+    assert subs["alice"].source == "y = 2\n"
+    for sid in ("mallory", "mallory2"):
+        assert subs[sid].source is None
+        assert "symbolic link leading outside" in subs[sid].error
+    assert subs["alias"].source == "y = 2\n"
+
+
+def test_parser_exhaustion_in_a_notebook_is_that_entrys_problem(tmp_path):
+    """20 KB of nested expressions made ast.parse raise MemoryError at intake (only
+    SyntaxError was caught) and nobody was graded."""
+    import json
+
+    cells = [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+              "source": src} for src in ("def f():\n    return 1\n", "x = " + "-" * 20000 + "1\n")]
+    nb = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    cls = tmp_path / "class"
+    cls.mkdir()
+    (cls / "deep.ipynb").write_text(json.dumps(nb))
+    (cls / "fine.py").write_text("z = 3\n")
+    subs = {s.id: s for s in intake.collect([cls], "backprop")}
+    assert subs["fine"].source == "z = 3\n"
+    assert "def f()" in subs["deep"].source and "does not parse" in subs["deep"].source
+
+
+def test_an_entry_that_raises_while_read_gets_an_error(tmp_path, monkeypatch):
+    cls = tmp_path / "class"
+    cls.mkdir()
+    (cls / "a.py").write_text("a = 1\n")
+    (cls / "b.py").write_text("b = 1\n")
+    real = intake._one
+
+    def flaky(path, module, sid, *rest):
+        if sid == "a":
+            raise MemoryError("simulated")
+        return real(path, module, sid, *rest)
+
+    monkeypatch.setattr(intake, "_one", flaky)
+    subs = {s.id: s for s in intake.collect([cls], "backprop")}
+    assert subs["a"].source is None and "MemoryError" in subs["a"].error
+    assert subs["b"].source == "b = 1\n"
+
+
+# ---------------------------------------------------------------------------- which file
+
+
+def _stub_and_reference():
+    from tests.conftest import ROOT
+
+    stub = (ROOT / "assignments" / MODULE / f"{MODULE}.py").read_text()
+    ref = (ROOT / "reference" / MODULE / f"{MODULE}.py").read_text()
+    return stub, ref
+
+
+def _notebook(code: str) -> str:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# backprop"), nbformat.v4.new_code_cell(code)]
+    return nbformat.writes(nb)
+
+
+def test_untouched_stub_is_told_from_work():
+    stub, ref = _stub_and_reference()
+    assert intake.untouched(stub, stub)
+    assert intake.untouched("# my notes\nimport math\n" + stub.replace("\n\n\n", "\n\n"), stub)
+    assert not intake.untouched(ref, stub)
+    one_done = stub.replace('raise NotImplementedError("relu_forward")',
+                            "return x.clamp(min=0), x")  # one function done is work
+    assert one_done != stub
+    assert not intake.untouched(one_done, stub)
+    assert not intake.untouched("def f(:\n", stub)
+
+
+def test_folder_with_the_stub_and_a_filled_notebook_grades_the_notebook(tmp_path):
+    stub, ref = _stub_and_reference()
+    d = tmp_path / "alice"
+    d.mkdir()
+    (d / f"{MODULE}.py").write_text(stub)  # the released folder, untouched
+    (d / f"{MODULE}.ipynb").write_text(_notebook(ref))
+    sub = intake.collect([tmp_path], MODULE, stub)[0]
+    assert sub.error is None and "def linear_forward" in sub.source
+    assert intake.untouched(sub.source, stub) is False
+    assert sub.origin.endswith(f"{MODULE}.ipynb")
+    assert sub.note == f"graded {MODULE}.ipynb; {MODULE}.py is the untouched stub"
+    # the other way round: the .py filled, the notebook untouched
+    (d / f"{MODULE}.py").write_text(ref)
+    (d / f"{MODULE}.ipynb").write_text(_notebook(stub))
+    sub = intake.collect([tmp_path], MODULE, stub)[0]
+    assert sub.origin.endswith(f"{MODULE}.py") and sub.source == ref and "untouched" in sub.note
+    # both filled: refused, naming both
+    (d / f"{MODULE}.ipynb").write_text(_notebook(ref))
+    sub = intake.collect([tmp_path], MODULE, stub)[0]
+    assert sub.source is None
+    assert sub.error.startswith(f"{MODULE}.py and {MODULE}.ipynb both hold work"), sub.error
+    # both untouched: the .py ("not attempted" follows)
+    (d / f"{MODULE}.py").write_text(stub)
+    (d / f"{MODULE}.ipynb").write_text(_notebook(stub))
+    sub = intake.collect([tmp_path], MODULE, stub)[0]
+    assert sub.source == stub and sub.error is None
+
+
+def test_zipped_released_folder_with_a_filled_notebook(tmp_path):
+    stub, ref = _stub_and_reference()
+    z = _zip(tmp_path / "bob.zip", {f"{MODULE}/{MODULE}.py": stub,
+                                    f"{MODULE}/{MODULE}.ipynb": _notebook(ref),
+                                    f"{MODULE}/README.md": "handout"})
+    sub = intake.collect([z], MODULE, stub)[0]
+    assert sub.error is None and not intake.untouched(sub.source, stub)
+    assert f"graded {MODULE}/{MODULE}.ipynb" in sub.note
+
+
+def test_untouched_without_the_stub_text():
+    stub, ref = _stub_and_reference()
+    assert intake.untouched(stub) and not intake.untouched(ref)
+    assert not intake.untouched(stub + "\n\ndef helper(x):\n    return x\n")
+    d_stub, d_ref = ("x.py", stub, None), ("x.ipynb", ref, None)
+    assert intake.choose([d_stub, d_ref])[1] == ref
