@@ -251,6 +251,11 @@ class CallResult:
     """Positions of tensor arguments the call modified in place."""
     aliased: list[int] = field(default_factory=list)
     """Tensors of the reply (table order) that share memory with an argument."""
+    containers_mutated: list[int] = field(default_factory=list)
+    """Arguments (positional, then keyword, in order) holding a dict or list whose keys or
+    items the call changed."""
+    containers_returned: list[int] = field(default_factory=list)
+    """Return values (by position) that are, or hold, a dict or list the caller passed."""
     ops: list[str] = field(default_factory=list)
     """Base names of the aten ops the call dispatched."""
     functions: list[str] = field(default_factory=list)
@@ -438,6 +443,8 @@ class WorkerSession:
             return CallResult(error=CallError("Protocol", f"malformed reply: {e}"))
         mutated = reply.get("mutated", [])
         aliased = reply.get("aliased", [])
+        c_mutated = reply.get("containers_mutated", [])
+        c_returned = reply.get("containers_returned", [])
         ops = reply.get("ops", [])
         op_count = reply.get("op_count", 0)
         extra = {k: reply[k] for k in ("handle", "handles", "gpu_ms") if k in reply}
@@ -456,6 +463,7 @@ class WorkerSession:
             value=value,
             mutated=[i for i in mutated if isinstance(i, int)] if isinstance(mutated, list) else [],
             aliased=[i for i in aliased if isinstance(i, int)] if isinstance(aliased, list) else [],
+            containers_mutated=_ints(c_mutated), containers_returned=_ints(c_returned),
             ops=[str(o)[:100] for o in ops] if isinstance(ops, list) else [],
             functions=([str(o)[:100] for o in functions] if isinstance(functions, list)
                        else []),
@@ -578,6 +586,10 @@ class WorkerSession:
         if self.sock is None or not handles:
             return
         self._drops.extend(h.id for h in handles)
+
+
+def _ints(value) -> list[int]:
+    return [i for i in value if isinstance(i, int)][:1000] if isinstance(value, list) else []
 
 
 def as_plain(value):

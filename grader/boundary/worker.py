@@ -194,6 +194,31 @@ def _storage(t: torch.Tensor) -> int:
         return -1
 
 
+def _snapshot(obj) -> list:
+    """What a dict or list holds: its keys in order and each item (compared by identity;
+    holding the items keeps their ids from being reused)."""
+    return list(obj.items()) if isinstance(obj, dict) else [(i, v) for i, v in enumerate(obj)]
+
+
+def _same(now: list, before: list) -> bool:
+    return len(now) == len(before) and all(
+        k1 == k2 and v1 is v2 for (k1, v1), (k2, v2) in zip(now, before))
+
+
+def _containers(value, skip: set[int], out: dict | None = None) -> dict:
+    """id -> (object, snapshot) for every dict and list inside `value` (tuples are looked
+    through), leaving out the objects in `skip` (caches the submission made itself)."""
+    out = {} if out is None else out
+    if id(value) in skip or id(value) in out:
+        return out
+    if isinstance(value, (dict, list)):
+        out[id(value)] = (value, _snapshot(value))
+    if isinstance(value, (dict, list, tuple)):
+        for v in (value.values() if isinstance(value, dict) else value):
+            _containers(v, skip, out)
+    return out
+
+
 class Worker:
     def __init__(self, sock: socket.socket):
         self.sock = sock
@@ -251,6 +276,10 @@ class Worker:
         """Run one call under the recorders; `moved` are its input tensors (as the
         function got them) and `originals` their bytes before the call. Returns the reply,
         its encoder and the result (kept outputs replaced by handles)."""
+        # The dicts and lists the caller passed, with their keys and items before the call
+        # (not the caches kept here, which are the submission's own objects).
+        kept = {id(o) for o in self.objects.values()}
+        containers = [_containers(a, kept) for a in [*args, *kwargs.values()]]
         fn = getattr(self.module, req["fn"], None)
         if fn is None or not callable(fn):
             raise AttributeError(f"the submission defines no function {req['fn']!r}")
@@ -292,7 +321,18 @@ class Worker:
         inputs = {_storage(t) for t in moved if t.numel()}
         # Outputs sharing memory with an input: the caller could later change them.
         aliased = [i for i, t in enumerate(enc.objects) if t.numel() and _storage(t) in inputs]
-        reply = {"result": value, "mutated": mutated, "aliased": aliased}
+        # A container argument whose keys or items changed (params["W1"] = ..., a key
+        # added, grads.append(...)): the caller's dict or list was modified in place.
+        changed = [i for i, snap in enumerate(containers) if any(
+            not _same(_snapshot(obj), before) for obj, before in snap.values())]
+        # A returned dict or list that is one of the caller's (an optimizer that writes into
+        # the state it was given and returns it): the caller's object, not a new one.
+        mine = {k for snap in containers for k in snap}
+        returned = sorted({i for i, v in enumerate(result if isinstance(result, tuple)
+                                                   else (result,))
+                           if _containers(v, kept).keys() & mine})
+        reply = {"result": value, "mutated": mutated, "aliased": aliased,
+                 "containers_mutated": changed, "containers_returned": returned}
         if recorder is not None and intact:  # no record at all when it was tampered with
             reply["ops"] = sorted(recorder.ops)
             if req.get("count_ops"):

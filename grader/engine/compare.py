@@ -40,8 +40,8 @@ class Mismatch:
         return f"{self.name}: {HIDDEN_TEXT.get(self.kind, 'incorrect')}"
 
 
-def fmt(x: float) -> str:
-    return f"{x:.6g}"
+def fmt(x) -> str:
+    return x if isinstance(x, str) else f"{x:.6g}"
 
 
 def fmt_index(idx: tuple[int, ...]) -> str:
@@ -84,8 +84,13 @@ def same_device(want: str, got: str) -> bool:
 
 def compare_tensor(name: str, got, expected: torch.Tensor, tol: Tolerance, *,
                    dtype: torch.dtype | None = None, got_type: str = "torch.Tensor",
-                   device: str | None = None, got_device: str | None = None) -> Mismatch | None:
-    """Compare one tensor. `dtype` is the dtype the student must return (default: expected's)."""
+                   device: str | None = None, got_device: str | None = None,
+                   natural: float = 0.0) -> Mismatch | None:
+    """Compare one tensor. `dtype` is the dtype the student must return (default: expected's).
+    `natural` is the output's natural size (the spec's `scales`): `tol.atol_scaled` counts
+    in units of the larger of it and the tensor's own largest |expected|, so a tensor whose
+    values all underflow far below their natural size still gets the slack rounding at
+    that size needs."""
     dtype = dtype or expected.dtype
     if not isinstance(got, torch.Tensor):
         return Mismatch("type", name, f"{name}: expected a torch.Tensor, got {describe_value(got)}")
@@ -125,7 +130,7 @@ def compare_tensor(name: str, got, expected: torch.Tensor, tol: Tolerance, *,
         return _report(name, "nonfinite", got, expected, bad_finite,
                        bad_finite.to(torch.float64), tol.describe())
     both = g_fin & e_fin
-    scale = float(e[e_fin].abs().max()) if e_fin.any() else 0.0
+    scale = max(float(e[e_fin].abs().max()) if e_fin.any() else 0.0, natural)
     diff = torch.where(both, (g - e).abs(), torch.zeros_like(g))
     bound = tol.bound(e.abs(), scale)
     bad = both & (diff > bound)
@@ -142,6 +147,8 @@ def _report(name, kind, got, expected, bad, badness, tol_text) -> Mismatch:
     idx = _unravel(i, got.shape)
     g = got.reshape(-1)[i].item()
     e = expected.reshape(-1)[i].item()
+    if isinstance(g, float) and isinstance(e, float) and fmt(g) == fmt(e):
+        g, e = f"{g!r}", f"{e!r}"  # values that differ beyond 6 digits: show all of them
     where = f" at {fmt_index(idx)}" if got.dim() else ""
     what = ("values differ" if kind == "values"
             else "values are NaN or inf where finite values were expected")
@@ -154,19 +161,21 @@ def _report(name, kind, got, expected, bad, badness, tol_text) -> Mismatch:
 
 
 def compare_value(name: str, got, expected, tol_for, *, float_dtype=None, types=None,
-                  device=None) -> Mismatch | None:
+                  device=None, natural: float = 0.0) -> Mismatch | None:
     """Compare nested outputs: tensors, None, numbers, lists/tuples and dicts of those.
 
     `tol_for(dtype)` gives the Tolerance for a float dtype; `float_dtype` overrides the
     dtype floating outputs must have (float32 when the reference ran upcast to float64);
-    `types` maps id(tensor) -> (python type, device) as the worker reported them.
+    `types` maps id(tensor) -> (python type, device) as the worker reported them;
+    `natural` is the natural size of every tensor in the value (see compare_tensor).
     """
     types = types or {}
     if isinstance(expected, torch.Tensor):
         want = float_dtype if (float_dtype and expected.dtype.is_floating_point) else None
         got_type, got_device = types.get(id(got), ("torch.Tensor", None))
         return compare_tensor(name, got, expected, tol_for(want or expected.dtype), dtype=want,
-                              got_type=got_type, device=device, got_device=got_device)
+                              got_type=got_type, device=device, got_device=got_device,
+                              natural=natural)
     if expected is None:
         if got is not None:
             return Mismatch("type", name, f"{name}: expected None, got {describe_value(got)}")
@@ -177,7 +186,7 @@ def compare_value(name: str, got, expected, tol_for, *, float_dtype=None, types=
                                                f"got {describe_value(got)}")
         for i, (g, e) in enumerate(zip(got, expected)):
             m = compare_value(f"{name}[{i}]", g, e, tol_for, float_dtype=float_dtype,
-                              types=types, device=device)
+                              types=types, device=device, natural=natural)
             if m:
                 return m
         return None
@@ -189,7 +198,8 @@ def compare_value(name: str, got, expected, tol_for, *, float_dtype=None, types=
             return Mismatch("structure", name, f"{name}: expected the keys {keys}, got {have}")
         for k in expected:
             m = compare_value(f"{name}[{k!r}]", got[k], expected[k], tol_for,
-                              float_dtype=float_dtype, types=types, device=device)
+                              float_dtype=float_dtype, types=types, device=device,
+                              natural=natural)
             if m:
                 return m
         return None
@@ -198,5 +208,5 @@ def compare_value(name: str, got, expected, tol_for, *, float_dtype=None, types=
             return Mismatch("type", name, f"{name}: expected a number, got {describe_value(got)}")
         t = torch.tensor([float(got)], dtype=torch.float64)
         return compare_tensor(name, t, torch.tensor([float(expected)], dtype=torch.float64),
-                              tol_for(torch.float64))
+                              tol_for(torch.float64), natural=natural)
     raise TypeError(f"cannot compare an expected value of type {type(expected).__name__}")

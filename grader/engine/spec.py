@@ -6,7 +6,10 @@ Errors name the file, the key path, what was expected and what was found:
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import math
+import operator
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,14 +33,19 @@ class SpecError(Exception):
 
 @dataclass(frozen=True)
 class Tolerance:
-    """How close a float output must be: |got - exp| <= atol + atol_scaled*max|exp| + rtol*|exp|."""
+    """How close a float output must be: |got - exp| <= atol + atol_scaled*scale + rtol*|exp|,
+    where scale is the output's natural size (see `scale`)."""
 
     rtol: float = 0.0
     """Relative to each expected element."""
     atol: float = 0.0
     """Absolute."""
     atol_scaled: float = 0.0
-    """Absolute, in units of the largest |expected| of that tensor (cancellation-safe)."""
+    """Absolute, in units of the output's scale: the larger of the largest |expected| of
+    that tensor and the natural size the spec declares for that output under `scales`
+    (cancellation-safe, and safe where every value underflows far below its natural size,
+    e.g. a softmax gradient whose probabilities are all ~1e-30 in float64 and 0 in
+    float32)."""
 
     def bound(self, expected_abs, scale: float):
         return self.atol + self.atol_scaled * scale + self.rtol * expected_abs
@@ -46,6 +54,100 @@ class Tolerance:
         parts = [f"{k}={getattr(self, k):g}" for k in ("rtol", "atol", "atol_scaled")
                  if getattr(self, k)]
         return ", ".join(parts) or "exact"
+
+
+_SCALE_FUNCTIONS = ("absmax", "rms", "numel", "size", "sqrt", "min", "max")
+_SCALE_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+              ast.Div: operator.truediv, ast.Pow: operator.pow}
+
+
+def _absmax(x) -> float:
+    if isinstance(x, (int, float)):
+        return abs(float(x))
+    return float(x.detach().abs().max()) if x.numel() else 0.0
+
+
+def _rms(x) -> float:
+    if isinstance(x, (int, float)):
+        return abs(float(x))
+    return float(x.detach().double().pow(2).mean().sqrt()) if x.numel() else 0.0
+
+
+_SCALE_IMPL = {"absmax": _absmax, "rms": _rms, "numel": lambda x: float(x.numel()),
+               "size": lambda x, d: float(x.shape[int(d)]), "sqrt": math.sqrt,
+               "min": min, "max": max}
+
+
+@dataclass(frozen=True)
+class Scale:
+    """The natural size of an output, as an expression of the call's arguments.
+
+    A tolerance must scale with what an output is naturally the size of, not with the
+    values a particular input happens to give it: softmax probabilities are ~1/C, the
+    gradient of a mean loss is ~1/N, a gradient is the size of the upstream gradient times
+    the local derivative. Names are the function's parameters and, for a call that takes a
+    cache from an earlier call in the same case, that call's parameters; functions are
+    absmax(x), rms(x), numel(x), size(x, dim), sqrt, min and max; operators + - * / **.
+    Example: `dlogits: 1 / size(logits, 0)`.
+    """
+
+    text: str
+    names: tuple[str, ...]
+
+    @staticmethod
+    def parse(text: str) -> Scale:
+        """Raises ValueError naming what is not allowed."""
+        try:
+            tree = ast.parse(text, mode="eval")
+        except SyntaxError as e:
+            raise ValueError(f"not an expression ({e.msg})") from None
+        names = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                if not (isinstance(node.func, ast.Name) and node.func.id in _SCALE_FUNCTIONS
+                        and not node.keywords):
+                    raise ValueError("calls only to " + ", ".join(_SCALE_FUNCTIONS))
+            elif isinstance(node, ast.Name):
+                if node.id not in _SCALE_FUNCTIONS:
+                    names.append(node.id)
+            elif isinstance(node, ast.Constant):
+                if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+                    raise ValueError(f"a number, not {node.value!r}")
+            elif isinstance(node, ast.BinOp):
+                if type(node.op) not in _SCALE_OPS:
+                    raise ValueError("operators + - * / ** only")
+            elif isinstance(node, ast.UnaryOp):
+                if not isinstance(node.op, ast.USub):
+                    raise ValueError("unary - only")
+            elif not isinstance(node, (ast.Expression, ast.Load, ast.operator, ast.unaryop)):
+                raise ValueError(f"{type(node).__name__} is not allowed")
+        return Scale(text, tuple(dict.fromkeys(names)))
+
+    def evaluate(self, values: dict) -> float:
+        """The scale for these arguments (name -> tensor or number)."""
+        missing = [n for n in self.names if n not in values]
+        if missing:
+            raise KeyError(f"scale {self.text!r}: no argument named {', '.join(missing)} "
+                           f"(have {', '.join(values) or 'none'})")
+
+        def ev(node):
+            if isinstance(node, ast.Expression):
+                return ev(node.body)
+            if isinstance(node, ast.Constant):
+                return node.value
+            if isinstance(node, ast.Name):
+                return values[node.id]
+            if isinstance(node, ast.UnaryOp):
+                return -ev(node.operand)
+            if isinstance(node, ast.BinOp):
+                return _SCALE_OPS[type(node.op)](ev(node.left), ev(node.right))
+            return _SCALE_IMPL[node.func.id](*(ev(a) for a in node.args))
+
+        value = ev(ast.parse(self.text, mode="eval"))
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"scale {self.text!r}: expected a number, got "
+                            f"{type(value).__name__} (wrap tensors in absmax(...) or rms(...))")
+        return float(value)
 
 
 PERF_DEVICES = ("cpu", "cuda")
@@ -118,6 +220,8 @@ class Assignment:
     tests: tuple[TestSpec, ...]
     digest: str
     """Hash of the spec file: results of another version are not reused."""
+    scales: dict[str, dict[str, Scale]] = field(default_factory=dict)
+    """function -> output -> its natural size, from the call's arguments (`scales:`)."""
 
     @property
     def max_score(self) -> float:
@@ -211,6 +315,29 @@ def _tolerances(ctx: _Ctx, data, path: str, base: dict[str, Tolerance]) -> dict[
     return out
 
 
+def _scales(ctx: _Ctx, data, functions) -> dict[str, dict[str, Scale]]:
+    out: dict[str, dict[str, Scale]] = {}
+    for fn, outs in ctx.mapping(data or {}, "scales").items():
+        if fn not in functions:
+            raise ctx.fail(f"scales.{fn}", "a function listed under functions", fn)
+        spec = functions[fn]
+        names = (spec,) if isinstance(spec, str) else spec
+        out[fn] = {}
+        for name, text in ctx.mapping(outs, f"scales.{fn}").items():
+            if name not in names or name == "cache":
+                raise ctx.fail(f"scales.{fn}.{name}", "one of the outputs "
+                               + ", ".join(n for n in names if n != "cache"), name)
+            if isinstance(text, (int, float)) and not isinstance(text, bool):
+                text = repr(text)
+            ctx.string(text, f"scales.{fn}.{name}", what="an expression")
+            try:
+                out[fn][name] = Scale.parse(text)
+            except ValueError as e:
+                raise ctx.fail(f"scales.{fn}.{name}", f"an expression of the arguments ({e})",
+                               text) from None
+    return out
+
+
 def _perf_options(ctx: _Ctx, options: dict, path: str) -> dict[str, PerfOptions]:
     ctx.unknown_keys(options, path, PERF_DEVICES + PERF_KEYS[1:])
     out = {}
@@ -248,7 +375,7 @@ def parse(data, directory: Path, file: str = "assignment.yaml", digest: str = ""
     ctx = _Ctx(file)
     ctx.mapping(data, "(top level)")
     ctx.unknown_keys(data, "", ("name", "title", "module", "version", "timeout", "functions",
-                                "forbidden", "tolerances", "tests"))
+                                "forbidden", "tolerances", "scales", "tests"))
     for key in ("name", "title", "module", "functions", "tests"):
         if key not in data:
             raise ctx.fail(key, "a value (required key)", None)
@@ -273,6 +400,7 @@ def parse(data, directory: Path, file: str = "assignment.yaml", digest: str = ""
 
     tolerances = _tolerances(ctx, data.get("tolerances"), "tolerances",
                              {d: Tolerance() for d in DTYPE_NAMES})
+    scales = _scales(ctx, data.get("scales"), functions)
 
     tests_data = data["tests"]
     if not isinstance(tests_data, list) or not tests_data:
@@ -320,7 +448,7 @@ def parse(data, directory: Path, file: str = "assignment.yaml", digest: str = ""
     return Assignment(name=name, title=title, module=module, version=version,
                       directory=directory, functions=functions, forbidden_aten=f_aten,
                       forbidden_python=f_python, tolerances=tolerances, timeout=timeout,
-                      tests=tuple(tests), digest=digest)
+                      tests=tuple(tests), digest=digest, scales=scales)
 
 
 def load(path: Path) -> Assignment:

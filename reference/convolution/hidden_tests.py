@@ -19,6 +19,8 @@ CONFIGS = [
     (2, 5, 10, 6, 3, 4, 3, 2, (0, 1), "kw"),              # int stride, pair padding
     (4, 1, 6, 8, 6, 5, 4, (1, 3), [1, 2], "pos"),         # C = 1, wide stride
     (2, 3, 11, 9, 2, 3, 3, 3, 1, "allkw"),                # stride not dividing the size
+    (2, 3, 7, 6, 4, 3, 2, 1, 0, "omit"),                  # the defaults, by omission
+    (3, 2, 8, 9, 3, 3, 2, (2, 1), 0, "stride"),           # padding's default, by omission
 ]
 
 # Edge cases: (N, C, H, W, F, KH, KW, stride, padding, how, what).
@@ -39,7 +41,9 @@ def _label(dtype, cfg):
 
 
 _HOW = {"pos": "positional arguments", "kw": "stride and padding by keyword",
-        "allkw": "all arguments by keyword"}
+        "allkw": "all arguments by keyword",
+        # A documented default is part of the API: only omitting it tests it.
+        "omit": "stride and padding omitted", "stride": "padding omitted"}
 
 
 def _forward(t, dtype, cfg, bias=True):
@@ -51,6 +55,10 @@ def _forward(t, dtype, cfg, bias=True):
         return t.run("conv2d_forward", x, w, b, stride, padding)
     if how == "kw":
         return t.run("conv2d_forward", x, w, b, stride=stride, padding=padding)
+    if how == "omit":
+        return t.run("conv2d_forward", x, w, b)
+    if how == "stride":
+        return t.run("conv2d_forward", x, w, b, stride)
     return t.run("conv2d_forward", x=x, w=w, b=b, stride=stride, padding=padding)
 
 

@@ -14,7 +14,8 @@ for any correct implementation, with the student's outputs only (`t.call`):
 - the same generator seed gives the same mask, another seed another one, and
   generator=None draws from (and advances) PyTorch's default generator;
 - the backward pass uses the forward pass's mask: dx = dout * (out != 0) / (1 - p), the
-  same every time it is called with the same cache.
+  same every time it is called with the same cache, and also where x holds exact zeros
+  (there out is 0 for kept units too, so a mask rebuilt from out is wrong).
 Every call also checks (in t.call) that no input was modified in place. Outputs may share
 memory with the input (API.md lets eval mode and p == 0 return x itself; the backward of
 eval mode may return dout).
@@ -241,6 +242,28 @@ def dropout_backward(t):
                           "dropout_backward gave a different dx the second time it was "
                           "called with the same cache: reuse the forward pass's mask",
                           "dx changed when called again with the same cache")
+    for dtype in DTYPES:
+        with t.case(f"{dtype_name(dtype)} p=0.4 shape=(7, 8), x with exact zeros"):
+            # The mask must come from the forward pass, not from out != 0: where x is 0 a
+            # kept unit's out is 0 as well. The same generator seed gives the same mask, so
+            # a first call on an x without zeros shows which units are kept.
+            p, shape = 0.4, (7, 8)
+            x = nonzero_input(t, shape, dtype)
+            seed = t.seed()
+            out, _, types = forward(t, x, p, True, t.generator(seed))
+            check_scaled(t, x, out, p, types)
+            kept = out != 0
+            zeros = t.bernoulli(0.4, *shape)
+            zeros.view(-1)[int(kept.view(-1).to(torch.int64).argmax())] = True  # a kept 0
+            xz = torch.where(zeros, torch.zeros_like(x), x)
+            outz, cache, types = forward(t, xz, p, True, t.generator(seed))
+            zero = torch.zeros((), dtype=torch.float64)
+            t.check("out", outz, torch.where(kept, xz.to(torch.float64) / (1 - p), zero),
+                    dtype=dtype, types=types)
+            dout = t.randn(*shape, dtype=dtype)
+            dx, types = backward(t, dout, cache)
+            t.check("dx", dx, torch.where(kept, dout.to(torch.float64) / (1 - p), zero),
+                    dtype=dtype, types=types)
 
 
 # ------------------------------------------------------------------------------- performance

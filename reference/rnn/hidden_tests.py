@@ -175,6 +175,15 @@ def clip_grad_norm_below_hidden(t):
     with t.case("float64 all-zero gradients"):
         t.run("clip_grad_norm", [torch.zeros(3, 2, dtype=torch.float64),
                                  torch.zeros(4, dtype=torch.float64)], 1.0)
+    with t.case("float64 total norm exactly max_norm (a tie: unchanged)"):
+        # API: clipped only when total_norm > max_norm. Squares of small integers sum
+        # exactly in any order and sqrt(25) = 5 is exact, so every correct norm is exactly
+        # 5.0; clipping at the tie scales by 5 / (5 + 1e-6), 2e-7 off, far beyond rtol.
+        scale = float(t.integer(1, 4))  # a power of two: still exact
+        scale = 2.0 ** (scale - 2)
+        t.run("clip_grad_norm", [torch.tensor([3.0, 0.0], dtype=torch.float64) * scale,
+                                 torch.tensor([[0.0], [4.0]], dtype=torch.float64) * scale],
+              5.0 * scale)
 
 
 def clip_grad_norm_above_hidden(t):

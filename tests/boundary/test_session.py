@@ -159,6 +159,39 @@ def test_outputs_sharing_memory_with_inputs_are_reported(zygote):
         assert s.call("fresh", (torch.ones(3),))[0].aliased == []
 
 
+def test_dicts_and_lists_changed_or_returned_are_reported(zygote):
+    # Issue 15: an optimizer that writes into the caller's state and returns that dict,
+    # an mlp that stores its gradients in params, a clip that overwrites the caller's list.
+    source = ("def store(w, state):\n    state['m'] = w * 2\n    return w.clone(), state\n"
+              "def pop(params):\n    params.pop('b')\n    return params['W'].clone()\n"
+              "def replace(grads):\n    grads[0] = grads[0] * 2\n"
+              "    return [g * 1 for g in grads]\n"
+              "def keep(x, state):\n    return x.clone(), state\n"
+              "def nested(p):\n    p['inner'].append(1)\n    return p['inner'][0].clone()\n"
+              "def pure(w, state):\n    return w * 2, {'m': state['m'] * 1, 'n': 1}\n"
+              "def with_cache(x):\n    c = {'n': 0}\n    return x.clone(), c\n"
+              "def use_cache(c):\n    c['n'] += 1\n    return c['n']\n")
+    w = torch.ones(3)
+    with session(zygote, source) as s:
+        r, _ = s.call("store", (w, {"m": torch.zeros(3)}))
+        assert r.containers_mutated == [0 + 1] and r.containers_returned == [1]
+        r, _ = s.call("pop", ({"W": w, "b": w},))
+        assert r.containers_mutated == [0] and r.containers_returned == []
+        r, _ = s.call("replace", ([w, w],))
+        assert r.containers_mutated == [0] and r.containers_returned == []
+        r, _ = s.call("keep", (w,), {"state": {"m": w}})
+        assert r.containers_mutated == [] and r.containers_returned == [1]
+        r, _ = s.call("nested", ({"inner": [w]},))
+        assert r.containers_mutated == [0]
+        r, _ = s.call("pure", (w, {"m": w}))
+        assert r.ok and r.containers_mutated == [] and r.containers_returned == []
+        # A cache is the submission's own object: changing it is not the caller's concern
+        # here (the tests call a backward twice to catch a consumed cache).
+        r, _ = s.call("with_cache", (w,), keep=(1,))
+        r, _ = s.call("use_cache", (r.value[1],))
+        assert r.ok and r.containers_mutated == [] and r.containers_returned == []
+
+
 def test_a_fork_server_that_dies_mid_call_is_a_machinery_failure():
     """Not the submission's crash: a neighbour that killed the fork server once cost a
     correct submission its remaining tests, recorded as graded (issue 14)."""

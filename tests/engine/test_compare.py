@@ -106,3 +106,29 @@ def test_unindexed_device_matches_any_index():
                           got_device="cuda:0") is None
     assert compare_tensor("o", torch.zeros(1), torch.zeros(1), TOL, device="cuda:1",
                           got_device="cuda:0").kind == "device"
+
+
+def test_natural_scale_gives_slack_where_every_value_underflows():
+    # Issue 15: float32 softmax cross-entropy, label at the argmax, logits ~1e4: every
+    # entry of dlogits is ~1e-30 in float64 and exactly 0 in float32. The tensor's own
+    # largest value gives no slack; the natural size 1/N does.
+    exp = torch.tensor([[-2e-30, 1e-30, 1e-30]], dtype=torch.float64)
+    got = torch.zeros(1, 3, dtype=torch.float32)
+    tol = Tolerance(rtol=1e-4, atol_scaled=1e-4)
+    assert compare_tensor("dlogits", got, exp, tol, dtype=torch.float32).kind == "values"
+    assert compare_tensor("dlogits", got, exp, tol, dtype=torch.float32, natural=1.0) is None
+    # ... and a bug of the natural size is still caught.
+    wrong = torch.tensor([[-1.0, 1e-30, 1e-30]], dtype=torch.float32)
+    m = compare_tensor("dlogits", wrong, exp, tol, dtype=torch.float32, natural=1.0)
+    assert m.kind == "values"
+    # The natural size never tightens a tolerance below the tensor's own scale.
+    big = torch.tensor([10.0, 0.0], dtype=torch.float64)
+    assert compare_tensor("x", big + 5e-4, big, tol, natural=0.01) is None
+    assert compare_value("g", {"a": got}, {"a": exp}, lambda d: tol,
+                         float_dtype=torch.float32, natural=1.0) is None
+
+
+def test_values_equal_to_six_digits_are_shown_in_full():
+    m = compare_tensor("x", torch.tensor([1.5 * (1 - 2e-7)], dtype=torch.float64),
+                       torch.tensor([1.5], dtype=torch.float64), TOL.__class__(rtol=1e-9))
+    assert "got 1.4999997" in m.detail and "expected 1.5" in m.detail
