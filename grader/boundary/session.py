@@ -74,16 +74,19 @@ class Zygote:
             slot = next(i for i in range(len(busy) + 1) if SLOT_UID_BASE + i not in busy)
             return SLOT_UID_BASE + slot
 
-    def spawn(self, limits: Limits, uid: int | None = None) -> tuple[int, socket.socket, int]:
+    def spawn(self, limits: Limits, uid: int | None = None,
+              device: str = "cpu") -> tuple[int, socket.socket, int]:
         """Fork a worker. `uid`: its slot uid; by default (under a sandbox with uids) the
-        lowest one no live worker holds."""
+        lowest one no live worker holds. `device`: where its calls run (a CUDA worker
+        initializes CUDA before its system-call filter loads)."""
         with self._lock:
             # Lease and record under the spawn lock: two threads choosing at once would
             # otherwise both take the lowest free uid, and one's kill(-1) would end the other.
             if uid is None and self.sandbox.uids:
                 uid = self._lease_uid()
             try:
-                reply = self._request({"op": "spawn", "limits": limits.to_json(), "uid": uid})
+                reply = self._request({"op": "spawn", "limits": limits.to_json(), "uid": uid,
+                                       "device": device})
                 if not reply.get("ok"):
                     raise WorkerError(f"could not start a worker: {reply.get('error')}")
                 _, fds, _, _ = socket.recv_fds(self.sock, 16, 2)
@@ -232,7 +235,7 @@ class WorkerSession:
 
     # -- lifecycle ----------------------------------------------------------------
     def _start(self) -> None:
-        self.pid, self.sock, out_fd = self.zygote.spawn(self.limits, self.uid)
+        self.pid, self.sock, out_fd = self.zygote.spawn(self.limits, self.uid, self.device)
         self.output = _OutputTail(out_fd)
         reply = self._roundtrip({"op": "load", "module": self.module, "source": self.source},
                                 None, self.load_timeout)

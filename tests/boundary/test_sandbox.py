@@ -58,6 +58,23 @@ def try_fork():
     os.waitpid(pid, 0)
     return "forked"
 
+def try_thread():
+    import threading
+    try:
+        t = threading.Thread(target=lambda: None)
+        t.start()
+    except RuntimeError as e:
+        return str(e)
+    t.join()
+    return "started"
+
+def torch_after_filter():
+    # what torch must still do with threads denied: matmul, conv, reductions, a sort
+    import torch
+    x = torch.randn(64, 64, dtype=torch.float64)
+    c = torch.nn.functional.conv2d(torch.randn(2, 3, 9, 9), torch.randn(4, 3, 3, 3))
+    return float((x @ x).sum() + c.sum() + x.sort(dim=1).values.sum()), torch.get_num_threads()
+
 def try_exec():
     try:
         os.execv("/bin/true", ["true"])
@@ -121,7 +138,8 @@ def test_worker_identity_network_and_syscalls(bwrap_zygote):
         assert _call(s, "try_socket", socket.AF_INET) == 97  # EAFNOSUPPORT
         assert _call(s, "try_socket", socket.AF_INET6) == 97
         assert _call(s, "try_socket", socket.AF_UNIX) == "ok"
-        assert _call(s, "try_fork") == 1  # EPERM: threads only
+        assert _call(s, "try_fork") == 1  # EPERM
+        assert _call(s, "try_thread") == "can't start new thread"
         assert _call(s, "try_exec") == 1
         assert _call(s, "try_kill", 1) == 1
         assert _call(s, "nproc") == sandbox.Limits().processes
@@ -209,6 +227,9 @@ def test_fallback_worker_still_has_the_syscall_filter(zygote):
         assert _call(s, "try_socket", socket.AF_INET) == 97
         assert _call(s, "try_fork") == 1
         assert _call(s, "try_kill", 1) == 1
+        # No threads: work done in one would escape the op recorder and the autograd check.
+        assert _call(s, "try_thread") == "can't start new thread"
+        assert _call(s, "torch_after_filter")[1] == 1
 
 
 def test_seccomp_program_shape():
