@@ -8,6 +8,7 @@ plain tensors before anyone compares it.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from grader.boundary import wire
+from grader.boundary import canary, wire
 from grader.boundary.sandbox import SLOT_UID_BASE, Limits, Sandbox, clean_env
 
 
@@ -177,6 +178,8 @@ class CallResult:
     """Base names of the aten ops the call dispatched."""
     functions: list[str] = field(default_factory=list)
     """Names of the torch-level functions the call used (torch function mode)."""
+    autograd: bool = False
+    """Whether the call used autograd (a tensor requiring grad, or a backward pass)."""
     tensors: list = field(default_factory=list)
     """The reply's tensors, in table order (the objects inside `value`)."""
     tensor_types: list[str] = field(default_factory=list)
@@ -187,7 +190,7 @@ class CallResult:
     op_count: int = 0
     """How many aten ops the call dispatched (when asked for with count_ops)."""
     extra: dict = field(default_factory=dict)
-    """Op-specific reply fields (e.g. "handle" for stage, "gpu_ms" for time)."""
+    """Op-specific reply fields (e.g. "gpu_ms" for time)."""
 
     @property
     def ok(self) -> bool:
@@ -217,8 +220,18 @@ class _OutputTail(threading.Thread):
         return bytes(self.buf[-self.keep:]).decode("utf-8", "replace")
 
 
+CANARY_RATE = 0.25
+"""The share of recorded calls preceded by a canary call (grader.boundary.canary), on top
+of one before the first recorded call of every worker (a restart included)."""
+
+
 class WorkerSession:
-    """One submission loaded in a worker. Restarts the worker after a crash or a timeout."""
+    """One submission loaded in a worker. Restarts the worker after a crash or a timeout.
+
+    `tampered` is empty, or why this worker's run-time checks cannot be believed: a
+    recorded call came back without its record, or a canary call's record differed from
+    the truth. The submission then scores 0 (grader.engine.grading).
+    """
 
     def __init__(self, zygote: Zygote, module: str, source: str, *,
                  limits: Limits | None = None, uid: int | None = None,
@@ -232,13 +245,20 @@ class WorkerSession:
         self.load_error: CallError | None = None
         self.restarts = 0
         self._seq = 0
+        self.tampered = ""
+        self.canaries = 0
+        """Canary calls made (and verified) so far."""
+        self._canary_name = canary.name()
+        self._canary_due = True
+        self._rng = random.SystemRandom()  # where canaries fall: unpredictable in the worker
 
     # -- lifecycle ----------------------------------------------------------------
     def _start(self) -> None:
         self.pid, self.sock, out_fd = self.zygote.spawn(self.limits, self.uid, self.device)
         self.output = _OutputTail(out_fd)
-        reply = self._roundtrip({"op": "load", "module": self.module, "source": self.source},
-                                None, self.load_timeout)
+        self._canary_due = True
+        reply = self._roundtrip({"op": "load", "module": self.module, "source": self.source,
+                                 "canary": self._canary_name}, None, self.load_timeout)
         self.load_error = reply.error
         if reply.error is not None and reply.error.type not in ("Timeout", "WorkerDied"):
             reply.error = CallError("ImportFailed", reply.error.message, reply.error.traceback)
@@ -319,17 +339,21 @@ class WorkerSession:
         aliased = reply.get("aliased", [])
         ops = reply.get("ops", [])
         op_count = reply.get("op_count", 0)
-        extra = {k: reply[k] for k in ("handle", "gpu_ms") if k in reply}
+        extra = {k: reply[k] for k in ("gpu_ms",) if k in reply}
         functions = reply.get("functions", [])
         if header.get("op") == "call" and header.get("record_ops") and (
                 not isinstance(ops, list) or reply.get("recorder") != "intact"):
             # The worker always sends the record when asked: a call without one had its
             # recorder disabled (popped, patched) and cannot be trusted with its result.
+            self.tampered = self.tampered or (
+                f"{canary.REASON}: a call to {header.get('fn')} came back without its "
+                "operation record (the op recorder was disabled)")
             return CallResult(error=CallError(
                 "RecorderTampered", "the operation record is missing: the submission "
                 "interfered with the grader's op recorder"), elapsed_ns=elapsed)
         return CallResult(
             op_count=op_count if isinstance(op_count, int) else 0, extra=extra,
+            autograd=reply.get("autograd") is True,
             value=value,
             mutated=[i for i in mutated if isinstance(i, int)] if isinstance(mutated, list) else [],
             aliased=[i for i in aliased if isinstance(i, int)] if isinstance(aliased, list) else [],
@@ -355,6 +379,13 @@ class WorkerSession:
         if load_error is not None:
             self._stop()
             return CallResult(error=load_error), []
+        if record_ops and (self._canary_due or self._rng.random() < CANARY_RATE):
+            self._canary(timeout, repeat, count_ops)
+            if self.sock is None:  # the canary call ended the worker: start it again
+                load_error = self.ensure()
+                if load_error is not None:
+                    self._stop()
+                    return CallResult(error=load_error), []
         enc = wire.Encoder()
         spans: list[list[int]] = []
         enc_args = []
@@ -372,30 +403,48 @@ class WorkerSession:
                   "repeat": repeat, "count_ops": count_ops}
         return self._roundtrip(header, enc, timeout), spans
 
-    def stage(self, args: tuple | list = (), kwargs: dict | None = None, *,
-              timeout: float = 60.0) -> CallResult:
-        """Send a call's inputs ahead of a timed call; `extra["handle"]` names them."""
+    def _canary(self, timeout: float, repeat: int, count_ops: bool) -> None:
+        """One canary call, sent as the call it precedes is (same request, same flags), and
+        checked against the truth; a mismatch sets `tampered`."""
+        self._canary_due = False
+        x, w = canary.make_inputs()
+        expected = canary.expected_record(x, w)
+        enc = wire.Encoder()
+        args = [enc.encode(x), enc.encode(w)]
+        header = {"op": "call", "fn": self._canary_name, "args": args,
+                  "kwargs": {"$dict": []}, "keep": [], "device": self.device,
+                  "record_ops": True, "repeat": repeat, "count_ops": count_ops}
+        reply = self._roundtrip(header, enc, timeout)
+        self.canaries += 1
+        if reply.error is not None and reply.error.type in ("Timeout", "WorkerDied"):
+            # Something the submission left running (a timer, a leak) can end any call; the
+            # next recorded call is checked instead.
+            self._canary_due = True
+            return
+        why = canary.verify(reply, expected, count_ops=count_ops,
+                            exact=self.device == "cpu")
+        if why and not self.tampered:
+            self.tampered = f"{canary.REASON} ({why})"
+
+    def time(self, fn: str, sets: list[tuple[tuple, dict]], *, keep: tuple[int, ...] = (),
+             timeout: float = 10.0, flush_mb: int = 0) -> CallResult:
+        """Call `fn` once per input set (args, kwargs); `value` is the list of outputs and
+        `elapsed_ns` the round trip on this side's clock (see grader.engine.perf).
+
+        The inputs travel in this request: no student code sees them before the clock
+        starts (with a separate staging request, a submission computed its answers there,
+        untimed, and the timed call only returned them)."""
         load_error = self.ensure()
         if load_error is not None:
             self._stop()
             return CallResult(error=load_error)
         enc = wire.Encoder()
-        header = {"op": "stage", "args": [enc.encode(a) for a in args],
-                  "kwargs": {"$dict": [[k, enc.encode(v)] for k, v in (kwargs or {}).items()]},
-                  "device": self.device}
-        return self._roundtrip(header, enc, timeout)
-
-    def time(self, fn: str, handles: list[int], *, keep: tuple[int, ...] = (),
-             timeout: float = 10.0, flush_mb: int = 0) -> CallResult:
-        """Call `fn` once per staged input set; `value` is the list of outputs and
-        `elapsed_ns` the round trip on this side's clock (see grader.engine.perf)."""
-        load_error = self.ensure()
-        if load_error is not None:
-            self._stop()
-            return CallResult(error=load_error)
-        header = {"op": "time", "fn": fn, "sets": list(handles), "keep": list(keep),
+        enc_sets = [[[enc.encode(a) for a in args],
+                     {"$dict": [[k, enc.encode(v)] for k, v in (kwargs or {}).items()]}]
+                    for args, kwargs in sets]
+        header = {"op": "time", "fn": fn, "sets": enc_sets, "keep": list(keep),
                   "device": self.device, "flush_mb": flush_mb}
-        return self._roundtrip(header, None, timeout)
+        return self._roundtrip(header, enc, timeout)
 
     def drop(self, handles: list[wire.Handle]) -> None:
         if self.sock is None or not handles:

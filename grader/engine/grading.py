@@ -305,6 +305,8 @@ def grade_submission(suite: Suite, submission_id: str, source: str | None, *,
         results = []
         status, reason = STATUS_GRADED, ""
         for test in tests:
+            if session.tampered:
+                break  # the verdict below replaces every score: stop spending time on it
             if time.monotonic() - start > time_budget:
                 status = STATUS_TIMEOUT
                 reason = f"the submission used up its time budget of {time_budget:g} s"
@@ -316,4 +318,8 @@ def grade_submission(suite: Suite, submission_id: str, source: str | None, *,
             except Exception as e:  # noqa: BLE001 - a grader bug costs one test, not the batch
                 detail = "".join(traceback.format_exception_only(type(e), e)).strip()
                 results.append(zero_result(test, f"grader error: {detail}"))
+        if session.tampered:
+            # A record was missing or a canary call's record was false: no result of this
+            # worker can be believed, the correct-looking ones included.
+            return all_zero(session.tampered, STATUS_GRADED)
     return finish(results, status, reason)
