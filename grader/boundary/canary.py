@@ -39,11 +39,12 @@ def probe(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return p + g + rows[:, None]
 
 
-def make_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+def make_inputs(large: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Fresh inputs of a random size, from the OS's randomness (not any seed a submission
-    could know)."""
+    could know). `large`: up to 512 rows (op counts like a loop's, for a count call: a
+    forger that lowered only large counts would pass small probes)."""
     g = torch.Generator().manual_seed(secrets.randbits(62))
-    n = 2 + secrets.randbelow(6)
+    n = 2 + secrets.randbelow(510 if large else 6)
     return (torch.randn(n, 4, generator=g, dtype=torch.float64),
             torch.randn(4, 3, generator=g, dtype=torch.float64))
 

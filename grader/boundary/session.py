@@ -222,7 +222,8 @@ class _OutputTail(threading.Thread):
 
 CANARY_RATE = 0.25
 """The share of recorded calls preceded by a canary call (grader.boundary.canary), on top
-of one before the first recorded call of every worker (a restart included)."""
+of one before the first recorded call of every worker (a restart included) and one before
+every op-count call."""
 
 
 class WorkerSession:
@@ -379,7 +380,9 @@ class WorkerSession:
         if load_error is not None:
             self._stop()
             return CallResult(error=load_error), []
-        if record_ops and (self._canary_due or self._rng.random() < CANARY_RATE):
+        # Every op-count call gets one (they are few, and a count is what a loop would
+        # forge to look vectorized); other recorded calls a random share.
+        if record_ops and (self._canary_due or count_ops or self._rng.random() < CANARY_RATE):
             self._canary(timeout, repeat, count_ops)
             if self.sock is None:  # the canary call ended the worker: start it again
                 load_error = self.ensure()
@@ -407,7 +410,7 @@ class WorkerSession:
         """One canary call, sent as the call it precedes is (same request, same flags), and
         checked against the truth; a mismatch sets `tampered`."""
         self._canary_due = False
-        x, w = canary.make_inputs()
+        x, w = canary.make_inputs(large=count_ops)
         expected = canary.expected_record(x, w)
         enc = wire.Encoder()
         args = [enc.encode(x), enc.encode(w)]

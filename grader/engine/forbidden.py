@@ -10,6 +10,7 @@ module's own helpers, so a forbidden call inside a helper taints every function 
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -157,11 +158,16 @@ def _folded(node) -> str | None:
     return None
 
 
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+
+
 def _names_internals(text: str) -> bool:
-    if text in INTERNAL_STRINGS or text.startswith("grader."):
+    """Whether a string is such a name, or a dotted path through one ("grader.boundary",
+    "torch._C._pop_torch_dispatch_stack"); prose (a docstring that mentions sys.modules)
+    is neither."""
+    if text in INTERNAL_STRINGS:
         return True
-    # a dotted path ("grader.boundary.worker", "torch._C._pop_torch_dispatch_stack")
-    return "." in text and any(p in INTERNAL_STRINGS for p in text.split("."))
+    return bool(_DOTTED.fullmatch(text)) and any(p in INTERNAL_STRINGS for p in text.split("."))
 
 
 def internals(tree: ast.AST) -> list[Use]:
@@ -184,7 +190,7 @@ def internals(tree: ast.AST) -> list[Use]:
             for sub in ast.walk(node):  # report the whole expression once
                 seen_strings.add(id(sub))
             if _names_internals(text.strip()):
-                uses.append(Use(f"string {text.strip()!r}", node.lineno))
+                uses.append(Use(f"string {text.strip()[:80]!r}", node.lineno))
     return uses
 
 

@@ -54,6 +54,15 @@ def test_reaching_internals_by_computed_routes_is_flagged_with_the_line():
         t = _scan(src)
         found = [(u.name, u.line) for u in t.get("f", [])]
         assert (name, line) in found, (src, found)
+    # prose that mentions them is not a use
+    assert _scan('"""Uses sys.modules, gc and grader.boundary."""\ndef f(x):\n    return x\n') == {}
+    for src, name, line in [
+        ("import os\ndef f(x):\n    return x\nW = 'grader.' + 'boundary.worker'\n",
+         "string 'grader.boundary.worker'", 4),
+    ]:
+        t = _scan(src)
+        found = [(u.name, u.line) for u in t.get("f", [])]
+        assert (name, line) in found, (src, found)
 
 
 def test_internals_check_leaves_correct_code_alone():
