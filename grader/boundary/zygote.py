@@ -30,6 +30,14 @@ from grader.boundary import sandbox, wire, worker
 torch.set_num_threads(1)
 torch.set_num_interop_threads(1)
 
+
+def _one_thread(n: int) -> None:
+    """What a submission's torch.set_num_threads(n) does in a worker: nothing. With n > 1
+    OpenMP would start threads the filter denies, and libgomp then exits the process."""
+
+
+torch.set_num_threads = torch.set_num_interop_threads = _one_thread
+
 _status: dict[int, int] = {}
 _workdirs: dict[int, str] = {}
 _uids: dict[int, int] = {}

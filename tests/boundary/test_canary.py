@@ -123,6 +123,26 @@ def test_an_honest_worker_passes_every_canary(zygote):
         assert s.tampered == ""
 
 
+GLOBAL_SETTINGS = HONEST + '''
+torch.set_num_threads(4)  # the worker keeps one thread: more would be denied
+torch.set_grad_enabled(False)  # no autograd anywhere, says the student
+
+
+def big(x):
+    return (x @ x).sum() + torch.nn.functional.conv2d(
+        torch.ones(4, 8, 32, 32), torch.ones(8, 8, 3, 3)).sum(), torch.get_num_threads()
+'''
+
+
+def test_honest_global_settings_neither_crash_nor_fail_the_canary(zygote):
+    with _session(zygote, GLOBAL_SETTINGS) as s:
+        r, _ = s.call("big", (torch.randn(256, 256),))
+        assert r.ok, (r.error, s.output.text()[-300:])
+        assert r.value[1] == 1
+        _calls(s, n=3)
+        assert s.canaries >= 1 and s.tampered == ""
+
+
 def test_the_expected_record_is_what_the_worker_reports():
     x, w = canary.make_inputs()
     e = canary.expected_record(x, w)
