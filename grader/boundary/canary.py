@@ -10,7 +10,7 @@ rows, and returns a value the trusted side recomputes. A worker whose record of 
 call differs from the truth (computed here, in the trusted process, by the same recorder)
 has had its checks tampered with, and the submission scores 0 (grader.engine.grading).
 
-This module runs on both sides: it imports nothing from the worker at module level.
+This module runs on both sides and imports nothing of the grader's.
 """
 
 from __future__ import annotations
@@ -57,13 +57,13 @@ def name() -> str:
     return "f" + secrets.token_hex(6)
 
 
-def expected_record(x: torch.Tensor, w: torch.Tensor) -> dict:
+def expected_record(x: torch.Tensor, w: torch.Tensor, recorders) -> dict:
     """What an honest worker reports for probe(x, w): computed here, on clones, under the
-    worker's own recorders."""
-    from grader.boundary.worker import FunctionRecorder, OpRecorder
-
+    worker's own recorders (`recorders`: grader.boundary.worker's OpRecorder and
+    FunctionRecorder classes; the worker imports this module, not the other way)."""
+    op_recorder, function_recorder = recorders
     xc, wc = x.clone(), w.clone()
-    ops, functions = OpRecorder(), FunctionRecorder()
+    ops, functions = op_recorder(), function_recorder()
     with functions, ops:
         value = probe(xc, wc)
     return {"value": value.detach(), "ops": sorted(ops.ops), "functions": sorted(functions.names),

@@ -410,8 +410,10 @@ class WorkerSession:
         """One canary call, sent as the call it precedes is (same request, same flags), and
         checked against the truth; a mismatch sets `tampered`."""
         self._canary_due = False
+        from grader.boundary.worker import FunctionRecorder, OpRecorder
+
         x, w = canary.make_inputs(large=count_ops)
-        expected = canary.expected_record(x, w)
+        expected = canary.expected_record(x, w, (OpRecorder, FunctionRecorder))
         enc = wire.Encoder()
         args = [enc.encode(x), enc.encode(w)]
         header = {"op": "call", "fn": self._canary_name, "args": args,
