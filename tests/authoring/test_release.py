@@ -335,7 +335,7 @@ def test_gradescope_autograder_contains_tampering_threads_and_autograd(dist, gs_
     for attack, check in [
         ("tamper_silence_reports", lambda d: d["score"] == 0 and all(
             "run-time checks were tampered with" in t["output"] for t in d["tests"])),
-        ("autograd_main_thread", lambda d: d["score"] == 15 and any(
+        ("autograd_main_thread", lambda d: d["score"] <= 15 and any(
             "forbidden op torch.autograd" in t["output"] for t in d["tests"])),
     ]:
         root = _fake_autograder(dist, gs_base / attack)
