@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: setup demo test lint bench bench-grading release clean
+.PHONY: setup demo test lint bench bench-grading bench-similarity release clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,11 @@ bench: $(STAMP)
 # and otter-grader's `otter run`. Figures: docs/benchmarks.md.
 bench-grading: $(STAMP)
 	$(BIN)/python -m grader.classroom.bench_grading
+
+# `dlgrade similarity`: disguised copies among each assignment's solutions, and the time
+# for 300 generated submissions. Figures: docs/benchmarks/similarity.md.
+bench-similarity: $(STAMP)
+	$(BIN)/python -m grader.classroom.bench_similarity
 
 clean:
 	rm -rf $(VENV) demo-out dist bench-out

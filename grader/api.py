@@ -1,4 +1,5 @@
-"""The verbs to script against: load an assignment, grade one submission, grade a class.
+"""The verbs to script against: load an assignment, grade one submission, grade a class,
+compare a class's code.
 
     from grader import api
     suite = api.load("backprop")
@@ -35,3 +36,21 @@ def grade_class(suite, submissions, out_dir: Path, **kwargs):
     from grader.classroom import bulk
 
     return bulk.grade_all(suite, submissions, Path(out_dir), **kwargs)
+
+
+def similarity(name: str, submissions, out_dir: Path, *, against=(), root: Path | None = None,
+               **kwargs):
+    """Code similarity across a class into `out_dir` (similarity.csv, similarity.html):
+    `submissions` and `against` (a reference corpus) are paths read as `dlgrade grade`
+    reads them, the assignment's stub is the boilerplate; the rest is
+    grader.classroom.similarity.write (see there). Returns its `Run`."""
+    from grader.classroom import intake
+    from grader.classroom import similarity as sim
+    from grader.engine import assignments
+
+    a = assignments.load(name, root)
+    subs = intake.collect([Path(p) for p in submissions], a.module)
+    corpus = intake.collect([Path(p) for p in against], a.module) if against else []
+    stub_path = a.directory / f"{a.module}.py"
+    stub = stub_path.read_text(encoding="utf-8") if stub_path.is_file() else None
+    return sim.write(Path(out_dir), a.title, subs, corpus, stub=stub, **kwargs)

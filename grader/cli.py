@@ -94,6 +94,9 @@ def cmd_check(args) -> int:
     with make_zygote(args) as zygote:  # boots while the suite loads
         suite = _load(args.assignment, with_reference=False)
         a = suite.assignment
+        # No stub text here: in a student's folder the "stub" is their own file; intake
+        # then recognizes an untouched stub by its NotImplementedError bodies.
+        stub = None
         if args.path:
             path = Path(args.path)
         else:
@@ -101,12 +104,14 @@ def cmd_check(args) -> int:
             notebook = Path.cwd() / f"{a.module}.ipynb"
             if not path.exists() and notebook.exists():
                 path = notebook  # the released notebook, filled in
+            elif path.exists() and notebook.exists():
+                path = Path.cwd()  # both: intake grades the one that is not the stub
         if not path.exists():
             raise UsageError(f"{path}: file not found (expected your {a.module}.py or "
                              f"{a.module}.ipynb)")
         if path.is_file() and path.suffix not in (".py", ".ipynb"):
             raise UsageError(f"{path}: expected your {a.module}.py or {a.module}.ipynb")
-        subs = intake.collect([path], a.module)
+        subs = intake.collect([path], a.module, stub)
         if len(subs) != 1:
             raise UsageError(f"{path}: expected one submission, found {len(subs)}")
         sub = subs[0]
@@ -115,7 +120,9 @@ def cmd_check(args) -> int:
         r = grading.grade_submission(suite, sub.id, sub.source, zygote=zygote, seed=0,
                                      device=resolve_device(args.device),
                                      visibilities=("public",))
-    print(f"{a.title}: public tests on {path}\n")
+    checked = Path(sub.origin)
+    print(f"{a.title}: public tests on {checked}" + (f" ({sub.note})" if sub.note else "")
+          + "\n")
     print(report.check_table(r))
     return EXIT_OK if r.tests and all(t.passed for t in r.tests) else EXIT_FAILED
 
@@ -139,7 +146,8 @@ def cmd_grade(args) -> int:
         if suite.reference is None:
             raise UsageError(f"no reference solution for {a.name} under "
                              f"{assignments.project_root() / 'reference' / a.name}")
-        subs = intake.collect([Path(p) for p in args.submissions], a.module)
+        subs = intake.collect([Path(p) for p in args.submissions], a.module,
+                              intake.stub_source(a))
         out = Path(args.out)
         secret = bulk.resolve_secret(args.secret, out)
         device = resolve_device(args.device)
@@ -173,19 +181,75 @@ def cmd_grade(args) -> int:
     return EXIT_OK
 
 
-def cmd_build(args) -> int:
+def cmd_similarity(args) -> int:
+    from grader import api
+    from grader.classroom import similarity
+
+    out = Path(args.out)
+    try:
+        run = api.similarity(args.assignment, args.submissions, out,
+                             against=args.against or (), **given(args, "threshold", "jobs"))
+    except similarity.SimilarityError as e:
+        raise UsageError(str(e)) from None
+    except OSError as e:
+        raise UsageError(f"{out}: cannot write: {e.strerror or e}") from None
+    if not run.stub:
+        print("warning: the assignment has no stub: nothing was discounted as boilerplate",
+              file=sys.stderr)
+    for sid, why in sorted(run.errors.items()):
+        print(f"warning: {sid}: not compared: {why}", file=sys.stderr)
+    flagged = [p for p in run.pairs if p.score >= run.threshold]
+    if run.pairs:
+        print(similarity.text_table(run.pairs, max(10, min(len(flagged), 50))))
+    print(f"\n{run.compared} submissions compared"
+          + (f" with {run.against} reference-corpus "
+             f"{'entry' if run.against == 1 else 'entries'}" if run.against else "")
+          + f": {len(run.pairs)} pairs, {len(flagged)} flagged (score >= "
+          f"{run.threshold:.0%}); wrote {run.csv_path} and {run.html_path}")
+    return EXIT_OK
+
+
+def _build(name: str, zygote) -> None:
+    """The stub from the reference's markers, then the public fixtures (`build`, `new`)."""
     from grader.authoring import build
+
+    try:
+        built = build.build(name, zygote)
+    except build.BuildError as e:
+        raise UsageError(str(e)) from None
+    print(f"{name}: wrote the stub {built.stub} from {built.reference}")
+    print(f"{name}: wrote {len(built.fixtures)} public-test fixtures to "
+          f"{built.stub.parent / 'fixtures'}")
+
+
+def cmd_build(args) -> int:
     from grader.boundary.session import Zygote
 
     with Zygote() as zygote:
         for name in args.assignments:
-            try:
-                built = build.build(name, zygote)
-            except build.BuildError as e:
-                raise UsageError(str(e)) from None
-            print(f"{name}: wrote the stub {built.stub} from {built.reference}")
-            print(f"{name}: wrote {len(built.fixtures)} public-test fixtures to "
-                  f"{built.stub.parent / 'fixtures'}")
+            _build(name, zygote)
+    return EXIT_OK
+
+
+def cmd_new(args) -> int:
+    from grader.authoring import scaffold, verify
+    from grader.boundary.session import Zygote
+
+    root = assignments.project_root()
+    try:
+        written = scaffold.scaffold(args.name, root)
+    except scaffold.ScaffoldError as e:
+        raise UsageError(str(e)) from None
+    for path in written:
+        print(f"{args.name}: wrote {path.relative_to(root)}")
+    with Zygote() as zygote:
+        _build(args.name, zygote)
+    print(f"\n{args.name} works now with a sample function pair (scale_forward, "
+          f"scale_backward): `dlgrade check {args.name} reference/{args.name}/"
+          f"{args.name}.py`, `dlgrade grade`, `dlgrade build`. Replace every line marked "
+          f"{scaffold.PLACEHOLDER} and write at least {verify.MIN_MUTANTS} mutants: until "
+          f"then `dlgrade release {args.name}` refuses it, one line per missing piece "
+          "(docs/authoring.md).")
     return EXIT_OK
 
 
@@ -291,7 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("assignment", help="assignment name (see `dlgrade list`)")
     s.add_argument("path", nargs="?", help="your .py file, your filled-in notebook (.ipynb) or "
                                            "a folder holding either (default: ./<module>.py, "
-                                           "else ./<module>.ipynb)")
+                                           "else ./<module>.ipynb; when both are there, the "
+                                           "one that is not the untouched stub)")
     s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
                    help="where your code runs (default: cpu)")
     _sandbox_option(s)
@@ -328,6 +393,35 @@ def build_parser() -> argparse.ArgumentParser:
                         "--executor dask: a local cluster)")
     s.set_defaults(func=cmd_grade)
 
+    s = sub.add_parser("similarity", help="TA: code similarity across a class",
+                       description="Compare every pair of submissions (read as `grade` reads "
+                                   "them, with the same ids) for shared code, in a way that "
+                                   "renamed identifiers, changed comments, whitespace and "
+                                   "reordered functions do not hide; the stub's own text "
+                                   "never counts. Writes DIR/similarity.csv (a,b,score, the "
+                                   "shares of each and the matching lines; every pair, most "
+                                   "similar first) and DIR/similarity.html (flagged pairs "
+                                   "side by side with the matches marked). Exit status 0 "
+                                   "when both were written.")
+    s.add_argument("assignment", help="assignment name (see `dlgrade list`)")
+    s.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                   help="a student's folder, .py, .ipynb or .zip file, a folder of those, "
+                        "or a Gradescope export")
+    s.add_argument("--out", required=True, metavar="DIR",
+                   help="output folder (the one `grade` wrote: report.html then links here)")
+    s.add_argument("--against", action="append", metavar="DIR",
+                   help="a reference corpus (earlier years' submissions, known public "
+                        "solutions), read like SUBMISSION: each submission is compared with "
+                        "its entries too, reported apart (kind 'against'); repeatable")
+    s.add_argument("--threshold", type=float, default=argparse.SUPPRESS, metavar="X",
+                   help="flag pairs whose score (the larger share of a submission matched "
+                        "by the other) is at least X (default: 0.7); disguised copies of the "
+                        "assignments' solutions score 0.85-1, independent solutions at most "
+                        "0.5")
+    s.add_argument("--jobs", "-j", type=int, default=argparse.SUPPRESS, metavar="N",
+                   help="use N processes (default: 1)")
+    s.set_defaults(func=cmd_similarity)
+
     s = sub.add_parser("build", help="instructor: regenerate stubs and public fixtures from "
                                      "the reference",
                        description="Generate assignments/<name>/<module>.py from the "
@@ -336,6 +430,19 @@ def build_parser() -> argparse.ArgumentParser:
                                    "outputs under assignments/<name>/fixtures/.")
     s.add_argument("assignments", nargs="+", metavar="ASSIGNMENT")
     s.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("new", help="instructor: scaffold a new assignment",
+                       description="Write assignments/NAME/ (spec, public tests, handout "
+                                   "skeleton) and reference/NAME/ (a solution with markers "
+                                   "around a sample function pair, hidden tests, a mutant, a "
+                                   "correct variant), then build its stub and fixtures: "
+                                   "`list`, `check`, `grade` and `build` work on it at once. "
+                                   "`release` refuses it, one line per missing piece, until "
+                                   "every TODO(dlgrade new) placeholder is replaced and it "
+                                   "has at least 8 mutants. See docs/authoring.md.")
+    s.add_argument("name", help="the assignment's name, a lower-case identifier; also the "
+                                "student's module name (NAME.py)")
+    s.set_defaults(func=cmd_new)
 
     s = sub.add_parser("calibrate", help="instructor: measure where performance limits go",
                        description="Time the reference and reference/<name>/variants/"

@@ -33,3 +33,17 @@ def test_a_student_copy_loads_without_the_reference():
     suite = api.load("backprop", with_reference=False)
     assert suite.reference is None and suite.hidden_tests is None
     assert suite.public_tests is not None
+
+
+def test_similarity_through_the_api(tmp_path):
+    ref = (ROOT / "reference" / "pooling" / "pooling.py").read_text()
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "alice.py").write_text(ref)
+    (tmp_path / "subs" / "bob.py").write_text(ref.replace("dx", "grad_x"))
+    (tmp_path / "subs" / "stub.py").write_text(
+        (ROOT / "assignments" / "pooling" / "pooling.py").read_text())
+    run = api.similarity("pooling", [tmp_path / "subs"], tmp_path / "out", threshold=0.9)
+    assert run.stub and run.compared == 3 and run.threshold == 0.9
+    assert (run.pairs[0].a, run.pairs[0].b, run.pairs[0].score) == ("alice", "bob", 1.0)
+    assert all(p.score == 0 for p in run.pairs if "stub" in (p.a, p.b))
+    assert (tmp_path / "out" / "similarity.csv").is_file()

@@ -172,6 +172,28 @@ def _adam_cases(size):
     return [Case("adam_step (first step)", "adam_step", adam, native, "torch.optim.Adam")]
 
 
+def _normalization_cases(size):
+    def bn(g, dev, dt):
+        C = 32
+        return (_r(g, 64 * size, C, 16, 16, dtype=dt, device=dev),
+                *(_r(g, C, dtype=dt, device=dev) for _ in range(3)),
+                _r(g, C, dtype=dt, device=dev).abs() + 0.5, True), {}
+
+    def native_bn(x, gamma, beta, mean, var, train):
+        return F.batch_norm(x, mean.clone(), var.clone(), gamma, beta, train)
+
+    def ln(g, dev, dt):
+        D = 256
+        return (_r(g, 4096 * size, D, dtype=dt, device=dev), _r(g, D, dtype=dt, device=dev),
+                _r(g, D, dtype=dt, device=dev)), {}
+
+    return [Case("batchnorm_forward (training)", "batchnorm_forward", bn, native_bn,
+                 "F.batch_norm"),
+            Case("layernorm_forward", "layernorm_forward", ln,
+                 lambda x, gamma, beta: F.layer_norm(x, (x.shape[-1],), gamma, beta),
+                 "F.layer_norm")]
+
+
 BASELINES: dict[str, Callable[[int], list[Case]]] = {
     "backprop": _backprop_cases,
     "convolution": _convolution_cases,
@@ -180,6 +202,7 @@ BASELINES: dict[str, Callable[[int], list[Case]]] = {
     "attention": _attention_cases,
     "dropout": _dropout_cases,
     "adam": _adam_cases,
+    "normalization": _normalization_cases,
 }
 
 

@@ -112,7 +112,9 @@ def find_submission(folder: Path, module: str) -> tuple[Path | None, str]:
     """The student's file in Gradescope's submission folder, or why there is none.
 
     `<module>.py`, else `<module>.ipynb` (at the top or in one subfolder, e.g. an uploaded
-    zip of the handout folder), else the only .py or .ipynb file uploaded.
+    zip of the handout folder), else the only .py or .ipynb file uploaded. When
+    `<module>.py` and `<module>.ipynb` lie side by side, their folder (intake.collect
+    then grades the one that is not the untouched stub).
     """
     if not folder.is_dir():
         return None, f"no submission folder {folder}"
@@ -123,6 +125,10 @@ def find_submission(folder: Path, module: str) -> tuple[Path | None, str]:
         hits = sorted((p for p in files if p.name == wanted),
                       key=lambda p: len(p.relative_to(folder).parts))
         if hits:
+            if hits[0].with_suffix(".ipynb") in files and hits[0].suffix == ".py":
+                # the released folder with its notebook filled in, or the other way round:
+                # the folder, for intake to tell the untouched stub from the work
+                return hits[0].parent, ""
             return hits[0], ""
     code = [p for p in files if p.suffix in (".py", ".ipynb")]
     if len(code) == 1:
@@ -190,7 +196,7 @@ def grade(root: Path) -> dict:
     if path is None:
         sub = intake.Submission(sid, str(root / "submission"), error=why)
     else:
-        sub = intake.collect([path], module)[0]
+        sub = intake.collect([path], module, intake.stub_source(a))[0]
         sub.id = sid
     box, box_note = sandbox.choose(config.get("sandbox", "auto"))
     if box.uids:
@@ -204,7 +210,9 @@ def grade(root: Path) -> dict:
             device=config.get("device", "cpu"), uid=uid,
             time_budget=float(config.get("time_budget", 600)), source_digest=sub.digest)
     data = gradescope_json(report.results_json(result))
-    data["extra_data"]["file"] = path.name if path is not None else None
+    data["extra_data"]["file"] = Path(sub.origin).name if path is not None else None
+    if sub.note:
+        data["extra_data"]["file_note"] = sub.note
     data["extra_data"]["worker_uid"] = worker_uid
     if box_note:
         data["extra_data"]["sandbox_note"] = box_note

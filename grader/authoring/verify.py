@@ -6,6 +6,8 @@
   the thresholds hold for it);
 - the untouched stub scores 0, every test "not attempted";
 - every mutant (reference/<name>/mutants/*.yaml) loses points in each test it names;
+- nothing is left of `dlgrade new`'s placeholders (grader.authoring.scaffold), and there
+  are at least MIN_MUTANTS mutants;
 - every correct variant (variants/correct_*.py) earns every correctness point and passes
   the performance tests; every naive variant (variants/naive_*.py) earns every
   correctness point and fails at least one performance test, when the assignment has any.
@@ -22,11 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.authoring import fixtures, mutants, stubgen
+from grader.authoring import fixtures, mutants, scaffold, stubgen
 from grader.boundary.session import Zygote
 from grader.engine import grading, sources
 
 SEED_LABEL = "dlgrade-release-verify"
+MIN_MUTANTS = 8
+"""A test suite is only as good as the bugs it is shown to catch: fewer than this many
+realistic mutants leaves whole classes of student bugs unchecked."""
 
 
 @dataclass
@@ -78,6 +83,33 @@ def _fixtures_current(suite: grading.Suite, zygote: Zygote, v: Verification) -> 
                 v.warnings.append(f"{a.name}: fixtures/{old.name} belongs to no public test")
 
 
+def _placeholders(suite: grading.Suite, v: Verification) -> None:
+    """One problem per authored file that still holds a `dlgrade new` placeholder (the
+    generated stub and fixtures are checked through their sources)."""
+    a = suite.assignment
+    folders = [a.directory] + ([suite.reference_dir] if suite.reference_dir else [])
+    root = a.directory.parent.parent
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if not path.is_file() or path.suffix not in (".py", ".yaml", ".yml", ".md") \
+                    or "fixtures" in path.relative_to(folder).parts \
+                    or path == a.directory / f"{a.module}.py":
+                continue
+            lines = [i for i, line in enumerate(path.read_text(encoding="utf-8",
+                                                                errors="replace").splitlines(), 1)
+                     if scaffold.PLACEHOLDER in line]
+            if lines:
+                try:
+                    shown = path.relative_to(root)
+                except ValueError:
+                    shown = path
+                where = ", ".join(map(str, lines[:5])) + (", ..." if len(lines) > 5 else "")
+                v.problem(f"{shown} still holds {len(lines)} placeholder"
+                          f"{'s' if len(lines) > 1 else ''} {scaffold.PLACEHOLDER} from "
+                          f"`dlgrade new` (line{'s' if len(lines) > 1 else ''} {where}): "
+                          "replace them")
+
+
 def verify(suite: grading.Suite, zygote: Zygote, device: str = "cpu",
            progress: Callable[[str], None] | None = None) -> Verification:
     a = suite.assignment
@@ -86,6 +118,7 @@ def verify(suite: grading.Suite, zygote: Zygote, device: str = "cpu",
     if suite.reference is None or suite.reference_dir is None:
         v.problem(f"no reference solution reference/{a.name}/{a.module}.py")
         return v
+    _placeholders(suite, v)
     ref_path = suite.reference_dir / f"{a.module}.py"
     ref_source = ref_path.read_text(encoding="utf-8")
     stub_path = a.directory / f"{a.module}.py"
@@ -129,6 +162,10 @@ def verify(suite: grading.Suite, zygote: Zygote, device: str = "cpu",
     v.summary.append(f"stub {r.score:g}")
 
     paths = mutants.find(suite.reference_dir)
+    if len(paths) < MIN_MUTANTS:
+        v.problem(f"{len(paths)} mutant{'s' if len(paths) != 1 else ''} in reference/{a.name}/"
+                  f"mutants/, expected at least {MIN_MUTANTS} (one realistic student bug "
+                  "per file, each naming the tests that must catch it)")
     caught = 0
     for path in paths:
         say(f"{a.name}: mutant {path.stem}")
@@ -151,6 +188,9 @@ def verify(suite: grading.Suite, zygote: Zygote, device: str = "cpu",
     v.summary.append(f"{caught}/{len(paths)} mutants caught")
 
     variants = sorted((suite.reference_dir / "variants").glob("*.py"))
+    if not any(p.stem.startswith("correct_") for p in variants):
+        v.problem(f"no correct variant in reference/{a.name}/variants/ (correct_*.py: "
+                  "another legitimate way to write the solution, which must score 100%)")
     for path in variants:
         kind = path.stem.split("_")[0]
         if kind not in ("correct", "naive"):

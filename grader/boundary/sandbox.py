@@ -99,6 +99,24 @@ def _python_roots() -> list[str]:
     return [p for i, p in enumerate(out) if not any(_is_under(p, q) for q in out[:i])]
 
 
+MOUNTED_FIRST = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/tmp",
+                 "/proc", "/dev")
+"""What bwrap_argv mounts before the Python roots (a folder under one exists already)."""
+
+
+def _missing_parents(targets: list[str], bound: list[str]) -> list[str]:
+    """The folders above each bind target, outermost first, that no earlier mount
+    provides (a folder under a read-only bind such as /usr cannot be created or chmod-ed)."""
+    out: list[str] = []
+    for t in targets:
+        parts = Path(t).parts[1:-1]
+        for i in range(len(parts)):
+            p = "/" + "/".join(parts[:i + 1])
+            if p not in out and not any(_is_under(p, b) for b in bound):
+                out.append(p)
+    return sorted(out, key=lambda p: p.count("/"))
+
+
 @dataclass(frozen=True)
 class Sandbox:
     """Which isolation the workers get.
@@ -135,9 +153,16 @@ class Sandbox:
                 argv += ["--symlink", os.readlink(d), d]
             elif os.path.isdir(d):
                 argv += ["--ro-bind", d, d]
-        for d in _python_roots():
-            argv += ["--ro-bind", d, d]
         grader_dir = os.path.join(PACKAGE_ROOT, "grader")
+        roots = _python_roots()
+        # bwrap creates the missing parents of a bind readable by root only (as root), so a
+        # worker running as its slot uid could not enter /root/.pyenv/... or /opt/venv and
+        # every import the zygote had not preloaded failed ("No module named yaml"). Create
+        # each parent first, world-traversable and empty apart from what is bound into it.
+        for d in _missing_parents([*roots, grader_dir], MOUNTED_FIRST):
+            argv += ["--perms", "0755", "--dir", d]
+        for d in roots:
+            argv += ["--ro-bind", d, d]
         argv += ["--ro-bind", grader_dir, grader_dir, "--remount-ro", "/", "--chdir", "/tmp"]
         if os.getuid() == 0:
             argv += ["--cap-drop", "ALL"]

@@ -69,7 +69,10 @@ def html_report(a: Assignment, results: list[SubmissionResult],
     status = Counter(r.status for r in results)
     parts = [f"<h1>{html.escape(a.title)}</h1>",
              f"<p>Assignment <code>{html.escape(a.name)}</code> (spec {a.digest}), "
-             f"{n} submissions, maximum {_num(a.max_score)} points.</p>"]
+             f"{n} submissions, maximum {_num(a.max_score)} points.</p>",
+             # Relative, so it works once `dlgrade similarity --out` writes into this folder.
+             '<p>Code similarity: <a href="similarity.html">similarity.html</a> (after '
+             f"<code>dlgrade similarity {html.escape(a.name)} ... --out</code> this folder)</p>"]
     if n:
         parts.append(_table(["mean", "median", "min", "max", "full marks", "zero"], [[
             _num(statistics.fmean(scores)), _num(statistics.median(scores)),

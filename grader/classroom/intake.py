@@ -19,6 +19,7 @@ sizes in a zip's headers can lie.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import re
 import stat
@@ -56,6 +57,8 @@ class Submission:
     source: str | None = None
     error: str | None = None
     """Why it cannot be graded; the student gets a zero-score result with this reason."""
+    note: str = ""
+    """Which file was taken when the submission held several candidates, and why."""
 
     @property
     def digest(self) -> str:
@@ -90,6 +93,75 @@ def _from_notebook(text: str, name: str) -> tuple[str | None, str | None]:
         return None, f"{name}: {e}"
 
 
+# ---------------------------------------------------------------------------- several files
+def _functions(source: str) -> dict[str, ast.FunctionDef] | None:
+    """The top-level functions, or None when the source does not parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    return {n.name: n for n in tree.body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def _not_implemented(fn: ast.FunctionDef) -> bool:
+    """Whether a function's body is only a docstring and `raise NotImplementedError(...)`,
+    as every stub function is."""
+    body = list(fn.body)
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    if len(body) != 1 or not isinstance(body[0], ast.Raise) or body[0].exc is None:
+        return False
+    exc = body[0].exc
+    exc = exc.func if isinstance(exc, ast.Call) else exc
+    return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
+
+
+def untouched(source: str, stub: str | None = None) -> bool:
+    """Whether `source` is a stub with none of its functions filled in: every function
+    the stub defines is there with the same syntax tree, or (without the stub, e.g. in a
+    student's own folder, where the "stub" is their file) every function it defines only
+    raises NotImplementedError. Comments, blank lines and the notebook's other cells do
+    not count as work."""
+    mine = _functions(source)
+    if not mine:
+        return False
+    theirs = _functions(stub) if stub is not None else None
+    if theirs:
+        return all(name in mine and ast.dump(mine[name]) == ast.dump(tree)
+                   for name, tree in theirs.items())
+    return all(_not_implemented(fn) for fn in mine.values())
+
+
+def choose(cands: list[tuple[str, str | None, str | None]], stub: str | None = None,
+           ) -> tuple[str, str | None, str | None, str]:
+    """Pick the file to grade among (name, source, error) candidates, in order of
+    preference (`<module>.py` before `<module>.ipynb`): the only one that is not the
+    untouched stub. Returns (name, source, error, note); when several hold work, the error
+    names them all (the student must say which one is theirs)."""
+    first = cands[0]
+    if len(cands) == 1:
+        return (*first, "")
+    worked = [c for c in cands if c[1] is None or not untouched(c[1], stub)]
+    if not worked:
+        return (*first, "")
+    if len(worked) == 1:
+        stubs = [c[0] for c in cands if c is not worked[0]]
+        return (*worked[0], (f"graded {worked[0][0]}; {' and '.join(stubs)} "
+                             f"{'is' if len(stubs) == 1 else 'are'} the untouched stub"))
+    names = " and ".join(c[0] for c in worked)
+    return first[0], None, (f"{names} both hold work: keep only the file to be graded "
+                            f"(or make the other the untouched stub)"), ""
+
+
+def stub_source(assignment) -> str | None:
+    """The released stub of an assignment (grader.engine.spec.Assignment), if at hand."""
+    try:
+        return (assignment.directory / f"{assignment.module}.py").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 # ---------------------------------------------------------------------------- zips
 def _unsafe_entry(info: zipfile.ZipInfo) -> str | None:
     """Why an entry is refused, or None."""
@@ -108,7 +180,8 @@ def _unsafe_entry(info: zipfile.ZipInfo) -> str | None:
 
 
 def _zip_candidates(infos: list[zipfile.ZipInfo], module: str) -> list[zipfile.ZipInfo]:
-    """`<module>.py` (else `.ipynb`) at the top or inside one top-level folder."""
+    """`<module>.py` (else `.ipynb`) at the top or inside one top-level folder; the
+    shallowest of each kind (see _zip_notebook_too for a `.ipynb` beside the `.py`)."""
     found: dict[str, list[zipfile.ZipInfo]] = {".py": [], ".ipynb": []}
     for info in infos:
         if info.is_dir():
@@ -141,8 +214,12 @@ class _ZipRefused(Exception):
     pass
 
 
-def read_zip(path: Path, module: str) -> tuple[str | None, str | None]:
-    """The module's source from a student's zip, or why it cannot be had."""
+def read_zip(path: Path, module: str, stub: str | None = None,
+             notes: list[str] | None = None) -> tuple[str | None, str | None]:
+    """The module's source from a student's zip, or why it cannot be had. With `stub`,
+    a `.py` and a `.ipynb` side by side are told apart (see `choose`); its note is
+    appended to `notes`."""
+    notes = [] if notes is None else notes
     name = path.name
     try:
         if path.is_symlink():
@@ -172,11 +249,12 @@ def read_zip(path: Path, module: str) -> tuple[str | None, str | None]:
             if len(cands) > 1:
                 return None, (f"{name} holds several {module} files: "
                               f"{', '.join(i.filename for i in cands[:5])}; keep one")
-            info = cands[0]
-            if info.file_size > MAX_SOURCE_BYTES:
-                return None, (f"{info.filename} in {name} is {info.file_size} bytes; the "
-                              f"limit is {MAX_SOURCE_BYTES}")
-            raw = _read_member(zf, info)
+            found = []  # the .py, and a notebook at the same depth (a notebook student's
+            for info in [cands[0], *_zip_notebook_too(infos, cands[0], module)]:  # folder)
+                if info.file_size > MAX_SOURCE_BYTES:
+                    return None, (f"{info.filename} in {name} is {info.file_size} bytes; "
+                                  f"the limit is {MAX_SOURCE_BYTES}")
+                found.append((info, _read_member(zf, info)))
     except _ZipRefused as e:
         return None, f"{name} was refused: {e}"
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError,
@@ -185,22 +263,44 @@ def read_zip(path: Path, module: str) -> tuple[str | None, str | None]:
         return None, f"{name} is not a readable zip file: {e}"
     except OSError as e:
         return None, f"cannot read {name}: {e.strerror or e}"
-    text, err = _decode(raw, f"{info.filename} in {name}")
-    if text is not None and info.filename.endswith(".ipynb"):
-        text, err = _from_notebook(text, f"{info.filename} in {name}")
+    texts = []
+    for info, raw in found:
+        text, err = _decode(raw, f"{info.filename} in {name}")
+        if text is not None and info.filename.endswith(".ipynb"):
+            text, err = _from_notebook(text, f"{info.filename} in {name}")
+        texts.append((info.filename, text, err))
+    _, text, err, note = choose(texts, stub)
+    if note:
+        notes.append(note)
     return text, err
 
 
+def _zip_notebook_too(infos, chosen: zipfile.ZipInfo, module: str) -> list[zipfile.ZipInfo]:
+    """`<module>.ipynb` beside the chosen `<module>.py` (the released folder, zipped by a
+    notebook student: the stub is still there)."""
+    p = PurePosixPath(chosen.filename)
+    if p.suffix != ".py":
+        return []
+    twin = str(p.with_suffix(".ipynb"))
+    return [i for i in infos if i.filename == twin and not i.is_dir()]
+
+
 # ---------------------------------------------------------------------------- one entry
-def _one(path: Path, module: str, sid: str) -> Submission:
+def _one(path: Path, module: str, sid: str, stub: str | None = None) -> Submission:
     if path.is_dir():
         target = path / f"{module}.py"
-        if not target.is_file() and (path / f"{module}.ipynb").is_file():
-            return _one(path / f"{module}.ipynb", module, sid)
+        notebook_file = path / f"{module}.ipynb"
+        if not target.is_file() and notebook_file.is_file():
+            return _one(notebook_file, module, sid)
+        if target.is_file() and notebook_file.is_file():
+            py, nb = _one(target, module, sid), _one(notebook_file, module, sid)
+            name, source, err, note = choose([(target.name, py.source, py.error),
+                                              (notebook_file.name, nb.source, nb.error)], stub)
+            return Submission(sid, str(path / name), source=source, error=err, note=note)
         if not target.is_file():
             zips = sorted(path.glob("*.zip"))
             if len(zips) == 1:
-                return _one(zips[0], module, sid)
+                return _one(zips[0], module, sid, stub)
             found = sorted(p.name for p in path.iterdir())[:5]
             return Submission(sid, str(path), error=f"no {module}.py in the submission "
                               f"(found: {', '.join(found) or 'nothing'})")
@@ -212,7 +312,9 @@ def _one(path: Path, module: str, sid: str) -> Submission:
         if source is not None:
             source, err = _from_notebook(source, path.name)
     elif path.suffix == ".zip":
-        source, err = read_zip(path, module)
+        notes: list[str] = []
+        source, err = read_zip(path, module, stub, notes)
+        return Submission(sid, str(path), source=source, error=err, note="; ".join(notes))
     else:
         return Submission(sid, str(path), error=f"{path.name}: expected a folder, a .py file, "
                                                 "a .ipynb notebook or a .zip")
@@ -240,7 +342,7 @@ def gradescope_id(meta, folder: str) -> str:
     return folder
 
 
-def collect_gradescope(root: Path, module: str) -> list[Submission]:
+def collect_gradescope(root: Path, module: str, stub: str | None = None) -> list[Submission]:
     """A Gradescope export: `submission_metadata.yml` plus `submission_<n>/` folders."""
     meta_path = root / GRADESCOPE_METADATA
     try:
@@ -255,34 +357,40 @@ def collect_gradescope(root: Path, module: str) -> list[Submission]:
     folders = sorted(e for e in root.iterdir() if e.is_dir() and not e.name.startswith("."))
     for d in folders:
         sid = gradescope_id(meta.get(d.name), d.name)
-        subs.append(_one(d, module, sid))
+        subs.append(_one(d, module, sid, stub))
     if not subs:
         raise IntakeError(f"no submission folders in the Gradescope export {root}")
     return subs
 
 
-def collect(paths: list[Path], module: str) -> list[Submission]:
-    """Expand the command-line paths into submissions, in a stable order."""
+def collect(paths: list[Path], module: str, stub: str | None = None) -> list[Submission]:
+    """Expand the command-line paths into submissions, in a stable order.
+
+    `stub`: the released stub's text. A submission holding both `<module>.py` and
+    `<module>.ipynb` is graded from the one that is not the untouched stub, or refused
+    with a line naming both when both hold work (Submission.note says which was taken).
+    """
     subs: list[Submission] = []
     for p in paths:
         p = Path(p)
         if not p.exists():
             raise IntakeError(f"submission path not found: {p}")
         if p.is_dir() and (p / GRADESCOPE_METADATA).is_file():
-            subs.extend(collect_gradescope(p, module))
+            subs.extend(collect_gradescope(p, module, stub))
         elif p.is_dir() and not (p / f"{module}.py").exists() \
                 and not (p / f"{module}.ipynb").exists():
             entries = sorted(e for e in p.iterdir() if not e.name.startswith("."))
             if not entries:
                 raise IntakeError(f"no submissions in {p}: the folder is empty")
-            subs.extend(_one(e, module, e.stem if e.is_file() else e.name) for e in entries)
+            subs.extend(_one(e, module, e.stem if e.is_file() else e.name, stub)
+                        for e in entries)
         else:
             # A lone `<module>.py` is named after its folder (students/alice/backprop.py).
             if p.is_file() and p.stem == module:
                 sid = p.resolve().parent.name
             else:
                 sid = p.stem if p.is_file() else p.resolve().name
-            subs.append(_one(p, module, sid))
+            subs.append(_one(p, module, sid, stub))
     return _distinct(subs)
 
 

@@ -2,9 +2,15 @@
 
 The run-time half records the aten ops each call dispatches (grader.boundary.worker.OpRecorder).
 The scan catches what a trace can miss (torch.nn.LSTM dispatches only matmuls on some
-builds) and names the offending line. It resolves import aliases (`import
-torch.nn.functional as F; F.conv2d` is `torch.nn.functional.conv2d`) and follows a
-module's own helpers, so a forbidden call inside a helper taints every function using it.
+builds) and names the offending line. It works in two steps: a Resolver works out what
+each name, attribute and `getattr(x, "const")` denotes (imports and aliases, the student's
+own functions, classes and their instances, Python's builtins), then the check flags only
+PyTorch's forbidden objects: `F.softmax` after `import torch.nn.functional as F` is
+torch's; the student's `self.softmax = Softmax(dim=-1)`, `self.pool.backward(dout)`, a
+helper `conv2d_stride1` and `from builtins import range` are theirs and free. What the
+resolver cannot follow (a parameter, a call's result: possibly a tensor) is judged by the
+attribute's name, as a tensor method would be. The scan follows a module's own helpers,
+so a forbidden call inside a helper taints every top-level name using it.
 """
 
 from __future__ import annotations
@@ -19,6 +25,12 @@ ALWAYS_FORBIDDEN = (
     "torch.autograd", "torch.autograd.*", "*.backward", "*.requires_grad", "*.requires_grad_",
     "torch.func", "torch.func.*", "functorch", "functorch.*", "torch.enable_grad",
 )
+
+# What the run-time record (grader.boundary.worker.FunctionRecorder: torch-level functions by
+# __name__) counts as autograd in every assignment: Tensor.backward, Tensor.requires_grad_,
+# torch.autograd.grad and torch.autograd.backward. It backs up the static scan where the scan
+# cannot tell a tensor from the student's object (`cache.backward(dout)`, below).
+AUTOGRAD_FUNCTIONS = ("backward", "requires_grad_", "grad")
 
 
 # Reaching into the grader, the interpreter or the dispatcher is never part of an
@@ -39,9 +51,10 @@ TAMPERING_BUILTINS = frozenset({"eval", "exec", "compile", "__import__", "global
 
 # What reaches the grader's internals by other routes than a plain import (internals()):
 # an attribute named like these on anything, and string constants (after folding
-# concatenations of constants) naming them or the grader's modules.
+# concatenations of constants) naming them or the grader's modules. Not "modules" alone:
+# a class-style solution may have self.modules; sys itself is the flagged step.
 INTERNAL_ATTRIBUTES = frozenset({
-    "sys", "modules", "_getframe", "_current_frames", "f_back", "f_locals", "f_globals",
+    "sys", "_getframe", "_current_frames", "f_back", "f_locals", "f_globals",
     "f_code", "tb_frame", "gi_frame", "cr_frame", "__globals__", "__closure__", "__code__",
     "cell_contents", "__subclasses__", "__builtins__", "get_objects", "get_referrers",
     "get_referents", "_python_dispatch", "__torch_dispatch__", "_pop_mode",
@@ -75,23 +88,455 @@ def _matches(dotted: str, attr: str | None, python_patterns, aten_patterns) -> b
     return attr is not None and any(fnmatchcase(attr, p) for p in aten_patterns)
 
 
-class _Resolver(ast.NodeVisitor):
-    def __init__(self, aliases: dict[str, str]):
-        self.aliases = aliases
+# ------------------------------------------------------------------------ the resolver
+#
+# What an expression denotes, as a set of alternatives (a name bound in two places may
+# denote either). Only two kinds can be PyTorch's: EXT, an object reached from an import
+# (its full dotted name is known), and UNKNOWN, anything the scan cannot follow (a
+# parameter, a call's result: it may be a tensor, so `x.softmax` is judged by the name
+# `softmax`). The student's own objects (their functions and classes, instances of their
+# classes, containers of those) and Python's builtins are never PyTorch's, whatever
+# they are called: `self.softmax`, `self.pool.backward`, `from builtins import range`.
 
-    def dotted(self, node) -> str | None:
-        parts = []
-        while isinstance(node, ast.Attribute):
-            parts.append(node.attr)
-            node = node.value
-        if isinstance(node, ast.Name):
-            parts.append(self.aliases.get(node.id, node.id))
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                and node.func.id == "getattr" and len(node.args) >= 2:
-            return None
+EXT, UNKNOWN, OWN, INSTANCE, CONTAINER, BUILTIN = (
+    "ext", "unknown", "own", "instance", "container", "builtin")
+_MAX_ALTERNATIVES = 32
+_CONTAINER_CALLS = frozenset({"list", "tuple", "reversed", "sorted", "iter"})
+_BUILTIN_NAMES = frozenset(dir(__import__("builtins")))
+
+
+@dataclass(frozen=True)
+class Ref:
+    """One thing an expression may denote."""
+
+    kind: str
+    name: str = ""
+    """EXT: the full dotted name (torch.nn.functional.softmax); BUILTIN: the builtin's name;
+    OWN: the student's class (when it is a class object) or ""; otherwise unused."""
+    classes: frozenset = frozenset()
+    """INSTANCE: the student's classes it may be an instance of."""
+    elements: frozenset = frozenset()
+    """CONTAINER: what its elements may denote (Refs)."""
+
+
+_UNKNOWN = frozenset({Ref(UNKNOWN)})
+_OWN = frozenset({Ref(OWN)})
+
+
+def _ext(dotted: str) -> Ref:
+    # `from builtins import range` and `builtins.range` are Python's range, not an import.
+    if dotted.startswith("builtins.") and dotted.count(".") == 1:
+        return Ref(BUILTIN, dotted.split(".", 1)[1])
+    return Ref(EXT, dotted)
+
+
+def _union(*sets) -> frozenset:
+    out = frozenset().union(*sets)
+    return _UNKNOWN if len(out) > _MAX_ALTERNATIVES else out
+
+
+def _const_getattr(node) -> tuple[ast.expr, str] | None:
+    """(object, name) for `getattr(obj, "name")` or `getattr(obj, "name", default)`."""
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == "getattr" and len(node.args) in (2, 3)
+            and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)):
+        return node.args[0], node.args[1].value
+    return None
+
+
+_FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+
+class _Scope:
+    """The names a function (or the module) binds, each with how it is bound."""
+
+    def __init__(self, node, parent: _Scope | None):
+        self.node = node
+        self.parent = parent
+        self.bindings: dict[str, list[tuple]] = {}
+        """name -> [(how, payload)]: ("expr", e) bound to e's value; ("iter", e) to an
+        element of e; ("refs", Refs); ("unknown", None)."""
+        self.appended: dict[str, list[ast.expr]] = {}
+        """name -> expressions added to it as a container (x.append(e), x[k] = e)."""
+        self.skip: set[str] = set()
+        """Names declared global or nonlocal: bound elsewhere."""
+
+    def bind(self, name: str, how: str, payload=None) -> None:
+        if name not in self.skip:
+            self.bindings.setdefault(name, []).append((how, payload))
+
+
+class Resolver:
+    """Resolves what each name, attribute and `getattr(x, "const")` in a module denotes.
+
+    Flow-insensitive: a name denotes every value it is bound to anywhere in its scope.
+    Python's scoping is followed closely enough for that purpose (function locals,
+    enclosing functions, module globals, builtins; a method's first parameter is an
+    instance of its class; attributes assigned through it are that class's)."""
+
+    def __init__(self, tree: ast.Module):
+        self.imports = _import_aliases(tree)
+        self.parents: dict[ast.AST, ast.AST] = {}
+        for node in ast.walk(tree):
+            for child in ast.iter_child_nodes(node):
+                self.parents[child] = node
+        self.classes: dict[str, list[ast.ClassDef]] = {}
+        self.scopes: dict[ast.AST, _Scope] = {}
+        self.module = self._collect(tree, None)
+
+        # class name -> attribute -> [(how, payload, scope)], and appended elements
+        self.attrs: dict[str, dict[str, list[tuple]]] = {}
+        self.attr_appended: dict[str, dict[str, list[tuple]]] = {}
+        for name, defs in self.classes.items():
+            for cls in defs:
+                self._collect_class(name, cls)
+        self._memo: dict[tuple, frozenset] = {}
+        self.own_attributes = {attr for attrs in self.attrs.values() for attr in attrs}
+        """Attribute names the student's classes define (methods, class attributes and
+        attributes set through `self`)."""
+
+    # ---- collection
+
+    def scope_of(self, node) -> _Scope:
+        """The innermost function scope holding `node` (the module's when none)."""
+        p = self.parents.get(node)
+        while p is not None:
+            if isinstance(p, _FUNCTION_NODES) and node is not p:
+                if p not in self.scopes:  # e.g. a lambda in a class body or a base list
+                    self._collect(p, self.scope_of(p))
+                return self.scopes[p]
+            p = self.parents.get(p)
+        return self.module
+
+    def _collect(self, node, parent: _Scope | None) -> _Scope:
+        scope = _Scope(node, parent)
+        self.scopes[node] = scope
+        if isinstance(node, _FUNCTION_NODES):
+            args = node.args
+            params = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+            params += [a for a in (args.vararg, args.kwarg) if a is not None]
+            owner = self.parents.get(node)
+            method_of = owner.name if isinstance(owner, ast.ClassDef) and not isinstance(
+                node, ast.Lambda) and node in owner.body else None
+            decorators = {d.id for d in getattr(node, "decorator_list", [])
+                          if isinstance(d, ast.Name)}
+            for i, a in enumerate(params):
+                if i == 0 and method_of and "staticmethod" not in decorators:
+                    kind = (Ref(OWN, method_of) if "classmethod" in decorators
+                            else Ref(INSTANCE, classes=frozenset({method_of})))
+                    scope.bind(a.arg, "refs", frozenset({kind}))
+                else:
+                    scope.bind(a.arg, "unknown")
+            for sub in ast.walk(node):
+                if isinstance(sub, (ast.Global, ast.Nonlocal)):
+                    scope.skip.update(sub.names)
+            body = [node.body] if isinstance(node, ast.Lambda) else node.body
         else:
-            parts.append("<expr>")
-        return ".".join(reversed(parts))
+            body = node.body
+        for stmt in body:
+            self._visit(stmt, scope)
+        return scope
+
+    def _visit(self, node, scope: _Scope) -> None:
+        """Record what `node` binds in `scope`, without entering nested functions."""
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            scope.bind(node.name, "refs", _OWN)
+            for d in [*node.decorator_list, *node.args.defaults, *node.args.kw_defaults]:
+                if d is not None:
+                    self._visit(d, scope)
+            self._collect(node, scope)
+            return
+        if isinstance(node, ast.Lambda):
+            self._collect(node, scope)
+            return
+        if isinstance(node, ast.ClassDef):
+            scope.bind(node.name, "refs", frozenset({Ref(OWN, node.name)}))
+            self.classes.setdefault(node.name, []).append(node)
+            for stmt in node.body:  # class bodies bind class attributes, visited below
+                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    self._collect(stmt, scope)
+                elif isinstance(stmt, ast.ClassDef):
+                    self._visit(stmt, scope)
+            return
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if node.value is not None:
+                for t in targets:
+                    self._bind_target(t, "expr", node.value, scope)
+        elif isinstance(node, ast.AugAssign):
+            self._bind_target(node.target, "unknown", None, scope)
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+            self._bind_target(node.target, "iter", node.iter, scope)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)) \
+                and not isinstance(scope.node, ast.Module):
+            for a in node.names:
+                local = a.asname or a.name.split(".")[0]
+                if local in self.imports:
+                    scope.bind(local, "refs", frozenset({_ext(self.imports[local])}))
+        elif isinstance(node, (ast.withitem,)) and node.optional_vars is not None:
+            self._bind_target(node.optional_vars, "unknown", None, scope)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            scope.bind(node.name, "unknown")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in ("append", "extend", "insert", "add") and node.args:
+            item = node.args[-1]
+            self._add_element(node.func.value, node.func.attr == "extend", item, scope)
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                if isinstance(t, ast.Subscript):
+                    self._add_element(t.value, False, node.value, scope)
+        for child in ast.iter_child_nodes(node):
+            self._visit(child, scope)
+
+    def _add_element(self, target, spread: bool, item, scope: _Scope) -> None:
+        if isinstance(target, ast.Name):
+            scope.appended.setdefault(target.id, []).append(("iter" if spread else "expr",
+                                                             item))
+
+    def _bind_target(self, target, how: str, value, scope: _Scope) -> None:
+        if isinstance(target, ast.Name):
+            scope.bind(target.id, how, value)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            elts = target.elts
+            pairs = None
+            if how == "expr" and isinstance(value, (ast.Tuple, ast.List)) \
+                    and len(value.elts) == len(elts):
+                pairs = [(e, "expr", v) for e, v in zip(elts, value.elts)]
+            elif how == "iter" and isinstance(value, ast.Call) \
+                    and isinstance(value.func, ast.Name) and len(elts) == 2 \
+                    and value.func.id == "enumerate" and value.args:
+                pairs = [(elts[0], "unknown", None), (elts[1], "iter", value.args[0])]
+            elif how == "iter" and isinstance(value, ast.Call) \
+                    and isinstance(value.func, ast.Name) and value.func.id == "zip" \
+                    and len(value.args) == len(elts):
+                pairs = [(e, "iter", v) for e, v in zip(elts, value.args)]
+            elif how == "iter" and isinstance(value, ast.Call) and len(elts) == 2 \
+                    and isinstance(value.func, ast.Attribute) and value.func.attr == "items":
+                pairs = [(elts[0], "unknown", None), (elts[1], "iter", value.func.value)]
+            for e, h, v in pairs or [(e, "unknown", None) for e in elts]:
+                self._bind_target(e, h, v, scope)
+        elif isinstance(target, ast.Starred):
+            self._bind_target(target.value, "unknown", None, scope)
+        # attributes and subscripts bind no name (self.x = ... is collected per class)
+
+    def _collect_class(self, name: str, cls: ast.ClassDef) -> None:
+        attrs = self.attrs.setdefault(name, {})
+        appended = self.attr_appended.setdefault(name, {})
+        outer = self.scope_of(cls)
+        for stmt in cls.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                attrs.setdefault(stmt.name, []).append(("refs", _OWN, outer))
+            elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                for t in targets:
+                    if isinstance(t, ast.Name):
+                        attrs.setdefault(t.id, []).append(("expr", stmt.value, outer))
+            if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            scope = self.scopes[stmt]
+            params = [*stmt.args.posonlyargs, *stmt.args.args]
+            if not params or not any(h == "refs" and any(r.kind in (INSTANCE, OWN) and
+                                                         (name in r.classes or r.name == name)
+                                                         for r in p)
+                                     for h, p in scope.bindings.get(params[0].arg, [])):
+                continue
+            me = params[0].arg
+
+            def is_me(e, me=me) -> bool:
+                return isinstance(e, ast.Name) and e.id == me
+
+            for sub in ast.walk(stmt):
+                targets = []
+                if isinstance(sub, ast.Assign):
+                    targets = [(t, sub.value) for t in sub.targets]
+                elif isinstance(sub, (ast.AnnAssign, ast.AugAssign)) and sub.value is not None:
+                    targets = [(sub.target, sub.value if isinstance(sub, ast.AnnAssign)
+                                else None)]
+                for t, v in targets:
+                    if isinstance(t, ast.Attribute) and is_me(t.value):
+                        how = "expr" if v is not None else "unknown"
+                        attrs.setdefault(t.attr, []).append((how, v, self.scope_of(sub)))
+                    elif isinstance(t, ast.Subscript) and isinstance(t.value, ast.Attribute) \
+                            and is_me(t.value.value):
+                        appended.setdefault(t.value.attr, []).append(
+                            ("expr", v, self.scope_of(sub)))
+                    elif isinstance(t, (ast.Tuple, ast.List)):
+                        for e in ast.walk(t):
+                            if isinstance(e, ast.Attribute) and is_me(e.value):
+                                attrs.setdefault(e.attr, []).append(("unknown", None, None))
+                if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) \
+                        and isinstance(sub.func.value, ast.Attribute) \
+                        and is_me(sub.func.value.value) and sub.args \
+                        and sub.func.attr in ("append", "extend", "insert", "add"):
+                    how = "iter" if sub.func.attr == "extend" else "expr"
+                    appended.setdefault(sub.func.value.attr, []).append(
+                        (how, sub.args[-1], self.scope_of(sub)))
+                elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) \
+                        and sub.func.id == "setattr" and len(sub.args) == 3 \
+                        and is_me(sub.args[0]) and isinstance(sub.args[1], ast.Constant) \
+                        and isinstance(sub.args[1].value, str):
+                    attrs.setdefault(sub.args[1].value, []).append(
+                        ("expr", sub.args[2], self.scope_of(sub)))
+
+    # ---- resolution
+
+    def _memoized(self, key, compute) -> frozenset:
+        if key in self._memo:
+            return self._memo[key]
+        self._memo[key] = _UNKNOWN  # a cycle (h = h2; h2 = h) is unknown: judged by name
+        out = compute()
+        self._memo[key] = out
+        return out
+
+    def _binding(self, how: str, payload, scope: _Scope) -> frozenset:
+        if how == "refs":
+            return payload
+        if how == "expr":
+            return self.denote(payload, scope)
+        if how == "iter":
+            return self.elements(self.denote(payload, scope))
+        return _UNKNOWN
+
+    def elements(self, refs: frozenset) -> frozenset:
+        out = []
+        for r in refs:
+            out.append(r.elements if r.kind == CONTAINER and r.elements else _UNKNOWN)
+        return _union(*out)
+
+    def name(self, ident: str, scope: _Scope) -> frozenset:
+        """What the name `ident` denotes when read in `scope`."""
+        s = scope
+        while s is not None:
+            if ident in s.bindings and ident not in s.skip:
+                return self._memoized(("name", id(s), ident),
+                                      lambda s=s: self._name_in(ident, s))
+            s = s.parent
+        if ident in self.imports:  # imported inside some function: judged as imported
+            return frozenset({_ext(self.imports[ident])})
+        if ident in _BUILTIN_NAMES:
+            return frozenset({Ref(BUILTIN, ident)})
+        return _UNKNOWN
+
+    def _name_in(self, ident: str, s: _Scope) -> frozenset:
+        values = [self._binding(h, p, s) for h, p in s.bindings[ident]]
+        if ident in self.imports and s is self.module:
+            values.append(frozenset({_ext(self.imports[ident])}))
+        out = _union(*values)
+        extra = [self._binding(h, p, s) for h, p in s.appended.get(ident, [])]
+        return self._with_elements(out, extra)
+
+    @staticmethod
+    def _with_elements(refs: frozenset, extra: list[frozenset]) -> frozenset:
+        if not extra:
+            return refs
+        more = _union(*extra)
+        return _union(*[frozenset({Ref(CONTAINER, elements=_union(r.elements, more))})
+                        if r.kind == CONTAINER else frozenset({r}) for r in refs])
+
+    def lookup(self, cls: str, attr: str, seen=frozenset()) -> frozenset | None:
+        """What `attr` of the student's class `cls` (or its instances) denotes; None when
+        neither it nor its bases define it."""
+        if cls in seen:
+            return None
+        return self._memoized(("attr", cls, attr), lambda: self._lookup(cls, attr, seen))
+
+    def _lookup(self, cls: str, attr: str, seen) -> frozenset | None:
+        found = self.attrs.get(cls, {}).get(attr)
+        if found:
+            out = _union(*[self._binding(h, p, s) for h, p, s in found])
+            extra = [self._binding(h, p, s)
+                     for h, p, s in self.attr_appended.get(cls, {}).get(attr, [])]
+            return self._with_elements(out, extra)
+        external = []
+        for base in self.bases(cls):
+            if base.kind == OWN and base.name:
+                got = self.lookup(base.name, attr, seen | {cls})
+                if got is not None:
+                    return got
+            elif base.kind == EXT:
+                external.append(frozenset({Ref(EXT, f"{base.name}.{attr}")}))
+            elif base.kind != BUILTIN:
+                external.append(_UNKNOWN)
+        return _union(*external) if external else None
+
+    def bases(self, cls: str) -> list[Ref]:
+        out = []
+        for node in self.classes.get(cls, []):
+            scope = self.scope_of(node)
+            for b in node.bases:
+                out.extend(self.denote(b, scope))
+        return out
+
+    def attribute(self, base: frozenset, attr: str) -> frozenset:
+        """What `x.attr` denotes when `x` denotes `base`."""
+        out = []
+        for r in base:
+            if r.kind == EXT:
+                out.append(frozenset({_ext(f"{r.name}.{attr}")}))
+            elif r.kind in (INSTANCE, OWN) and (r.classes or r.name):
+                for c in r.classes or {r.name}:
+                    got = self.lookup(c, attr)
+                    # never set in the class (set from outside, or missing): could be
+                    # a tensor (obj.x = x; obj.x.softmax()), so judged by names after it
+                    out.append(_UNKNOWN if got is None else got)
+            elif r.kind == UNKNOWN:
+                out.append(_UNKNOWN)
+            else:  # a function's, a builtin's or a list's attribute
+                out.append(_OWN)
+        return _union(*out)
+
+    def denote(self, node, scope: _Scope | None = None) -> frozenset:
+        """What the expression `node` may denote (a frozenset of Refs)."""
+        if scope is None:
+            scope = self.scope_of(node)
+        if isinstance(node, ast.Name):
+            return self.name(node.id, scope)
+        if isinstance(node, ast.Attribute):
+            return self.attribute(self.denote(node.value, scope), node.attr)
+        if isinstance(node, ast.Call):
+            ga = _const_getattr(node)
+            if ga is not None:
+                return self.attribute(self.denote(ga[0], scope), ga[1])
+            func = self.denote(node.func, scope)
+            if isinstance(node.func, ast.Name) and node.func.id == "super" \
+                    and func == {Ref(BUILTIN, "super")}:
+                cls = self._enclosing_class(node)
+                return (frozenset({Ref(INSTANCE, classes=frozenset(
+                    b.name for b in self.bases(cls) if b.kind == OWN and b.name))})
+                    if cls and all(b.kind in (OWN, BUILTIN) for b in self.bases(cls))
+                    else _UNKNOWN)
+            out = []
+            for r in func:
+                if r.kind == OWN and r.name:  # a student's class called: an instance
+                    out.append(frozenset({Ref(INSTANCE, classes=frozenset({r.name}))}))
+                elif r.kind == BUILTIN and r.name in _CONTAINER_CALLS and node.args:
+                    arg = self.denote(node.args[0], scope)
+                    out.append(frozenset({Ref(CONTAINER, elements=self.elements(arg))}))
+                else:  # whatever a function returns may be a tensor
+                    out.append(_UNKNOWN)
+            return _union(*out)
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            elts = [self.denote(e, scope) if not isinstance(e, ast.Starred)
+                    else self.elements(self.denote(e.value, scope)) for e in node.elts]
+            return frozenset({Ref(CONTAINER, elements=_union(*elts))})
+        if isinstance(node, ast.Dict):
+            vals = [self.denote(v, scope) for v in node.values]
+            return frozenset({Ref(CONTAINER, elements=_union(*vals))})
+        if isinstance(node, ast.Subscript):
+            return self.elements(self.denote(node.value, scope))
+        if isinstance(node, ast.IfExp):
+            return _union(self.denote(node.body, scope), self.denote(node.orelse, scope))
+        if isinstance(node, ast.NamedExpr):
+            return self.denote(node.value, scope)
+        if isinstance(node, (ast.Lambda, ast.Constant, ast.JoinedStr)):
+            return _OWN
+        return _UNKNOWN
+
+    def _enclosing_class(self, node) -> str | None:
+        p = self.parents.get(node)
+        while p is not None and not isinstance(p, ast.ClassDef):
+            p = self.parents.get(p)
+        return p.name if p is not None else None
 
 
 def _import_aliases(tree: ast.Module) -> dict[str, str]:
@@ -109,31 +554,85 @@ def _import_aliases(tree: ast.Module) -> dict[str, str]:
     return aliases
 
 
-def _direct_uses(node, resolver: _Resolver, python_patterns, aten_patterns) -> list[Use]:
+# ------------------------------------------------------------------------ the check
+
+
+def _tampering_builtin(name: str) -> bool:
+    return name in TAMPERING_BUILTINS or name.startswith("__")
+
+
+def _direct_uses(node, resolver: Resolver, python_patterns, aten_patterns, *,
+                 own_is_free: bool = True) -> list[Use]:
+    """The forbidden objects `node` reaches directly, as resolved by `resolver`.
+
+    `own_is_free`: an attribute of the student's own object is theirs whatever its name
+    (their `self.softmax`); False for patterns about reaching the interpreter (`f_back`,
+    `__globals__`), which are dangerous on any object."""
     uses = []
+
+    def check_attr(sub, base_node, attr: str) -> None:
+        for r in resolver.denote(base_node):
+            if r.kind == EXT:
+                if r.name == "builtins":
+                    if _tampering_builtin(attr) and python_patterns is TAMPERING:
+                        uses.append(Use(attr, sub.lineno))
+                    continue
+                full = f"{r.name}.{attr}"
+                if _matches(full, attr, python_patterns, aten_patterns):
+                    uses.append(Use(full, sub.lineno))
+            elif r.kind == UNKNOWN and own_is_free and attr in resolver.own_attributes:
+                # `cache.backward(dout)`, `cache.lstm_cell`, the cache being the student's
+                # layer object: a parameter's type is unknown, and the student's classes
+                # define an attribute by this name. Were it a tensor after all, the
+                # run-time record still sees the op (aten ops; AUTOGRAD_FUNCTIONS).
+                continue
+            elif r.kind == UNKNOWN or (not own_is_free and r.kind != BUILTIN):
+                text = _text(sub)
+                if _matches(text, attr, python_patterns, aten_patterns):
+                    uses.append(Use(text, sub.lineno))
+            elif r.kind in (INSTANCE, OWN) and (r.classes or r.name):
+                # inherited from a library base (class T(torch.Tensor): self.softmax())
+                for c in r.classes or {r.name}:
+                    if resolver.lookup(c, attr) is None:
+                        continue
+                    if c in resolver.attrs and attr in resolver.attrs[c]:
+                        continue
+                    for inherited in resolver.lookup(c, attr):
+                        if inherited.kind == EXT and _matches(
+                                inherited.name, attr, python_patterns, aten_patterns):
+                            uses.append(Use(inherited.name, sub.lineno))
+
     for sub in ast.walk(node):
         if isinstance(sub, ast.Attribute):
-            dotted = resolver.dotted(sub)
-            if dotted and _matches(dotted, sub.attr, python_patterns, aten_patterns):
-                uses.append(Use(dotted, sub.lineno))
-        elif isinstance(sub, ast.Name) and sub.id in resolver.aliases:
-            dotted = resolver.aliases[sub.id]
-            if dotted != sub.id and _matches(dotted, dotted.rsplit(".", 1)[-1],
-                                             python_patterns, ()):
-                uses.append(Use(dotted, sub.lineno))
+            check_attr(sub, sub.value, sub.attr)
+        elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
+            parent = resolver.parents.get(sub)
+            for r in resolver.name(sub.id, resolver.scope_of(sub)):
+                if r.kind == EXT:
+                    if r.name == "builtins" and (
+                            isinstance(parent, ast.Attribute) or (
+                            _const_getattr(parent) is not None and parent.args[0] is sub)):
+                        continue  # builtins.range: judged as an attribute
+                    if any(fnmatchcase(r.name, p) for p in python_patterns):
+                        uses.append(Use(r.name, sub.lineno))
+                elif r.kind == BUILTIN and python_patterns is TAMPERING \
+                        and _tampering_builtin(r.name) and r.name != sub.id:
+                    uses.append(Use(r.name, sub.lineno))  # from builtins import exec as e
         elif isinstance(sub, (ast.Import, ast.ImportFrom)):
             for a in sub.names:
                 full = (f"{sub.module}.{a.name}" if isinstance(sub, ast.ImportFrom)
                         and sub.module else a.name)
+                ref = _ext(full)
+                if ref.kind == BUILTIN or full == "builtins":
+                    if ref.kind == BUILTIN and _tampering_builtin(ref.name) \
+                            and python_patterns is TAMPERING:
+                        uses.append(Use(full, sub.lineno))
+                    continue  # Python's own builtins: only their uses are judged
                 if any(fnmatchcase(full, p) for p in python_patterns):
                     uses.append(Use(full, sub.lineno))
-        elif (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name)
-              and sub.func.id == "getattr" and len(sub.args) >= 2
-              and isinstance(sub.args[1], ast.Constant) and isinstance(sub.args[1].value, str)):
-            base = resolver.dotted(sub.args[0]) or "<expr>"
-            attr = sub.args[1].value
-            if _matches(f"{base}.{attr}", attr, python_patterns, aten_patterns):
-                uses.append(Use(f"{base}.{attr}", sub.lineno))
+        elif _const_getattr(sub) is not None:
+            obj, attr = _const_getattr(sub)
+            check_attr(sub, obj, attr)
     return uses
 
 
@@ -181,7 +680,7 @@ def internals(tree: ast.AST) -> list[Use]:
     seen_strings: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr in INTERNAL_ATTRIBUTES:
-            uses.append(Use(_Resolver({}).dotted(node) or f"<expr>.{node.attr}", node.lineno))
+            uses.append(Use(_text(node), node.lineno))
         elif isinstance(node, (ast.BinOp, ast.JoinedStr, ast.Call, ast.Constant)) \
                 and id(node) not in seen_strings:
             text = _folded(node)
@@ -192,6 +691,18 @@ def internals(tree: ast.AST) -> list[Use]:
             if _names_internals(text.strip()):
                 uses.append(Use(f"string {text.strip()[:80]!r}", node.lineno))
     return uses
+
+
+def _text(node) -> str:
+    """The source text of an attribute chain, for messages and name patterns."""
+    if isinstance(node, ast.Attribute):
+        return f"{_text(node.value)}.{node.attr}"
+    if isinstance(node, ast.Name):
+        return node.id
+    ga = _const_getattr(node)
+    if ga is not None:
+        return f"{_text(ga[0])}.{ga[1]}"
+    return "<expr>"
 
 
 def _names_used(node) -> set[str]:
@@ -244,11 +755,12 @@ def scan(source: str, python_patterns=(), aten_patterns=()) -> dict[str, list[Us
     """
     python_patterns = tuple(python_patterns) + ALWAYS_FORBIDDEN
     tree = ast.parse(source)
-    resolver = _Resolver(_import_aliases(tree))
+    resolver = Resolver(tree)
     direct: dict[str, list[Use]] = {}
     refs: dict[str, set[str]] = {}
     # Tampering anywhere (even in a function never called by a test) taints everything.
-    module_uses: list[Use] = _direct_uses(tree, resolver, TAMPERING, ()) + [
+    module_uses: list[Use] = _direct_uses(tree, resolver, TAMPERING, (),
+                                          own_is_free=False) + [
         Use(n.id, n.lineno) for n in ast.walk(tree)
         if isinstance(n, ast.Name) and n.id in TAMPERING_BUILTINS] + internals(tree)
     for stmt in tree.body:

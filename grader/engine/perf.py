@@ -41,6 +41,7 @@ clock. TF32 is off on both sides (DESIGN: correctness on CUDA runs without it).
 
 from __future__ import annotations
 
+import inspect
 import types as _types
 from collections.abc import Callable
 
@@ -92,7 +93,7 @@ def _fmt_ms(ns: float) -> str:
 # ---------------------------------------------------------------------------- the test API
 
 
-def measure(t, fn: str, make_inputs: Callable, *, sizes: dict, grow=(),
+def measure(t, fn: str, make_inputs: Callable, *, sizes: dict | None = None, grow=(),
             count_sizes: dict | None = None, baseline: str | Callable = "reference",
             baseline_name: str | None = None, label: str | None = None,
             compare: tuple[str, ...] | list[str] | None = None,
@@ -100,9 +101,10 @@ def measure(t, fn: str, make_inputs: Callable, *, sizes: dict, grow=(),
     """Check, op-count and time the student's `fn` against a baseline (see module doc).
 
     make_inputs(**sizes, dtype=...) draws one call's inputs from `t` and returns the
-    positional arguments (a tuple) or (args, kwargs). `sizes` are the timed problem sizes;
-    the spec's options override them (`options.sizes`, `options.<cpu|cuda>.sizes`:
-    grader.engine.spec.PerfOptions).
+    positional arguments (a tuple) or (args, kwargs). The timed problem sizes are the
+    spec's `options.sizes`, overridden per device class by `options.<cpu|cuda>.sizes`
+    (grader.engine.spec.PerfOptions); `sizes` here are defaults under those (a test may
+    leave them all to the spec, so that one place says them).
     `grow`: the dimensions whose op count must not grow (a list, or a dict naming each:
     {"N": "the batch"}); `count_sizes`: the (small) sizes the op count starts from.
     `baseline`: "reference" (the live reference: hidden tests) or a function returning
@@ -124,7 +126,14 @@ def measure(t, fn: str, make_inputs: Callable, *, sizes: dict, grow=(),
     if opts is None:
         raise ValueError(f"{t.test.id}: options.{dclass} (max_ratio at least) is not set")
     limit = opts.max_ratio
-    sizes = {**sizes, **opts.sizes}
+    sizes = {**(sizes or {}), **opts.sizes}
+    params = inspect.signature(make_inputs).parameters
+    missing = [k for k, p in params.items() if k != "dtype" and p.default is p.empty
+               and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and k not in sizes]
+    if missing:
+        raise ValueError(f"{t.test.id}: no size given for {', '.join(missing)} (expected "
+                         f"options.sizes or options.{dclass}.sizes in the spec, or sizes= "
+                         "in t.perf)")
     dtype = getattr(torch, opts.dtype) if opts.dtype else DEFAULT_DTYPES[dclass]
     sizes.setdefault("dtype", dtype)
     rounds = settings.rounds or opts.rounds

@@ -19,6 +19,11 @@ DTYPE_NAMES = ("float32", "float64")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
+def default_kind(test_id: str) -> str:
+    """The kind of a test whose spec entry leaves `kind` out."""
+    return "performance" if test_id.startswith("perf_") else "compare"
+
+
 class SpecError(Exception):
     """An assignment spec is missing or malformed."""
 
@@ -279,14 +284,17 @@ def parse(data, directory: Path, file: str = "assignment.yaml", digest: str = ""
         ctx.mapping(t, p)
         ctx.unknown_keys(t, p, ("id", "points", "visibility", "kind", "functions",
                                 "tolerances", "timeout", "description", "options"))
-        for key in ("id", "points", "visibility", "kind", "functions"):
+        for key in ("id", "points", "visibility", "functions"):
             if key not in t:
                 raise ctx.fail(f"{p}.{key}", "a value (required key)", None)
         tid = ctx.string(t["id"], f"{p}.id", _ID, "a lower-case identifier")
         if tid in seen:
             raise ctx.fail(f"{p}.id", "an id not used by another test", tid)
         seen.add(tid)
-        kind = ctx.choice(t["kind"], f"{p}.kind", KINDS)
+        # The id already says whether a test is a performance test, so `kind` may be left
+        # out: perf_* ids are performance tests, the others compare tests (a property
+        # test says so).
+        kind = ctx.choice(t.get("kind", default_kind(tid)), f"{p}.kind", KINDS)
         if (kind == "performance") != tid.startswith("perf_"):
             raise ctx.fail(f"{p}.id", "a performance test id to start with 'perf_' "
                            "(and only those)", tid)

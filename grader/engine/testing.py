@@ -32,7 +32,7 @@ import torch
 
 from grader.boundary.session import CallResult, WorkerSession, as_plain
 from grader.boundary.wire import GeneratorSpec, Handle
-from grader.engine import compare
+from grader.engine import compare, forbidden
 from grader.engine.sources import LiveSource, Recorder, Replay, dtype_name
 from grader.engine.spec import Assignment, TestSpec, Tolerance
 
@@ -279,10 +279,13 @@ class TestContext:
             self._call_failed(fn, result)
         patterns = self.assignment.forbidden_aten
         bad = ([f"aten.{o}" for o in forbidden_matches(result.ops, patterns)]
-               + [f"torch.{o}" for o in forbidden_matches(result.functions, patterns)])
+               + [f"torch.{o}" for o in forbidden_matches(
+                   result.functions, (*patterns, *forbidden.AUTOGRAD_FUNCTIONS))])
         if result.autograd:
-            # Seen at run time (grader.boundary.worker.OpRecorder): autograd is forbidden in
-            # every assignment, and a backward of matmuls dispatches only allowed ops.
+            # Seen at run time (grader.boundary.worker.OpRecorder): an op on a tensor that
+            # requires grad, or one run by the autograd engine; a backward of matmuls
+            # dispatches only allowed ops, and torch.func's transforms call no function
+            # the function mode names.
             bad.append(AUTOGRAD)
         if bad:
             self.forbidden_used.extend(bad)

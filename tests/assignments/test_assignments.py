@@ -13,7 +13,7 @@ import inspect
 import numpy as np
 import pytest
 
-from grader.authoring import fixtures, mutants, stubgen
+from grader.authoring import fixtures, mutants, stubgen, verify
 from grader.engine import assignments, sources
 from tests.conftest import ROOT, grade, suite
 
@@ -115,7 +115,7 @@ def test_mutant_loses_points_in_its_tests(name, path, zygote):
 
 def test_every_assignment_has_enough_mutants():
     for name in NAMES:
-        assert len(_files(name, "mutants", "*.yaml")) >= 8, name
+        assert len(_files(name, "mutants", "*.yaml")) >= verify.MIN_MUTANTS, name
 
 
 def test_derive_seed_depends_on_every_part():

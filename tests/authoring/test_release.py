@@ -303,7 +303,9 @@ def test_gradescope_autograder_grades_as_unprivileged_user(dist, gs_base):
     root = _fake_autograder(dist, gs_base)
     secret_file = root / "source" / "autograder.json"
     # The submission refuses to work when it runs as root or can read the bundle's secret.
-    spy = (f"import os\nif os.getuid() == 0 and {os.geteuid() == 0}:\n"
+    # It also imports packages the fork server never loaded (a slot uid must reach them).
+    spy = ("import os\nimport yaml\nimport matplotlib\n"
+           f"if os.getuid() == 0 and {os.geteuid() == 0}:\n"
            "    raise RuntimeError('running as root')\n"
            f"try:\n    open({str(secret_file)!r}).read()\n    LEAK = True\n"
            "except OSError:\n    LEAK = False\n"
@@ -379,6 +381,19 @@ def test_find_submission(tmp_path):
     assert gradescope.find_submission(tmp_path / "sub", NAME)[0].name == "backprop.ipynb"
     (tmp_path / "sub" / "backprop.py").write_text("")
     assert gradescope.find_submission(tmp_path / "sub", NAME)[0] == tmp_path / "sub" / "backprop.py"
+    # the released folder zipped by a notebook student: the stub beside the notebook
+    both = tmp_path / "both" / "backprop"
+    both.mkdir(parents=True)
+    (both / "backprop.py").write_text((ROOT / "assignments" / NAME / f"{NAME}.py").read_text())
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(_reference_source())]
+    nbformat.write(nb, str(both / "backprop.ipynb"))
+    assert gradescope.find_submission(tmp_path / "both", NAME)[0] == both
+    a = _assignment()
+    from grader.classroom import intake
+
+    sub = intake.collect([both], NAME, intake.stub_source(a))[0]
+    assert sub.origin == str(both / "backprop.ipynb") and "untouched stub" in sub.note
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "a.py").write_text("")
     (tmp_path / "other" / "b.py").write_text("")

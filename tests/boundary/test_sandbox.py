@@ -115,7 +115,8 @@ def _call(session, fn, *args):
 def test_filesystem_view_hides_the_project(bwrap_zygote):
     root = sandbox.PACKAGE_ROOT
     with WorkerSession(bwrap_zygote, "m", PROBE) as s:
-        assert _call(s, "look", root) in (["grader"], "PermissionError")
+        # Only what is bound there: grader/ and, when the venv lives in the checkout, .venv.
+        assert _call(s, "look", root) in (["grader"], [".venv", "grader"], "PermissionError")
         for hidden in ("reference", "assignments", "tests", "examples"):
             assert _call(s, "readable", os.path.join(root, hidden, "x")) is False
             assert _call(s, "look", os.path.join(root, hidden)) in ("FileNotFoundError",
@@ -126,6 +127,51 @@ def test_filesystem_view_hides_the_project(bwrap_zygote):
         assert _call(s, "write", "mine.txt") is True  # its private folder
         assert _call(s, "look", "/proc")[0] == "1"  # a pid namespace of its own
         assert "sda" not in _call(s, "look", "/dev")
+
+
+NOT_PRELOADED = ("yaml", "matplotlib")
+"""Packages the interpreter can import that the fork server does not import itself."""
+
+
+@needs_bwrap
+def test_imports_outside_the_preloaded_set_work_as_a_slot_uid(bwrap_zygote):
+    """bwrap creates the parents of its binds (/root, /opt, the checkout) readable by root
+    only; a worker running as its slot uid could then import nothing new."""
+    src = (f"import sys\nPRELOADED = sorted(m for m in {NOT_PRELOADED!r} if m in sys.modules)\n"
+           "import yaml\nimport matplotlib\n"
+           "def f():\n    import fractions, json\n"
+           "    return PRELOADED, os_uid(), yaml.safe_load('a: 1'), matplotlib.__version__\n"
+           "def os_uid():\n    import os\n    return os.getuid()\n")
+    with WorkerSession(bwrap_zygote, "m", src) as s:
+        preloaded, uid, loaded, version = _call(s, "f")
+    assert preloaded == []  # really imported by the submission, not inherited
+    assert loaded == {"a": 1} and version
+    if os.geteuid() == 0:
+        assert uid >= sandbox.SLOT_UID_BASE
+
+
+@needs_bwrap
+def test_submission_importing_a_package_scores_full_marks_as_root(bwrap_zygote):
+    from tests.conftest import ROOT, grade
+
+    src = ("import yaml  # not preloaded by the fork server\n"
+           + (ROOT / "reference" / "backprop" / "backprop.py").read_text())
+    r = grade(bwrap_zygote, "backprop", src, performance=False)
+    assert r.score == r.max_score, [t.output for t in r.tests if t.points < t.max_points]
+    assert r.sandbox == "bwrap"
+
+
+def test_bind_parents_are_created_traversable():
+    parents = sandbox._missing_parents(["/root/.pyenv/versions/3.11/lib", "/usr/x/y",
+                                        "/opt/venv"], ["/usr"])
+    assert parents == ["/root", "/opt", "/root/.pyenv", "/root/.pyenv/versions",
+                       "/root/.pyenv/versions/3.11"]
+    argv = sandbox.Sandbox("bwrap", uids=True).bwrap_argv(["true"])
+    grader_dir = sandbox.PACKAGE_ROOT + "/grader"
+    first_bind = argv.index(grader_dir)
+    for d in sandbox._missing_parents([grader_dir], list(sandbox.MOUNTED_FIRST)):
+        i = argv.index(d)  # made a folder of mode 0755 before anything is bound in it
+        assert argv[i - 3:i] == ["--perms", "0755", "--dir"] and i < first_bind, argv
 
 
 @needs_bwrap

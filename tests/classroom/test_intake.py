@@ -193,3 +193,80 @@ def test_read_zip_from_bytes_like_upload(tmp_path):
         zf.writestr("backprop.py", SOURCE.encode("utf-8-sig"))
     (tmp_path / "z.zip").write_bytes(buf.getvalue())
     assert intake.read_zip(tmp_path / "z.zip", MODULE) == (SOURCE, None)
+
+
+# ---------------------------------------------------------------------------- which file
+
+
+def _stub_and_reference():
+    from tests.conftest import ROOT
+
+    stub = (ROOT / "assignments" / MODULE / f"{MODULE}.py").read_text()
+    ref = (ROOT / "reference" / MODULE / f"{MODULE}.py").read_text()
+    return stub, ref
+
+
+def _notebook(code: str) -> str:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# backprop"), nbformat.v4.new_code_cell(code)]
+    return nbformat.writes(nb)
+
+
+def test_untouched_stub_is_told_from_work():
+    stub, ref = _stub_and_reference()
+    assert intake.untouched(stub, stub)
+    assert intake.untouched("# my notes\nimport math\n" + stub.replace("\n\n\n", "\n\n"), stub)
+    assert not intake.untouched(ref, stub)
+    one_done = stub.replace('raise NotImplementedError("relu_forward")',
+                            "return x.clamp(min=0), x")  # one function done is work
+    assert one_done != stub
+    assert not intake.untouched(one_done, stub)
+    assert not intake.untouched("def f(:\n", stub)
+
+
+def test_folder_with_the_stub_and_a_filled_notebook_grades_the_notebook(tmp_path):
+    stub, ref = _stub_and_reference()
+    d = tmp_path / "alice"
+    d.mkdir()
+    (d / f"{MODULE}.py").write_text(stub)  # the released folder, untouched
+    (d / f"{MODULE}.ipynb").write_text(_notebook(ref))
+    sub = intake.collect([tmp_path], MODULE, stub)[0]
+    assert sub.error is None and "def linear_forward" in sub.source
+    assert intake.untouched(sub.source, stub) is False
+    assert sub.origin.endswith(f"{MODULE}.ipynb")
+    assert sub.note == f"graded {MODULE}.ipynb; {MODULE}.py is the untouched stub"
+    # the other way round: the .py filled, the notebook untouched
+    (d / f"{MODULE}.py").write_text(ref)
+    (d / f"{MODULE}.ipynb").write_text(_notebook(stub))
+    sub = intake.collect([tmp_path], MODULE, stub)[0]
+    assert sub.origin.endswith(f"{MODULE}.py") and sub.source == ref and "untouched" in sub.note
+    # both filled: refused, naming both
+    (d / f"{MODULE}.ipynb").write_text(_notebook(ref))
+    sub = intake.collect([tmp_path], MODULE, stub)[0]
+    assert sub.source is None
+    assert sub.error.startswith(f"{MODULE}.py and {MODULE}.ipynb both hold work"), sub.error
+    # both untouched: the .py ("not attempted" follows)
+    (d / f"{MODULE}.py").write_text(stub)
+    (d / f"{MODULE}.ipynb").write_text(_notebook(stub))
+    sub = intake.collect([tmp_path], MODULE, stub)[0]
+    assert sub.source == stub and sub.error is None
+
+
+def test_zipped_released_folder_with_a_filled_notebook(tmp_path):
+    stub, ref = _stub_and_reference()
+    z = _zip(tmp_path / "bob.zip", {f"{MODULE}/{MODULE}.py": stub,
+                                    f"{MODULE}/{MODULE}.ipynb": _notebook(ref),
+                                    f"{MODULE}/README.md": "handout"})
+    sub = intake.collect([z], MODULE, stub)[0]
+    assert sub.error is None and not intake.untouched(sub.source, stub)
+    assert f"graded {MODULE}/{MODULE}.ipynb" in sub.note
+
+
+def test_untouched_without_the_stub_text():
+    stub, ref = _stub_and_reference()
+    assert intake.untouched(stub) and not intake.untouched(ref)
+    assert not intake.untouched(stub + "\n\ndef helper(x):\n    return x\n")
+    d_stub, d_ref = ("x.py", stub, None), ("x.ipynb", ref, None)
+    assert intake.choose([d_stub, d_ref])[1] == ref

@@ -171,7 +171,7 @@ def test_check_in_the_handout_folder_defaults_to_the_module_file(tmp_path):
 def test_list_and_help():
     proc = dlgrade("list")
     assert proc.returncode == 0 and "backprop" in proc.stdout
-    for cmd in ["list", "check", "grade", "build", "release", "calibrate", "bench"]:
+    for cmd in ["list", "check", "grade", "build", "release", "calibrate", "bench", "new"]:
         h = dlgrade(cmd, "--help")
         assert h.returncode == 0 and "usage: dlgrade" in h.stdout
 
@@ -197,6 +197,25 @@ def test_every_dlgrade_command_in_the_readme_parses():
             pytest.fail(f"README command does not parse: dlgrade {' '.join(argv)}")
 
 
+def test_check_says_which_file_when_the_stub_sits_beside_a_filled_notebook(tmp_path):
+    import nbformat
+
+    handout = tmp_path / "backprop"
+    shutil.copytree(ROOT / "assignments" / "backprop", handout)  # backprop.py: the stub
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(ALICE.read_text())]
+    nbformat.write(nb, str(handout / "backprop.ipynb"))
+    env = {"DLGRADE_ROOT": str(tmp_path / "nowhere")}
+    proc = dlgrade("check", "backprop", cwd=handout, env_extra=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "backprop.ipynb (graded backprop.ipynb; backprop.py is the untouched stub)" \
+        in proc.stdout.splitlines()[0], proc.stdout
+    shutil.copy(ALICE, handout / "backprop.py")  # both filled: one clear line, exit 2
+    proc = dlgrade("check", "backprop", cwd=handout, env_extra=env)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "backprop.py and backprop.ipynb both hold work" in proc.stderr
+
+
 def _option_help(command: str, dest: str) -> tuple[str, object]:
     """(help text, parser default) of `dlgrade COMMAND`'s option `dest`."""
     from grader.cli import build_parser
@@ -213,6 +232,8 @@ def _option_help(command: str, dest: str) -> tuple[str, object]:
     ("bench", "rounds", "grader.authoring.bench:run", "rounds"),
     ("release", "install", "grader.authoring.release:release", "install"),
     ("release", "secret", "grader.authoring.release:release", "secret"),
+    ("similarity", "threshold", "grader.classroom.similarity:write", "threshold"),
+    ("similarity", "jobs", "grader.classroom.similarity:write", "jobs"),
 ])
 def test_cli_defaults_are_the_library_functions(command, dest, function, parameter):
     """An option whose default belongs to the library is not given a value by the CLI

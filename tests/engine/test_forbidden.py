@@ -145,3 +145,171 @@ def test_files_named_like_modules_never_shadow_anything(zygote):
     numpy_file, json_file, *on_path = r.value
     assert "site-packages" in numpy_file and "dlgrade-w-" not in json_file
     assert on_path == [False, False, False]
+
+
+# ---------------------------------------------------------------------------- what names denote
+
+STYLE_PY = ("torch.nn.functional.*", "torch.softmax", "torch.nn.Softmax", "torch.nn.*Pool*")
+STYLE_ATEN = ("softmax", "_softmax", "relu", "conv*", "max_pool*")
+
+# The "mytorch" style: layer objects with forward/backward methods, attributes and helpers
+# named like library ops. Every name here is the student's own (or Python's).
+CLASS_STYLE = '''
+from builtins import range
+import builtins
+import torch
+
+
+class Softmax:
+    def __init__(self, dim=-1):
+        self.dim = dim
+
+    def forward(self, x):
+        e = (x - x.max(dim=self.dim, keepdim=True).values).exp()
+        self.out = e / e.sum(dim=self.dim, keepdim=True)
+        return self.out
+
+    def backward(self, dout):
+        return self.out * (dout - (dout * self.out).sum(dim=self.dim, keepdim=True))
+
+
+class MaxPool2d:
+    def forward(self, x):
+        return x
+
+    def backward(self, dout):
+        return dout
+
+
+class Child(Softmax):
+    def backward(self, dout):
+        return super().backward(dout) * 1
+
+
+class Model:
+    def __init__(self):
+        self.softmax = Softmax(dim=-1)
+        self.pool = MaxPool2d()
+        self.layers = [Softmax(), MaxPool2d()]
+        self.more = []
+        self.more.append(Child())
+        self.named = {"pool": MaxPool2d()}
+
+    def conv2d_stride1(self, x):
+        return x
+
+    def forward(self, x):
+        for _ in builtins.range(2):
+            x = self.conv2d_stride1(x)
+        y = self.softmax.forward(x)
+        for layer in reversed(self.layers):
+            y = layer.forward(y)
+        for _, layer in enumerate(self.more):
+            y = layer.backward(y)
+        for _, layer in self.named.items():
+            y = layer.backward(y)
+        return self.pool.backward(y) + getattr(self, "softmax").backward(y)
+
+
+_model = Model()
+
+
+def attention_forward(x):
+    relu = Softmax()
+    pool = MaxPool2d()
+    return _model.forward(x), pool.backward(x), relu.forward(x)
+'''
+
+
+def test_students_own_names_are_free_whatever_they_are_called():
+    assert forbidden.scan(CLASS_STYLE, STYLE_PY, STYLE_ATEN) == {}
+
+
+def test_lambdas_outside_function_bodies_are_resolved():
+    # A lambda in a class body or a base list has a scope of its own (it once crashed).
+    src = ("import torch\nclass A(dict if (lambda: 1)() else object):\n"
+           "    act = lambda self, x: x.softmax(-1)\n    ok = lambda self, x: x\n"
+           "def f(x):\n    return A().act(x)\n")
+    uses = forbidden.scan(src, STYLE_PY, STYLE_ATEN)
+    assert [u.name for u in uses["f"]] == ["x.softmax"]
+
+
+def test_pytorchs_objects_are_caught_however_they_are_reached():
+    cases = {
+        "import torch\ndef f(x):\n    return x.softmax(-1)\n": "x.softmax",
+        "def f(x):\n    y = x.exp().sum()\n    y.backward()\n    return x\n": "y.backward",
+        "import torch\ndef f(x):\n    g = torch.softmax\n    return g(x, -1)\n": "torch.softmax",
+        "import torch\nnnf = torch.nn.functional\ndef f(x):\n    return nnf.relu(x)\n":
+            "torch.nn.functional.relu",
+        "import torch\ndef f(x):\n    return getattr(torch, 'softmax')(x, -1)\n":
+            "torch.softmax",
+        "def f(x):\n    return getattr(x, 'softmax')(-1)\n": "x.softmax",
+        "def f(x):\n    import torch.nn.functional as F\n    return F.relu(x)\n":
+            "torch.nn.functional.relu",
+        "from torch.nn.functional import relu\ndef f(x):\n    return relu(x)\n":
+            "torch.nn.functional.relu",
+        # an attribute of the student's object holding PyTorch's: caught where it is set
+        "import torch\nclass A:\n    def __init__(self):\n        self.sm = torch.nn.Softmax(-1)\n"
+        "    def fw(self, x):\n        return self.sm(x)\ndef f(x):\n    return A().fw(x)\n":
+            "torch.nn.Softmax",
+        "import torch.nn.functional as F\nclass A:\n    def __init__(self):\n        self.F = F\n"
+        "    def fw(self, x):\n        return self.F.relu(x)\ndef f(x):\n    return A().fw(x)\n":
+            "torch.nn.functional.relu",
+        # a tensor kept on the student's object is still a tensor
+        "class A:\n    def __init__(self, x):\n        self.x = x\n    def fw(self):\n"
+        "        return self.x.softmax(-1)\ndef f(x):\n    return A(x).fw()\n": "self.x.softmax",
+        # ... also when set from outside the class
+        "class W:\n    pass\ndef f(x):\n    w = W()\n    w.x = x\n    return w.x.softmax(-1)\n":
+            "w.x.softmax",
+        # inherited from PyTorch: Tensor.softmax
+        "import torch\nclass T(torch.Tensor):\n    def g(self):\n        return self.softmax(-1)\n"
+        "def f(x):\n    return T(x).g()\n": "torch.Tensor.softmax",
+        # an object the scan cannot follow (a parameter) is judged by its name
+        "def f(layer, x):\n    return layer.backward(x)\n": "layer.backward",
+        # names bound in a cycle are not followed
+        "def f(x):\n    a = x\n    for i in range(3):\n        b = a\n        a = b\n"
+        "    return a.softmax(-1)\n": "a.softmax",
+    }
+    for src, name in cases.items():
+        uses = forbidden.scan(src, STYLE_PY, STYLE_ATEN).get("f", [])
+        assert name in [u.name for u in uses], (src, uses)
+
+
+def test_builtins_are_pythons_but_reaching_the_interpreter_through_them_is_not():
+    fine = "from builtins import range, len as n\nimport builtins\ndef f(x):\n" \
+           "    return [builtins.min(i, n(x)) for i in range(3)]\n"
+    assert forbidden.scan(fine, STYLE_PY, STYLE_ATEN) == {}
+    for src, name in [
+        ("from builtins import exec as e\ndef f(x):\n    return x\n", "builtins.exec"),
+        ("import builtins\ndef f(x):\n    return builtins.__import__('os')\n", "__import__"),
+        ("import builtins\ndef f(x):\n    return getattr(builtins, 'eval')\n", "eval"),
+        ("import builtins\nb = builtins\ndef f(x):\n    return x\n", "builtins"),
+        # the student's own objects are no shield for reaching frames and globals
+        ("def g():\n    pass\ndef f(x):\n    return g.__globals__\n", "g.__globals__"),
+        ("class A:\n    def m(self):\n        return self.m.__globals__\n"
+         "def f(x):\n    return x\n", "self.m.__globals__"),
+    ]:
+        uses = forbidden.scan(src, STYLE_PY, STYLE_ATEN).get("f", [])
+        assert name in [u.name for u in uses], (src, uses)
+
+
+def test_autograd_behind_a_students_method_name_is_caught_at_run_time(zygote):
+    """`cache.backward(dout)` is free when the student's classes define `backward` (the
+    cache is their layer object); were it a tensor, the run-time record catches it."""
+    from tests.conftest import ROOT, grade, suite
+
+    ref = (ROOT / "reference" / "backprop" / "backprop.py").read_text()
+    old = "    x = cache\n    return torch.where(x > 0, dout, torch.zeros_like(dout))\n"
+    assert ref.count(old) == 1
+    cheat = ref.replace(old, "    x = cache.detach().requires_grad_()\n"
+                             "    (x.clamp(min=0) * dout).sum().backward()\n"
+                             "    return x.grad.detach()\n")
+    cheat += ("\n\nclass Layer:\n    def backward(self, d):\n        return d\n\n"
+              "    def requires_grad_(self):\n        return self\n")
+    a = suite("backprop").assignment
+    assert "relu_backward" not in forbidden.scan(cheat, a.forbidden_python, a.forbidden_aten)
+    r = grade(zygote, "backprop", cheat, performance=False,
+              test_ids={"relu", "activations_public"})
+    assert {t.id for t in r.tests} == {"relu", "activations_public"}
+    for t in r.tests:
+        assert t.points == 0 and "forbidden" in t.output and "torch.backward" in t.output, t

@@ -653,3 +653,25 @@ def test_the_probe_echoes_every_set(zygote):
         assert [float(o[0][0]) for o in got] == [0.0, 1.0, 2.0]
     finally:
         probe.close()
+
+
+def test_sizes_may_live_in_the_spec_alone_and_a_missing_one_is_named():
+    """t.perf needs no sizes= when the spec's options give them (one place says them); a
+    size make_inputs needs that neither gives fails before anything runs, naming it."""
+    from types import SimpleNamespace
+
+    from grader.engine import spec as spec_mod
+
+    def t_with(sizes):
+        test = SimpleNamespace(id="perf_x", perf={"cpu": spec_mod.PerfOptions(
+            max_ratio=2.0, sizes=sizes)})
+        return SimpleNamespace(test=test, device="cpu")
+
+    def inputs(N, D, dtype):
+        raise AssertionError("not reached: the sizes are checked first")
+
+    with pytest.raises(ValueError, match=r"perf_x: no size given for D \(expected "
+                                         r"options.sizes or options.cpu.sizes"):
+        perf.measure(t_with({"N": 8}), "f", inputs)
+    with pytest.raises(ValueError, match="no size given for N, D"):
+        perf.measure(t_with({}), "f", inputs)

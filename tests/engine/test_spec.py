@@ -103,3 +103,16 @@ def test_a_listed_test_without_its_function_fails_when_the_suite_loads(tmp_path)
     with pytest.raises(spec.SpecError, match=r"public_tests.py: defines no test function "
                                              r"linear_public\(t\)"):
         grading.load_suite(spec.load(d), None)
+
+
+def test_kind_defaults_from_the_id():
+    """perf_* ids are performance tests and the others compare tests, unless `kind` says
+    otherwise (property tests); a kind that contradicts the id is still refused."""
+    a = _parse("  - {id: f_hidden, points: 1, visibility: hidden, functions: [f]}\n"
+               "  - {id: f_prop, points: 1, visibility: hidden, kind: property, functions: [f]}\n"
+               "  - {id: perf_f, points: 1, visibility: hidden, functions: [f],\n"
+               "     options: {cpu: {max_ratio: 8}}}\n")
+    assert [t.kind for t in a.tests] == ["compare", "compare", "property", "performance"]
+    with pytest.raises(spec.SpecError, match=r"tests\[1\].id: expected a performance test id"):
+        _parse("  - {id: perf_g, points: 1, visibility: hidden, kind: compare, "
+               "functions: [f]}\n")
