@@ -39,8 +39,8 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/dlgrade bench
 
-# Bulk grading throughput: 200 synthetic submissions, --jobs 2, vs import-per-submission
-# and otter-grader's `otter run`. Figures: docs/benchmarks.md.
+# Grading speed: every assignment, correct classes at --jobs 1 and 2, dlgrade check,
+# import torch and otter run, in one run. Figures: docs/benchmarks/grading-*.md.
 bench-grading: $(STAMP)
 	$(BIN)/python -m grader.classroom.bench_grading
 

@@ -17,24 +17,28 @@ from grader.testing import Tolerance, describe_value, dtype_name
 def _trajectory(t, fn, shape, dtype, steps, args=(), kwargs=None, grad_scale=1.0):
     kwargs = kwargs or {}
     base = t.tolerance(dtype)
-    w_s = t.randn(*shape, dtype=dtype)
-    w_r, state_s, state_r = w_s, None, None
-    scale = float(w_s.abs().max())
-    for k in range(1, steps + 1):
-        dw = t.randn(*shape, dtype=dtype, scale=grad_scale)
-        value, types = t.call(fn, w_s, dw, state_s, *args, **kwargs)
+    w_0 = t.randn(*shape, dtype=dtype)
+    # The reference's steps first, then yours in one request (t.chain): your w and state
+    # go on to your next step unchanged, as if they had been sent back to you each time.
+    w_r, state_r, dws, expected = w_0, None, [], []
+    for _ in range(steps):
+        dws.append(t.randn(*shape, dtype=dtype, scale=grad_scale))
+        w_r, state_r = t.reference(fn, w_r, dws[-1], state_r, *args, **kwargs)
+        expected.append(w_r)
+    calls = [((w_0 if k == 0 else t.previous(0), dw, None if k == 0 else t.previous(1), *args),
+              kwargs) for k, dw in enumerate(dws)]
+    scale = float(w_0.abs().max())
+    for k, ((value, types), w_r) in enumerate(zip(t.chain(fn, calls), expected), 1):
         if not (isinstance(value, (tuple, list)) and len(value) == 2):
             t.fail("structure", f"{fn}: expected a tuple (w, state), got {describe_value(value)}")
         w_new, state_new = value
         if not isinstance(state_new, dict):
             t.fail("structure", f"{fn}: the state must be a dict, got "
                    f"{describe_value(state_new)}")
-        w_r, state_r = t.reference(fn, w_r, dw, state_r, *args, **kwargs)
         scale = max(scale, float(w_r.abs().max()))
         # Rounding accumulates relative to the largest weights seen so far.
         tol = Tolerance(rtol=base.rtol, atol=base.atol + base.atol_scaled * scale)
         t.check(f"w after step {k}", w_new, w_r, dtype=dtype, tol=tol, types=types)
-        w_s, state_s = w_new, state_new
 
 
 def optimizers_public(t):

@@ -39,6 +39,7 @@ class Zygote:
         self.sandbox = sandbox or Sandbox()
         self._lock = threading.Lock()
         self._uid_lock = threading.Lock()
+        self._hello_lock = threading.Lock()
         self._leased: dict[int, int] = {}  # worker pid -> slot uid
         ours, theirs = socket.socketpair()
         self.proc = subprocess.Popen(
@@ -58,11 +59,21 @@ class Zygote:
     def _ready(self) -> None:
         if self.torch_version is not None:
             return
-        try:
-            hello = wire.recv(self.sock, self._start_deadline).header
-        except (EOFError, TimeoutError, OSError, wire.ProtocolError) as e:
-            raise WorkerError(f"the worker fork server did not start: {type(e).__name__}") from e
-        self.torch_version = str(hello.get("torch"))
+        with self._hello_lock:
+            if self.torch_version is not None:
+                return
+            try:
+                hello = wire.recv(self.sock, self._start_deadline).header
+            except (EOFError, TimeoutError, OSError, wire.ProtocolError) as e:
+                raise WorkerError(
+                    f"the worker fork server did not start: {type(e).__name__}") from e
+            self.torch_version = str(hello.get("torch"))
+
+    def wait_ready(self) -> None:
+        """Block until the fork server has booted (imported torch). Grading calls this
+        before it starts a submission's clock, so the first submission's execution_time
+        is its own, not the fork server's boot. Raises WorkerError if it never comes up."""
+        self._ready()
 
     def _request(self, header: dict, timeout: float = 30.0) -> dict:
         self._ready()
@@ -123,6 +134,8 @@ class Zygote:
         except OSError:
             pass
         try:
+            # It kills its workers, removes their folders and exits at once (os._exit):
+            # this wait is that cleanup, not a fixed delay.
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -252,6 +265,9 @@ class WorkerSession:
         self._canary_name = canary.name()
         self._canary_due = True
         self._rng = random.SystemRandom()  # where canaries fall: unpredictable in the worker
+        self._drops: list[int] = []
+        """Handles to drop, sent with the next request (see drop)."""
+        self._companions: dict[str, WorkerSession] = {}
 
     # -- lifecycle ----------------------------------------------------------------
     def _start(self) -> None:
@@ -285,8 +301,22 @@ class WorkerSession:
         if self.sock is not None:
             self.sock.close()
         self.sock = None
+        self._drops = []  # a new worker numbers its handles afresh: never drop those
+
+    def companion(self, key: str, module: str, source: str) -> WorkerSession:
+        """A second worker (e.g. the performance tests' honest probe) that lives as long
+        as this session: started on first use, closed with it, so a submission's
+        performance tests share one instead of forking and killing one each."""
+        other = self._companions.get(key)
+        if other is None:
+            other = self._companions[key] = WorkerSession(
+                self.zygote, module, source, device=self.device)
+        return other
 
     def close(self) -> None:
+        for other in self._companions.values():
+            other.close()
+        self._companions.clear()
         if self.sock is not None:
             try:
                 wire.send(self.sock, {"op": "bye"})
@@ -304,11 +334,26 @@ class WorkerSession:
 
     # -- calls --------------------------------------------------------------------
     def _roundtrip(self, header: dict, enc: wire.Encoder | None, timeout: float) -> CallResult:
+        header, start = self._send(header, enc)
+        return self._receive(header, timeout, start)
+
+    def _send(self, header: dict, enc: wire.Encoder | None) -> tuple[dict, int]:
+        """Send a request (with the pending drops); (the header sent, the clock at send)."""
         self._seq += 1
         header = dict(header, seq=self._seq)
+        if self._drops:
+            header["drop"], self._drops = self._drops, []
         start = time.perf_counter_ns()
         try:
             wire.send(self.sock, header, enc)
+        except OSError:
+            pass  # a dead worker: the receive that follows reports it
+        return header, start
+
+    def _receive(self, header: dict, timeout: float, start: int,
+                 index: int | None = None) -> CallResult:
+        """Read one reply to `header` (the `index`-th, for a batch) within `timeout`."""
+        try:
             msg = wire.recv(self.sock, time.monotonic() + timeout)
         except TimeoutError:
             self._stop()
@@ -322,7 +367,7 @@ class WorkerSession:
             return CallResult(error=CallError("Protocol", f"malformed reply: {e}"))
         elapsed = time.perf_counter_ns() - start
         reply = msg.header
-        if reply.get("seq") != self._seq:
+        if reply.get("seq") != self._seq or reply.get("index") != index:
             self._stop()
             return CallResult(error=CallError("Protocol", "reply out of sequence"))
         if not reply.get("ok"):
@@ -342,7 +387,8 @@ class WorkerSession:
         op_count = reply.get("op_count", 0)
         extra = {k: reply[k] for k in ("gpu_ms",) if k in reply}
         functions = reply.get("functions", [])
-        if header.get("op") == "call" and header.get("record_ops") and (
+        asked = (header.get("calls", [{}])[index] if index is not None else header)
+        if asked.get("op", "call") == "call" and asked.get("record_ops") and (
                 not isinstance(ops, list) or reply.get("recorder") != "intact"):
             # The worker always sends the record when asked: a call without one had its
             # recorder disabled (popped, patched) and cannot be trusted with its result.
@@ -431,6 +477,46 @@ class WorkerSession:
         if why and not self.tampered:
             self.tampered = f"{canary.REASON} ({why})"
 
+    def batch(self, calls: list[tuple[str, tuple | list, dict]], *,
+              keep: tuple[int, ...] = (), timeout: float = 10.0,
+              record_ops: bool = True) -> list[tuple[CallResult, list[list[int]]]]:
+        """Several calls in one request: (fn, args, kwargs) each, where an argument
+        wire.Earlier(j, i) is output i of call j, kept in the worker and passed on as if
+        it had been sent back. Each call is recorded and checked exactly like `call`; the
+        worker replies to each as it finishes and each reply must come within `timeout`.
+        Returns one (result, spans) per call up to and including the first that failed;
+        `mutated` and the spans name argument positions (positional, then keyword)."""
+        load_error = self.ensure()
+        if load_error is not None:
+            self._stop()
+            return [(CallResult(error=load_error), [])]
+        if record_ops and (self._canary_due or self._rng.random() < CANARY_RATE):
+            self._canary(timeout, 1, False)
+            if self.sock is None:  # the canary call ended the worker: start it again
+                load_error = self.ensure()
+                if load_error is not None:
+                    self._stop()
+                    return [(CallResult(error=load_error), [])]
+        enc = wire.Encoder()
+        encoded, positions = [], []
+        for fn, args, kwargs in calls:
+            enc.forget_ids()  # every call gets tensors of its own, as separate calls do
+            encoded.append({
+                "fn": fn, "args": [enc.encode(a) for a in args],
+                "kwargs": {"$dict": [[k, enc.encode(v)] for k, v in (kwargs or {}).items()]},
+                "keep": list(keep), "record_ops": record_ops})
+            positions.append([[p] for p in range(len(args) + len(kwargs or {}))])
+        header, start = self._send({"op": "batch", "calls": encoded, "device": self.device},
+                                   enc)
+        out = []
+        for k in range(len(calls)):
+            r = self._receive(header, timeout, start, index=k)
+            out.append((r, positions[k]))
+            if r.error is not None:
+                break  # the worker ends the batch at its first failed call
+            start = time.perf_counter_ns()
+        return out
+
     def time(self, fn: str, sets: list[tuple[tuple, dict]], *, keep: tuple[int, ...] = (),
              timeout: float = 10.0, flush_mb: int = 0) -> CallResult:
         """Call `fn` once per input set (args, kwargs); `value` is the list of outputs and
@@ -444,17 +530,21 @@ class WorkerSession:
             self._stop()
             return CallResult(error=load_error)
         enc = wire.Encoder()
-        enc_sets = [[[enc.encode(a) for a in args],
-                     {"$dict": [[k, enc.encode(v)] for k, v in (kwargs or {}).items()]}]
-                    for args, kwargs in sets]
+        enc_sets = []
+        for args, kwargs in sets:
+            enc.forget_ids()  # each set gets inputs of its own
+            enc_sets.append([[enc.encode(a) for a in args],
+                             {"$dict": [[k, enc.encode(v)] for k, v in (kwargs or {}).items()]}])
         header = {"op": "time", "fn": fn, "sets": enc_sets, "keep": list(keep),
                   "device": self.device, "flush_mb": flush_mb}
         return self._roundtrip(header, enc, timeout)
 
     def drop(self, handles: list[wire.Handle]) -> None:
+        """Forget worker-side objects. Sent with the next request (no round trip of its
+        own: a case used to end with one), or not at all if the worker is replaced."""
         if self.sock is None or not handles:
             return
-        self._roundtrip({"op": "drop", "handles": [h.id for h in handles]}, None, 5.0)
+        self._drops.extend(h.id for h in handles)
 
 
 def as_plain(value):

@@ -12,6 +12,7 @@ Values inside the header are JSON with a few tagged objects:
     {"$dtype": "float32"}  a torch.dtype
     {"$h": [n, "type"]}    a handle: an object kept on the worker side (a cache), and its type
     {"$gen": {"seed": s}}  a torch.Generator seeded with s (made on the worker side)
+    {"$prev": [j, i]}      in a batch: output i (null: all) of call j, kept in the worker
     {"$nonfinite": "nan"}  a float that JSON cannot carry portably
 
 Nothing here unpickles anything. The trusted side decodes with limits (header size, blob
@@ -63,6 +64,15 @@ class Handle:
 
 
 @dataclass(frozen=True)
+class Earlier:
+    """In a batch: output `index` (None: the whole result) of the batch's call `call`,
+    which stays in the worker and is passed on as if it had been sent back."""
+
+    call: int
+    index: int | None = None
+
+
+@dataclass(frozen=True)
 class GeneratorSpec:
     """A request for a fresh torch.Generator, seeded, on the worker's device."""
 
@@ -107,6 +117,11 @@ class Encoder:
         self.touched: list[int] = []
         """Indices of the tensors referenced since the caller last cleared this list."""
 
+    def forget_ids(self) -> None:
+        """Send tensors seen so far again if they reappear (one message carrying several
+        independent calls' inputs: each call gets tensors of its own)."""
+        self._ids = {}
+
     def encode(self, obj):
         if obj is None or isinstance(obj, (bool, int, str)):
             return obj
@@ -141,6 +156,8 @@ class Encoder:
             return {"$h": [obj.id, obj.type]}
         if isinstance(obj, GeneratorSpec):
             return {"$gen": {"seed": int(obj.seed)}}
+        if isinstance(obj, Earlier):
+            return {"$prev": [int(obj.call), None if obj.index is None else int(obj.index)]}
         if isinstance(obj, tuple):
             return {"$tuple": [self.encode(v) for v in obj]}
         if isinstance(obj, list):
@@ -168,10 +185,13 @@ class Decoder:
     side); ``make_generator`` builds a generator from a seed (worker side only).
     """
 
-    def __init__(self, msg: Decoded, resolve_handle=Handle, make_generator=None):
+    def __init__(self, msg: Decoded, resolve_handle=Handle, make_generator=None,
+                 resolve_earlier=None):
         self.msg = msg
         self.resolve_handle = resolve_handle
         self.make_generator = make_generator
+        self.resolve_earlier = resolve_earlier
+        """{"$prev": [j, i]} -> output i of call j of a batch (worker side only)."""
 
     def decode(self, node, depth: int = 0):
         if depth > 64:
@@ -203,6 +223,9 @@ class Decoder:
             return self.resolve_handle(val[0], val[1][:200])
         if tag == "$nonfinite" and val in ("nan", "inf", "-inf"):
             return float(val)
+        if (tag == "$prev" and self.resolve_earlier is not None and isinstance(val, list)
+                and len(val) == 2):
+            return self.resolve_earlier(val[0], val[1])
         if tag == "$gen" and isinstance(val, dict) and self.make_generator is not None:
             return self.make_generator(int(val["seed"]))
         raise ProtocolError(f"malformed value tag {tag!r}")
@@ -230,6 +253,9 @@ def send(sock: socket.socket, header: dict, enc: Encoder | None = None) -> None:
     sock.sendall(pack(header, enc))
 
 
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+
+
 class _Reader:
     """Reads exact byte counts from a socket, honouring an absolute deadline."""
 
@@ -240,14 +266,24 @@ class _Reader:
     def read(self, n: int) -> bytes:
         buf = bytearray()
         while len(buf) < n:
+            want = min(n - len(buf), 1 << 20)
+            chunk = None
             if self.deadline is not None:
-                left = self.deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError
-                ready, _, _ = select.select([self.sock], [], [], left)
-                if not ready:
-                    raise TimeoutError
-            chunk = self.sock.recv(min(n - len(buf), 1 << 20))
+                # Most reads find their bytes already there (the rest of a message whose
+                # first bytes arrived): try without waiting, select only when none are.
+                try:
+                    if not _DONTWAIT:  # (Windows has no MSG_DONTWAIT: always select)
+                        raise BlockingIOError
+                    chunk = self.sock.recv(want, _DONTWAIT)
+                except BlockingIOError:
+                    left = self.deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError from None
+                    ready, _, _ = select.select([self.sock], [], [], left)
+                    if not ready:
+                        raise TimeoutError from None
+            if chunk is None:
+                chunk = self.sock.recv(want)
             if not chunk:
                 raise EOFError
             buf += chunk

@@ -11,7 +11,14 @@ Requests (see grader.boundary.wire for the encoding):
     {"op": "drop", "handles": [n, ...]}
     {"op": "time", "fn": name, "sets": [[args, kwargs], ...], "keep": [i, ...],
      "device": "cpu", "flush_mb": m}  -> {"result": [out, ...], "gpu_ms": [...]}
+    {"op": "batch", "calls": [{"fn", "args", "kwargs", "keep", "record_ops", "count_ops"}, ...],
+     "device": "cpu"}  -> one reply per call, in order, each with "index" (the call's
+        position); its "mutated" lists argument positions (positional, then keyword), not
+        tensors; an argument {"$prev": [j, i]} is output i (null: all) of call j, copied
+        as if it had been sent back; the first failed call ends the batch
     {"op": "bye"}
+Any request may carry "drop": [n, ...], handles to forget before it runs (what "drop"
+does, without a round trip of its own).
 "call" also takes "count_ops": bool (the reply then carries "op_count", the number of aten
 ops dispatched). A recorded call's reply carries "ops", "functions", "autograd" and
 "recorder": "intact". "time" carries its inputs, calls fn once per set and replies with
@@ -151,6 +158,17 @@ def _error(exc: BaseException) -> dict:
     }
 
 
+def _tensor_refs(node) -> list[int]:
+    """The tensor-table indices a request value names ({"$t": i} anywhere inside)."""
+    if isinstance(node, list):
+        return [i for v in node for i in _tensor_refs(v)]
+    if isinstance(node, dict):
+        if len(node) == 1 and isinstance(node.get("$t"), int):
+            return [node["$t"]]
+        return [i for v in node.values() for i in _tensor_refs(v)]
+    return []
+
+
 def _storage(t: torch.Tensor) -> int:
     try:
         return t.untyped_storage().data_ptr()
@@ -212,6 +230,14 @@ class Worker:
         )
         args = dec.decode(req.get("args", []))
         kwargs = dec.decode(req.get("kwargs", {"$dict": []}))
+        reply, enc, _ = self._invoke(req, args, kwargs, moved, originals, device)
+        return reply, enc
+
+    def _invoke(self, req: dict, args, kwargs, moved: list, originals: list[bytes],
+                device: torch.device) -> tuple[dict, wire.Encoder, object]:
+        """Run one call under the recorders; `moved` are its input tensors (as the
+        function got them) and `originals` their bytes before the call. Returns the reply,
+        its encoder and the result (kept outputs replaced by handles)."""
         fn = self.function(req["fn"])
         recorder = (OpRecorder() if req.get("record_ops", True) or req.get("count_ops")
                     else None)
@@ -254,7 +280,113 @@ class Worker:
             reply["functions"] = sorted(functions.names)
             reply["autograd"] = recorder.autograd
             reply["recorder"] = "intact"
-        return reply, enc
+        return reply, enc, result
+
+    def _resent(self, value, device: torch.device, made: list, seen: dict,
+                resolve: bool = True):
+        """`value` (an earlier call's output) as the next call would get it had it gone
+        to the trusted side and back: tensors become fresh plain contiguous copies
+        (collected in `made`), containers plain tuples, lists and dicts, handles the
+        objects they name, anything the wire cannot carry stays this object (the wire
+        would keep it under a handle). `seen`: one copy per tensor object, as the wire
+        sends a tensor object once per message."""
+        if value is None or isinstance(value, (bool, int, float, str, torch.dtype)):
+            return value
+        if isinstance(value, torch.Tensor):
+            if id(value) not in seen:
+                plain = value.as_subclass(torch.Tensor) if type(value) is not torch.Tensor \
+                    else value
+                if plain.dtype not in wire.DTYPE_NAMES:
+                    raise wire.ProtocolError(f"cannot send a tensor of dtype {plain.dtype}")
+                copy = plain.detach().to("cpu").contiguous().clone().to(device)
+                seen[id(value)] = (value, copy)
+                made.append(copy)
+            return seen[id(value)][1]
+        if isinstance(value, wire.Handle):
+            return self.resolve(value.id) if resolve else value
+        if isinstance(value, tuple):
+            return tuple(self._resent(v, device, made, seen, resolve) for v in value)
+        if isinstance(value, list):
+            return [self._resent(v, device, made, seen, resolve) for v in value]
+        if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+            return {k: self._resent(v, device, made, seen, resolve) for k, v in value.items()}
+        return value
+
+    def batch(self, req: dict, msg: wire.Decoded, seq) -> None:
+        """Run a list of calls, one reply per call as each finishes (so the trusted side
+        applies its per-call timeout to each). An argument {"$prev": [j, i]} is output i
+        (null: the whole result) of call j < this one, passed as if it had been sent
+        back. The first call that fails ends the batch (its reply carries the error)."""
+        device = torch.device(req.get("device", "cpu"))
+        calls = req.get("calls")
+        if not isinstance(calls, list):
+            raise ValueError("batch: calls must be a list")
+        moved = [t.to(device) for t in msg.tensors]
+        results: list = []
+        for k, c in enumerate(calls):
+            enc = None
+            try:
+                if not isinstance(c, dict):
+                    raise ValueError("batch: each call must be an object")
+                made: list = []
+                seen: dict = {}
+
+                def earlier(j, i, k=k, made=made, seen=seen):
+                    if not (isinstance(j, int) and 0 <= j < k):
+                        raise wire.ProtocolError(f"$prev names call {j!r} from call {k}")
+                    out = results[j]
+                    if i is not None:
+                        if not (isinstance(i, int) and isinstance(out, (tuple, list))
+                                and 0 <= i < len(out)):
+                            raise IndexError(f"call {j} returned no output {i!r} to pass on")
+                        out = out[i]
+                    return self._resent(out, device, made, seen)
+
+                dec = wire.Decoder(
+                    wire.Decoded(msg.header, moved, msg.tensor_meta),
+                    resolve_handle=self.resolve,
+                    make_generator=lambda s: torch.Generator(device=device).manual_seed(s),
+                    resolve_earlier=earlier)
+                arg_nodes = c.get("args", [])
+                kw_pairs = (c.get("kwargs") or {"$dict": []}).get("$dict")
+                if not (isinstance(arg_nodes, list) and isinstance(kw_pairs, list) and all(
+                        isinstance(kv, list) and len(kv) == 2 and isinstance(kv[0], str)
+                        for kv in kw_pairs)):
+                    raise wire.ProtocolError("batch: malformed arguments")
+                # This call's input tensors, and the argument positions (positional, then
+                # keyword) holding each: "mutated" names positions, not tensors.
+                inputs: list = []
+                holders: list[set] = []
+                slot: dict = {}
+                values = []
+                for pos, node in enumerate(arg_nodes + [v for _, v in kw_pairs]):
+                    before = len(made)
+                    seen.clear()  # copies of earlier outputs are per argument
+                    values.append(dec.decode(node))
+                    found = [("t", i) for i in _tensor_refs(node)] + [
+                        ("c", n) for n in range(before, len(made))]
+                    for key in found:
+                        if key not in slot:
+                            slot[key] = len(inputs)
+                            inputs.append(moved[key[1]] if key[0] == "t" else made[key[1]])
+                            holders.append(set())
+                        holders[slot[key]].add(pos)
+                args = values[:len(arg_nodes)]
+                kwargs = {k: v for (k, _), v in zip(kw_pairs, values[len(arg_nodes):])}
+                originals = [wire.tensor_to_bytes(t) for t in inputs]
+                reply, enc, result = self._invoke(c, args, kwargs, inputs, originals, device)
+                reply["mutated"] = sorted({p for i in reply["mutated"] for p in holders[i]})
+                # What was just reported, frozen now (as the reply's bytes are): a later
+                # call gets a copy of this, whatever happens to the student's objects.
+                results.append(self._resent(result, device, [], {}, resolve=False))
+                reply.update(seq=seq, ok=True, index=k)
+                ok = True
+            except BaseException as exc:  # noqa: BLE001 - reported like any call's error
+                reply, enc, ok = {"seq": seq, "ok": False, "index": k,
+                                  "error": _error(exc)}, None, False
+            self._reply(seq, reply, enc)
+            if not ok:
+                return
 
     def time(self, req: dict, msg: wire.Decoded) -> tuple[dict, wire.Encoder]:
         import gc
@@ -312,10 +444,17 @@ class Worker:
             op = req.get("op")
             enc = None
             try:
+                # Handles the trusted side no longer needs ride on the next request.
+                for n in req.get("drop") or ():
+                    if isinstance(n, int):
+                        self.objects.pop(n, None)
                 if op == "load":
                     reply = self.load(req)
                 elif op == "call":
                     reply, enc = self.call(req, msg)
+                elif op == "batch":
+                    self.batch(req, msg, seq)  # sends one reply per call itself
+                    continue
                 elif op == "time":
                     reply, enc = self.time(req, msg)
                 elif op == "drop":
@@ -330,12 +469,18 @@ class Worker:
                 reply.update(seq=seq, ok=True)
             except BaseException as exc:  # noqa: BLE001 - SystemExit and friends are results too
                 reply, enc = {"seq": seq, "ok": False, "error": _error(exc)}, None
-            for stream in (sys.stdout, sys.stderr):
-                try:
-                    stream.flush()
-                except Exception:  # noqa: BLE001 - a student may have replaced the stream
-                    pass
+            self._reply(seq, reply, enc)
+
+    def _reply(self, seq, reply: dict, enc: wire.Encoder | None) -> None:
+        for stream in (sys.stdout, sys.stderr):
             try:
-                wire.send(self.sock, reply, enc)
-            except wire.ProtocolError as exc:
-                wire.send(self.sock, {"seq": seq, "ok": False, "error": _error(exc)})
+                stream.flush()
+            except Exception:  # noqa: BLE001 - a student may have replaced the stream
+                pass
+        try:
+            wire.send(self.sock, reply, enc)
+        except wire.ProtocolError as exc:
+            fail = {"seq": seq, "ok": False, "error": _error(exc)}
+            if "index" in reply:
+                fail["index"] = reply["index"]
+            wire.send(self.sock, fail)

@@ -201,12 +201,23 @@ def serve(control: socket.socket) -> None:
             break
         else:
             wire.send(control, {"ok": False, "error": f"unknown op {op!r}"})
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     for pid in list(_workdirs):
         _kill(pid)
-    time.sleep(0.05)
-    _reap()
+    # SIGKILLed workers end promptly: wait for each (bounded) instead of a fixed sleep.
+    deadline = time.monotonic() + 2.0
+    for pid in list(_workdirs):
+        while time.monotonic() < deadline:
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if done:
+                break
+            time.sleep(0.002)
     for path in list(_workdirs.values()):
         shutil.rmtree(path, ignore_errors=True)
+    _workdirs.clear()
 
 
 def _warm_up() -> None:
@@ -229,6 +240,11 @@ def main(control_fd: int, sandbox_name: str = "rlimits") -> None:
     control = socket.socket(fileno=control_fd)
     wire.send(control, {"ok": True, "ready": True, "torch": torch.__version__})
     serve(control)
+    # Everything is cleaned up: skip the interpreter's (torch-sized) teardown, which the
+    # grader would otherwise wait out at every close.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

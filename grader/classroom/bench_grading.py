@@ -1,13 +1,15 @@
 """Benchmark of bulk grading: `make bench-grading` (or `python -m grader.classroom.bench_grading`).
 
-Grades a synthetic class of backprop submissions made from the reference (correct ones,
-every mutant in reference/backprop/mutants, the untouched stub, crashes at import, syntax
-errors and slow ones) with `--jobs 2`, then the same class against no tests at all: that
-run's wall time per submission is the machinery's overhead (fork a worker, send and import
-the source, tear down, write the results), beyond the tests' own compute. For scale it
-times `python -c "import torch"` (what a process per submission would pay before running
-anything) and otter-grader's `otter run` on a one-test linear-layer autograder, next to
-dlgrade grading the same linear-layer tests.
+For every assignment (all seven by default) it grades a class of correct submissions (copies
+of the reference) with `--jobs 1` and then `--jobs 2`, and runs `dlgrade check` on the
+reference (the student's public tests, as a fresh process: what a student waits for).
+In the same run it times `python -c "import torch"` (before and after: the machines are
+shared and noisy, so figures are read as ratios to it) and otter-grader's `otter run` on a
+one-test linear-layer autograder, next to dlgrade grading the same linear-layer tests.
+The figures go to docs/benchmarks/grading-<date>.{md,json} (`--record DIR`).
+
+`make_class` (a mixed class: correct, every backprop mutant, stubs, crashes, syntax errors,
+slow ones) serves the tests of bulk grading.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from pathlib import Path
 
 import yaml
 
+from grader.boundary import sandbox
+from grader.boundary.session import Zygote
 from grader.classroom import bulk, intake
 from grader.engine import assignments, grading
 
@@ -98,13 +102,14 @@ def _suite(tests=None) -> grading.Suite:
     return suite
 
 
-def grade_timed(suite, subs, out: Path, jobs: int) -> dict:
+def grade_timed(suite, subs, out: Path, jobs: int, report: bool = True, zygote=None) -> dict:
+    """Grade `subs` with `jobs` threads (on `zygote`, else a fork server of its own)."""
     from grader.classroom.executors import LocalExecutor
 
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    ex = LocalExecutor(suite, jobs)
-    ex.zygote._ready()  # the fork server boots once per run: not a per-submission cost
+    ex = LocalExecutor(suite, jobs, zygote=zygote)
+    ex.zygote.wait_ready()  # the fork server boots once per run: not a per-submission cost
     t1 = time.perf_counter()
     try:
         # The class report is drawn once per run, not per submission: timed apart.
@@ -113,9 +118,10 @@ def grade_timed(suite, subs, out: Path, jobs: int) -> dict:
         t2 = time.perf_counter()
     finally:
         ex.close()
-    from grader.classroom import classreport
+    if report:
+        from grader.classroom import classreport
 
-    classreport.html_report(suite.assignment, run.results)
+        classreport.html_report(suite.assignment, run.results)
     t3 = time.perf_counter()
     status: dict[str, int] = {}
     for r in run.results:
@@ -186,67 +192,141 @@ def otter_cost(files: list[Path], work: Path) -> dict | None:
             "max_s": max(times), "scores": scores}
 
 
+def _suite_of(name: str) -> grading.Suite:
+    a = assignments.load(name)
+    return grading.load_suite(a, assignments.reference_dir(name))
+
+
+def correct_class(name: str, folder: Path, n: int) -> list:
+    """`n` copies of the reference of `name`, as a class folder; its submissions."""
+    a = assignments.load(name)
+    ref = (assignments.reference_dir(name) / f"{a.module}.py").read_text(encoding="utf-8")
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (folder / f"s{i:03d}_correct.py").write_text(ref, encoding="utf-8")
+    return intake.collect([folder], name)
+
+
+def check_cost(name: str, work: Path) -> dict:
+    """Wall time of `dlgrade check NAME FILE` (a fresh process) on the reference."""
+    a = assignments.load(name)
+    d = work / f"check-{name}"
+    d.mkdir(parents=True, exist_ok=True)
+    f = d / f"{a.module}.py"
+    shutil.copy(assignments.reference_dir(name) / f"{a.module}.py", f)
+    exe = Path(sys.executable).parent / "dlgrade"
+    t = time.perf_counter()
+    rc = subprocess.run([str(exe), "check", name, str(f)], cwd=d, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL).returncode
+    return {"wall_s": time.perf_counter() - t, "exit": rc}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("-n", type=int, default=200, help="submissions (default 200)")
-    p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--otter", type=int, default=3, help="submissions for `otter run`")
-    p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    p.add_argument("assignments", nargs="*", help="default: every assignment")
+    p.add_argument("-n", type=int, default=2,
+                   help="correct submissions per assignment and --jobs setting (default 2, "
+                   "even so that --jobs 2 can reach 2x; a run takes about 10 minutes on a "
+                   "2-core machine at a load of 12)")
+    p.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--otter", type=int, default=2, help="submissions for `otter run`")
+    p.add_argument("--import-runs", type=int, default=2,
+                   help="`import torch` timings before and after (each)")
+    p.add_argument("--record", metavar="DIR", default="docs/benchmarks",
+                   help="write grading-<date>.md and .json there ('' for none)")
     args = p.parse_args(argv)
+    names = args.assignments or assignments.available()
     work = Path(tempfile.mkdtemp(prefix="dlgrade-bench-"))
     try:
         load0 = os.getloadavg()
-        counts = make_class(work / "class", args.n)
-        subs = intake.collect([work / "class"], NAME)
-        print(f"{len(subs)} submissions: {counts}", flush=True)
-        full = grade_timed(_suite(), subs, work / "out-full", args.jobs)
-        print("full:", full, flush=True)
-        empty = grade_timed(_suite(tests=()), subs, work / "out-empty", args.jobs)
-        print("no tests:", empty, flush=True)
-        linear_ids = ("linear_public", "linear")
-        few = [s for s in subs if "correct" in s.id][:max(args.otter, 1)]
-        few_linear = grade_timed(_suite(tests=linear_ids), few * 1, work / "out-linear", 1)
-        print("linear tests only:", few_linear, flush=True)
-        torch_cost = import_torch_cost()
-        print("import torch:", torch_cost, flush=True)
-        otter = otter_cost([Path(s.origin) for s in few], work) if args.otter else None
-        print("otter run:", otter, flush=True)
+        before = import_torch_cost(args.import_runs)
+        print("import torch (before):", before, flush=True)
+        rows = {}
+        # One fork server for the whole run (as one `dlgrade grade` has): its boot is not
+        # a per-submission cost, and booting one per class would double the bench's time.
+        zygote = Zygote(sandbox.choose("auto")[0])
+        zygote.wait_ready()
+        for name in names:
+            suite = _suite_of(name)
+            subs = correct_class(name, work / f"class-{name}", args.n)
+            row = {"tests": len(suite.assignment.tests)}
+            for jobs in args.jobs:
+                r = grade_timed(suite, subs, work / f"out-{name}-{jobs}", jobs, report=False,
+                                zygote=zygote)
+                row[f"jobs{jobs}"] = r
+            row["check"] = check_cost(name, work)
+            rows[name] = row
+            print(name, {k: (v["per_sub_s"] if isinstance(v, dict) and "per_sub_s" in v
+                             else v) for k, v in row.items()}, flush=True)
+        zygote.close()
+        after = import_torch_cost(args.import_runs)
+        print("import torch (after):", after, flush=True)
+        few = []
+        if args.otter:
+            few = correct_class(NAME, work / "class-otter", args.otter)
+        linear = (grade_timed(_suite(tests=("linear_public", "linear")), few,
+                              work / "out-linear", 1, report=False) if few else None)
+        otter = otter_cost([Path(s.origin) for s in few], work) if few else None
+        print("linear tests only:", linear, "otter run:", otter, flush=True)
         load1 = os.getloadavg()
+        torch_s = statistics.fmean([before["mean_s"], after["mean_s"]])
         figures = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.platform(),
                    "cpus": os.cpu_count(), "loadavg_before": load0, "loadavg_after": load1,
-                   "counts": counts, "full": full, "no_tests": empty,
-                   "linear_only": few_linear, "import_torch": torch_cost, "otter_run": otter}
-        if args.json:
-            Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
-        print(summary(figures))
+                   "n": args.n, "import_torch": {"before": before, "after": after,
+                                                 "mean_s": torch_s},
+                   "assignments": rows, "linear_only": linear, "otter_run": otter}
+        text = summary(figures)
+        print(text)
+        if args.record:
+            out = Path(args.record)
+            out.mkdir(parents=True, exist_ok=True)
+            stem = out / f"grading-{time.strftime('%Y-%m-%d-%H%M')}"
+            stem.with_suffix(".json").write_text(json.dumps(figures, indent=2) + "\n")
+            stem.with_suffix(".md").write_text(
+                "# Grading speed (`make bench-grading`)\n\n" + text + "\n")
+            print(f"recorded in {stem}.md and .json")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
 def summary(f: dict) -> str:
-    full, empty, lin = f["full"], f["no_tests"], f["linear_only"]
-    otter = f["otter_run"]
-    rows = [
-        f"| full backprop suite (12 tests), {full['n']} submissions, --jobs {full['jobs']} | "
-        f"{full['wall_s']:.1f} s | {full['per_min']:.0f}/min | {full['per_sub_s']:.3f} s |",
-        f"| same class, no tests (machinery overhead), --jobs {empty['jobs']} | "
-        f"{empty['wall_s']:.1f} s | {empty['per_min']:.0f}/min | {empty['per_sub_s']:.3f} s |",
-        f"| linear-layer tests only, {lin['n']} submissions, --jobs 1 | {lin['wall_s']:.1f} s |"
-        f" | {lin['per_sub_s']:.3f} s |",
-        f"| `python -c \"import torch\"` (x{f['import_torch']['k']}) | | | "
-        f"{f['import_torch']['mean_s']:.3f} s |",
-    ]
-    if otter:
-        rows.append(f"| `otter run`, one linear-layer test (x{otter['k']}) | | | "
-                    f"{otter['mean_s']:.3f} s |")
-    return "\n".join([
+    torch_s = f["import_torch"]["mean_s"]
+    rows = []
+    for name, row in f["assignments"].items():
+        cells = [name, str(row["tests"])]
+        per = {}
+        for key in sorted(k for k in row if k.startswith("jobs")):
+            per[key] = row[key]["per_sub_s"]
+            cells.append(f"{per[key]:.2f} s ({per[key] / torch_s:.2f}x)")
+        if "jobs1" in per and "jobs2" in per:
+            cells.append(f"{per['jobs1'] / per['jobs2']:.2f}x")
+        check = row["check"]
+        cells.append(f"{check['wall_s']:.1f} s ({check['wall_s'] / torch_s:.2f}x)"
+                     + ("" if check["exit"] == 0 else f" exit {check['exit']}"))
+        statuses = {k: v for key in per for k, v in row[key]["status"].items()}
+        cells.append(", ".join(f"{k} {v}" for k, v in statuses.items()))
+        rows.append("| " + " | ".join(cells) + " |")
+    jobs_cols = sorted({k for row in f["assignments"].values() for k in row
+                        if k.startswith("jobs")})
+    head = (["assignment", "tests"]
+            + [f"per submission --jobs {k[4:]} (x import)" for k in jobs_cols]
+            + (["--jobs 2 speed-up"] if {"jobs1", "jobs2"} <= set(jobs_cols) else [])
+            + ["`dlgrade check` (x import)", "statuses"])
+    lines = [
         f"date {f['date']}, {f['machine']}, {f['cpus']} CPUs, load average before "
-        f"{f['loadavg_before'][0]:.2f} after {f['loadavg_after'][0]:.2f}",
-        f"class: {f['counts']}; statuses: {full['status']}; fork server start "
-        f"{full['startup_s']:.1f} s and report.html {full['report_s']:.1f} s, once per run "
-        "(not in the wall times)",
-        "", "| run | wall | rate | per submission |", "|---|---|---|---|", *rows])
+        f"{f['loadavg_before'][0]:.2f} after {f['loadavg_after'][0]:.2f}; "
+        f"{f['n']} correct submissions per assignment and --jobs setting",
+        f"`python -c \"import torch\"`: {f['import_torch']['before']['mean_s']:.2f} s before, "
+        f"{f['import_torch']['after']['mean_s']:.2f} s after (mean {torch_s:.2f} s: the unit "
+        "of the ratios)",
+        "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head), *rows]
+    lin, otter = f.get("linear_only"), f.get("otter_run")
+    if lin and otter:
+        lines += ["", f"backprop's two linear-layer tests, dlgrade --jobs 1: "
+                  f"{lin['per_sub_s']:.2f} s per submission; `otter run` with one "
+                  f"linear-layer test: {otter['mean_s']:.2f} s (x{otter['k']})"]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import inspect
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -31,7 +32,7 @@ from pathlib import Path
 import torch
 
 from grader.boundary.session import CallResult, WorkerSession, as_plain
-from grader.boundary.wire import GeneratorSpec, Handle
+from grader.boundary.wire import Earlier, GeneratorSpec, Handle
 from grader.engine import compare, forbidden
 from grader.engine.sources import LiveSource, Recorder, Replay, dtype_name
 from grader.engine.spec import Assignment, TestSpec, Tolerance
@@ -171,8 +172,18 @@ AUTOGRAD = "torch.autograd (a tensor requiring grad, or a backward pass)"
 """How a call's run-time use of autograd is named in feedback."""
 
 
+@functools.lru_cache(maxsize=65536)
+def _forbidden_op(op: str, patterns: tuple[str, ...]) -> bool:
+    # Cached per (op name, patterns): a call dispatches a few dozen distinct names, drawn
+    # from a few hundred per run, while adam's 2,255 calls per submission used to match
+    # every name against every pattern again (105,876 fnmatchcase calls).
+    return any(fnmatchcase(op, p) for p in patterns)
+
+
 def forbidden_matches(ops, patterns) -> list[str]:
-    return sorted({op for op in ops for p in patterns if fnmatchcase(op, p)})
+    """The names in `ops` that match one of the fnmatch `patterns` (case-sensitive)."""
+    patterns = tuple(patterns)
+    return sorted({op for op in ops if _forbidden_op(op, patterns)})
 
 
 # ---------------------------------------------------------------------------- the context
@@ -273,6 +284,52 @@ class TestContext:
         result, spans = self.session.call(
             fn, s_args, s_kwargs, keep=self.assignment.keep_indices(fn),
             timeout=self.test.timeout, record_ops=True)
+        return self._accept(fn, result, spans, args, kwargs, allow_alias)
+
+    def previous(self, index: int | None = None) -> Earlier:
+        """In `chain`: output `index` (None: the whole result) of the step before."""
+        return Earlier(-1, index)
+
+    def chain(self, fn: str, steps, *, allow_alias: bool = False):
+        """Call the student's `fn` once per step, all in one request; yield each step's
+        (outputs, types) as `call` returns them, with the same checks, in order.
+
+        `steps` is a list of (args, kwargs); an argument `t.previous(i)` is output i of
+        the step before, as the student returned it: it stays in the worker and is
+        passed on exactly as if it had come back here and been sent again (a fresh plain
+        copy), so a trajectory costs one round trip, not one per step. Each step still
+        gets the per-call timeout, its own op record (forbidden ops), and the checks for
+        inputs modified in place and outputs aliasing inputs. The first step that fails
+        fails the case; the worker stops the batch at a step that raised.
+        """
+        if self.timed_out:
+            raise _SkipCase
+        calls = []
+        for k, (args, kwargs) in enumerate(steps):
+            def bind(v, k=k):
+                if isinstance(v, Earlier) and v.call == -1:
+                    if k == 0:
+                        raise ValueError("t.previous() in the first step of a chain")
+                    return Earlier(k - 1, v.index)
+                return v
+            s_args = tuple(bind(a) for a in _side(tuple(args), "student"))
+            s_kwargs = {key: bind(v) for key, v in _side(dict(kwargs or {}), "student").items()}
+            calls.append((fn, s_args, s_kwargs))
+        results = self.session.batch(calls, keep=self.assignment.keep_indices(fn),
+                                     timeout=self.test.timeout, record_ops=True)
+        done = 0
+        try:
+            for (result, spans), (args, kwargs) in zip(results, steps):
+                done += 1
+                yield self._accept(fn, result, spans, tuple(args), dict(kwargs or {}),
+                                   allow_alias)
+        finally:
+            # Steps after a failed one were never looked at: their caches still go.
+            for result, _ in results[done:]:
+                self._handles.extend(_handles_in(result.value))
+
+    def _accept(self, fn: str, result: CallResult, spans, args, kwargs, allow_alias: bool):
+        """The checks every student call passes through (see `call`)."""
         self.calls.append(result)
         self._handles.extend(_handles_in(result.value))
         if result.error is not None:

@@ -29,6 +29,11 @@ F32, F64 = torch.float32, torch.float64
 def call_step(t, fn, w, dw, state, args, kwargs):
     """One student step: (w, state, types), with the return structure checked."""
     value, types = t.call(fn, w, dw, state, *args, **kwargs)
+    return split_step(t, fn, value, types)
+
+
+def split_step(t, fn, value, types):
+    """(w, state, types) from a step's outputs, with the return structure checked."""
     if not (isinstance(value, (tuple, list)) and len(value) == 2):
         t.fail("structure", f"{fn}: expected a tuple (w, state), got {describe_value(value)}",
                f"{fn}: wrong number of return values")
@@ -43,17 +48,23 @@ def trajectory(t, fn, shape, dtype, steps, args=(), kwargs=None, grad_scale=1.0)
     """Run `steps` steps from the same start on both sides; compare w after each."""
     kwargs = kwargs or {}
     base = t.tolerance(dtype)
-    w_s = t.randn(*shape, dtype=dtype)
-    w_r, state_s, state_r = w_s, None, None
-    scale = float(w_s.abs().max()) if w_s.numel() else 0.0
-    for k in range(1, steps + 1):
-        dw = t.randn(*shape, dtype=dtype, scale=grad_scale)
-        w_new, state_new, types = call_step(t, fn, w_s, dw, state_s, args, kwargs)
-        w_r, state_r = t.reference(fn, w_r, dw, state_r, *args, **kwargs)
+    w_0 = t.randn(*shape, dtype=dtype)
+    # The reference's trajectory first (the same draws, in the same order), then the
+    # student's steps in one request: each step's w and state go on to the next inside
+    # the worker, exactly as if they had come back and been sent again.
+    w_r, state_r, dws, expected = w_0, None, [], []
+    for _ in range(steps):
+        dws.append(t.randn(*shape, dtype=dtype, scale=grad_scale))
+        w_r, state_r = t.reference(fn, w_r, dws[-1], state_r, *args, **kwargs)
+        expected.append(w_r)
+    calls = [((w_0 if k == 0 else t.previous(0), dw, None if k == 0 else t.previous(1), *args),
+              kwargs) for k, dw in enumerate(dws)]
+    scale = float(w_0.abs().max()) if w_0.numel() else 0.0
+    for k, ((value, types), w_r) in enumerate(zip(t.chain(fn, calls), expected), 1):
+        w_new, _, types = split_step(t, fn, value, types)
         scale = max(scale, float(w_r.abs().max()) if w_r.numel() else 0.0)
         tol = Tolerance(rtol=base.rtol, atol=base.atol + base.atol_scaled * scale)
         t.check(f"w after step {k}", w_new, w_r, dtype=dtype, tol=tol, types=types)
-        w_s, state_s = w_new, state_new
 
 
 def describe(args, kwargs):

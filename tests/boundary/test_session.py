@@ -157,3 +157,113 @@ def test_outputs_sharing_memory_with_inputs_are_reported(zygote):
         assert s.call("same", (torch.ones(3),))[0].aliased == [0]
         assert s.call("view", (torch.ones(3),))[0].aliased == [0]
         assert s.call("fresh", (torch.ones(3),))[0].aliased == []
+
+
+CHAIN = '''
+import torch
+
+def step(w, dw, state):
+    n = 0 if state is None else int(state["n"])
+    return w - 0.1 * dw, {"n": torch.tensor(n + 1), "w_seen": w}
+
+def step_mutates_state(w, dw, state):
+    if state is not None:
+        state["n"].add_(1)  # in place, on the state it was given
+        return w - dw, state
+    return w - dw, {"n": torch.zeros(())}
+
+def step_raises_at_3(w, dw, state):
+    n = 0 if state is None else int(state["n"])
+    if n == 2:
+        raise ValueError("third step")
+    return w, {"n": torch.tensor(n + 1)}
+
+def step_hangs_at_2(w, dw, state):
+    if state is not None:
+        while True:
+            pass
+    return w, {"n": torch.zeros(())}
+
+def step_keeps_alias(w, dw, state):
+    return w, {"n": torch.zeros(())}
+'''
+
+
+def _steps(n, w0):
+    from grader.boundary.wire import Earlier
+
+    dws = [torch.full((3,), float(k + 1)) for k in range(n)]
+    return dws, [("step", (w0 if k == 0 else Earlier(k - 1, 0), dw,
+                           None if k == 0 else Earlier(k - 1, 1)), {})
+                 for k, dw in enumerate(dws)]
+
+
+def test_batch_passes_outputs_on_as_if_sent_back(zygote):
+    with session(zygote, CHAIN) as s:
+        w0 = torch.zeros(3)
+        dws, calls = _steps(5, w0)
+        out = s.batch(calls)
+        assert [r.ok for r, _ in out] == [True] * 5
+        w = w0
+        for k, ((r, spans), dw) in enumerate(zip(out, dws)):
+            w_new, state = r.value
+            assert torch.equal(w_new, w - 0.1 * dw) and int(state["n"]) == k + 1
+            # What the step was given is a copy of the previous output, not the object
+            # itself, and every step's op record came back.
+            assert torch.equal(state["w_seen"], w) and "mul" in r.ops and spans == [[0], [1], [2]]
+            w = w_new
+
+
+def test_batch_reports_in_place_changes_of_passed_on_outputs(zygote):
+    from grader.boundary.wire import Earlier
+
+    with session(zygote, CHAIN) as s:
+        w0 = torch.zeros(2)
+        calls = [("step_mutates_state", (w0, torch.ones(2), None), {}),
+                 ("step_mutates_state", (Earlier(0, 0), torch.ones(2), Earlier(0, 1)), {})]
+        (r0, _), (r1, _) = s.batch(calls)
+        assert r0.mutated == [] and r1.mutated == [2]  # the state, by argument position
+
+
+def test_batch_ends_at_the_first_failed_call(zygote):
+    from grader.boundary.wire import Earlier
+
+    with session(zygote, CHAIN) as s:
+        calls = [("step_raises_at_3", (torch.ones(1), torch.ones(1),
+                                       None if k == 0 else Earlier(k - 1, 1)), {})
+                 for k in range(6)]
+        out = s.batch(calls)
+        assert len(out) == 3 and out[2][0].error.type == "ValueError"
+        assert s.call("step", (torch.ones(1), torch.ones(1), None))[0].ok  # still usable
+
+
+def test_batch_applies_the_timeout_to_each_call(zygote):
+    from grader.boundary.wire import Earlier
+
+    with session(zygote, CHAIN) as s:
+        calls = [("step_hangs_at_2", (torch.ones(1), torch.ones(1),
+                                      None if k == 0 else Earlier(k - 1, 1)), {})
+                 for k in range(4)]
+        start = time.monotonic()
+        out = s.batch(calls, timeout=0.5)
+        assert [r.ok for r, _ in out] == [True, False] and out[1][0].error.type == "Timeout"
+        assert time.monotonic() - start < 5
+
+
+def test_batch_reports_aliasing_per_call(zygote):
+    with session(zygote, CHAIN) as s:
+        (r, _), = s.batch([("step_keeps_alias", (torch.ones(2), torch.ones(2), None), {})])
+        assert r.aliased == [0]
+
+
+def test_drops_ride_on_the_next_request(zygote):
+    source = "def pair(x):\n    return x, {'k': x}\ndef count():\n    import gc\n    return 0\n"
+    with session(zygote, source) as s:
+        r, _ = s.call("pair", (torch.ones(1),), keep=(1,))
+        handle = r.value[1]
+        s.drop([handle])
+        assert s._drops == [handle.id]
+        s.call("count")
+        assert s._drops == []
+        r, _ = s.call("pair", (handle,))  # the handle is gone in the worker
+        assert r.error is not None and "unknown handle" in r.error.message
