@@ -452,9 +452,11 @@ class WorkerSession:
                   "repeat": repeat, "count_ops": count_ops}
         return self._roundtrip(header, enc, timeout), spans
 
-    def _canary(self, timeout: float, repeat: int, count_ops: bool) -> None:
-        """One canary call, sent as the call it precedes is (same request, same flags), and
-        checked against the truth; a mismatch sets `tampered`."""
+    def _canary(self, timeout: float, repeat: int, count_ops: bool,
+                batch: bool = False) -> None:
+        """One canary call, sent as the call it precedes is (same request type, same
+        flags: a one-call batch before a batch), and checked against the truth; a mismatch
+        sets `tampered`."""
         self._canary_due = False
         from grader.boundary.worker import FunctionRecorder, OpRecorder
 
@@ -462,10 +464,16 @@ class WorkerSession:
         expected = canary.expected_record(x, w, (OpRecorder, FunctionRecorder))
         enc = wire.Encoder()
         args = [enc.encode(x), enc.encode(w)]
-        header = {"op": "call", "fn": self._canary_name, "args": args,
-                  "kwargs": {"$dict": []}, "keep": [], "device": self.device,
-                  "record_ops": True, "repeat": repeat, "count_ops": count_ops}
-        reply = self._roundtrip(header, enc, timeout)
+        if batch:
+            header, start = self._send({"op": "batch", "device": self.device, "calls": [
+                {"fn": self._canary_name, "args": args, "kwargs": {"$dict": []},
+                 "keep": [], "record_ops": True}]}, enc)
+            reply = self._receive(header, timeout, start, index=0)
+        else:
+            header = {"op": "call", "fn": self._canary_name, "args": args,
+                      "kwargs": {"$dict": []}, "keep": [], "device": self.device,
+                      "record_ops": True, "repeat": repeat, "count_ops": count_ops}
+            reply = self._roundtrip(header, enc, timeout)
         self.canaries += 1
         if reply.error is not None and reply.error.type in ("Timeout", "WorkerDied"):
             # Something the submission left running (a timer, a leak) can end any call; the
@@ -491,7 +499,7 @@ class WorkerSession:
             self._stop()
             return [(CallResult(error=load_error), [])]
         if record_ops and (self._canary_due or self._rng.random() < CANARY_RATE):
-            self._canary(timeout, 1, False)
+            self._canary(timeout, 1, False, batch=True)
             if self.sock is None:  # the canary call ended the worker: start it again
                 load_error = self.ensure()
                 if load_error is not None:

@@ -71,6 +71,24 @@ def _flat(self, req, msg):
 _W.call = _flat
 '''
 
+# Forges only the replies to batched calls (the worker's batch handler).
+SILENCE_BATCHES = HONEST + _REACH + '''
+_invoke = _W._invoke
+def _quiet(self, req, *a, **k):
+    reply, enc, result = _invoke(self, req, *a, **k)
+    if "ops" in reply:
+        reply.update(ops=[], functions=[], mutated=[], autograd=False)
+    return reply, enc, result
+_batch = _W.batch
+def _batched(self, req, msg, seq):
+    _W._invoke = _quiet
+    try:
+        return _batch(self, req, msg, seq)
+    finally:
+        _W._invoke = _invoke
+_W.batch = _batched
+'''
+
 AUTOGRAD = '''
 import torch
 
@@ -162,6 +180,19 @@ def _caught(zygote, source, count_ops=False):
 def test_silenced_records_are_caught(zygote):
     why = _caught(zygote, SILENCE_ALL)
     assert why.startswith(canary.REASON), why
+
+
+def test_forged_batch_replies_are_caught(zygote, monkeypatch):
+    from grader.boundary import session as session_module
+
+    monkeypatch.setattr(session_module, "CANARY_RATE", 1.0)  # a canary before the batch
+    x, w = torch.randn(5, 4, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
+    with _session(zygote, SILENCE_BATCHES) as s:
+        r, _ = s.call("affine", (x, w))  # single calls stay honest: their canary passes
+        assert r.ok and s.tampered == ""
+        out = s.batch([("affine", (x, w), {}), ("looped", (x,), {})])
+        assert all(r.ok for r, _ in out)
+        assert s.tampered.startswith(canary.REASON), s.tampered
 
 
 def test_records_stripped_of_forbidden_ops_are_caught(zygote):
