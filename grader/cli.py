@@ -368,7 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "against public and hidden tests. Writes DIR/grades.csv, "
                                    "DIR/report.html and DIR/<id>/results.json and feedback.txt. "
                                    "A rerun into the same DIR grades only what changed. "
-                                   "Exit status 0 when every submission was graded.")
+                                   "Exit status 0 when every submission was graded; 1 when "
+                                   "the grader itself failed on some (their rows say "
+                                   "'grader error'; the same command run again grades "
+                                   "them).")
     s.add_argument("assignment", help="assignment name (see `dlgrade list`)")
     s.add_argument("submissions", nargs="+", metavar="SUBMISSION",
                    help="a student's folder, .py file, or a folder of those")
@@ -507,6 +510,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Ids, reasons and messages may hold text UTF-8 cannot encode (a file name that is not
+    # UTF-8, a worker's lone surrogate): print it as "?" rather than crash on it.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     try:
         return args.func(args)
     except (UsageError, SpecError, assignments.UnknownAssignment, intake.IntakeError) as e:

@@ -183,11 +183,13 @@ class Sandbox:
         if self.name == "rlimits":
             return ("sandbox: namespaces unavailable (no working bubblewrap, or "
                     "--sandbox rlimits); workers are isolated by a separate process, "
-                    "resource limits and a system-call filter only: they can read any file "
-                    "this user can read (reference/, hidden tests) and use the network")
+                    "resource limits, a system-call filter and, where the kernel allows, "
+                    "IPC and network namespaces of their own: they can read any file this "
+                    "user can read (reference/, hidden tests)")
         if not self.uids:
-            return ("sandbox: not running as root, so all workers share one uid: "
-                    "concurrent workers are not isolated from each other")
+            return ("sandbox: not running as root, so all workers share one uid: each has "
+                    "its own user, mount, IPC and network namespaces and private /tmp, but "
+                    "they share one process limit")
         return None
 
 
@@ -272,7 +274,12 @@ _SYSCALLS = {
         move_mount=429, fsopen=430, fsconfig=431, fsmount=432, fspick=433,
         mount_setattr=442, tkill=200, rt_sigqueueinfo=129, rt_tgsigqueueinfo=297,
         lookup_dcookie=212, uselib=134, iopl=172, ioperm=173, vhangup=153,
-        socket=41, socketpair=53, clone=56, clone3=435, kill=62, tgkill=234),
+        shmget=29, shmat=30, shmctl=31, shmdt=67, semget=64, semop=65, semctl=66,
+        semtimedop=220, msgget=68, msgsnd=69, msgrcv=70, msgctl=71, mq_open=240,
+        mq_unlink=241, mq_timedsend=242, mq_timedreceive=243, mq_notify=244,
+        mq_getsetattr=245, memfd_create=319, memfd_secret=447,
+        socket=41, socketpair=53, clone=56, clone3=435, kill=62, tgkill=234, fcntl=72,
+        ioctl=16),
     "aarch64": dict(
         execve=221, execveat=281, ptrace=117, process_vm_readv=270, process_vm_writev=271,
         mount=40, umount2=39, unshare=97, setns=268, kexec_load=104, kexec_file_load=294,
@@ -285,9 +292,19 @@ _SYSCALLS = {
         open_by_handle_at=265, quotactl=60, open_tree=428, move_mount=429, fsopen=430,
         fsconfig=431, fsmount=432, fspick=433, mount_setattr=442, tkill=130,
         rt_sigqueueinfo=138, rt_tgsigqueueinfo=240, lookup_dcookie=18, vhangup=58,
-        socket=198, socketpair=199, clone=220, clone3=435, kill=129, tgkill=131),
+        shmget=194, shmctl=195, shmat=196, shmdt=197, msgget=186, msgctl=187, msgrcv=188,
+        msgsnd=189, semget=190, semctl=191, semtimedop=192, semop=193, mq_open=180,
+        mq_unlink=181, mq_timedsend=182, mq_timedreceive=183, mq_notify=184,
+        mq_getsetattr=185, memfd_create=279, memfd_secret=447,
+        socket=198, socketpair=199, clone=220, clone3=435, kill=129, tgkill=131, fcntl=25,
+        ioctl=29),
 }
-_SPECIAL = ("socket", "socketpair", "clone", "clone3", "kill", "tgkill")
+_SPECIAL = ("socket", "socketpair", "clone", "clone3", "kill", "tgkill", "fcntl", "ioctl")
+# fcntl commands that make the kernel signal another process when a file is ready
+# (F_SETOWN, F_SETSIG, F_SETOWN_EX): with them a worker had SIGKILL delivered to the grader
+# or to the fork server. ioctl's FIOSETOWN and SIOCSPGRP set the same owner.
+_FCNTL_SIGNAL_OWNER = (8, 10, 15)
+_IOCTL_SIGNAL_OWNER = (0x8901, 0x8902)
 _RET_ALLOW, _RET_KILL = 0x7FFF0000, 0x80000000
 
 
@@ -295,7 +312,8 @@ def _ret_errno(errno_: int) -> int:
     return 0x00050000 | errno_
 
 
-def seccomp_program(pid: int, arch: str | None = None) -> list[tuple[int, int, int, int]]:
+def seccomp_program(pid: int, arch: str | None = None, *,
+                    unix_sockets: bool = True) -> list[tuple[int, int, int, int]]:
     """The worker's BPF filter as (code, jt, jf, k) rows.
 
     Denied with EPERM: program execution, fork, threads (clone with CLONE_THREAD: the op
@@ -303,14 +321,21 @@ def seccomp_program(pid: int, arch: str | None = None) -> list[tuple[int, int, i
     thread of the submission's own would escape them; torch runs single-threaded in the
     worker, see grader.boundary.zygote), new namespaces, ptrace and reading other
     processes' memory, mounts, kernel modules and keys, bpf, perf, io_uring, setting
-    clocks, and signals to anyone but the worker itself. Sockets: AF_UNIX only. clone3
-    answers ENOSYS so that libc falls back to clone, which this filter denies.
+    clocks, signals to anyone but the worker itself (kill, tgkill, and the file-owner
+    signals of fcntl F_SETOWN, F_SETSIG, F_SETOWN_EX and ioctl FIOSETOWN, SIOCSPGRP), SysV
+    shared memory, semaphores and message queues, POSIX message queues, and memfd_create
+    (memory no rlimit or resident-size watch sees). Sockets: AF_UNIX only, and none at all
+    when not `unix_sockets` (a worker without a network namespace of its own would share
+    the abstract socket names of its neighbours; socketpair stays allowed: it names
+    nothing). clone3 answers ENOSYS so that libc falls back to clone, which this filter
+    denies.
     """
     import errno
 
     arch = arch or os.uname().machine
     nrs = _SYSCALLS[arch]
     ld_nr, ld_arch, ld_arg0 = (0x20, 0, 0, 0), (0x20, 0, 0, 4), (0x20, 0, 0, 16)
+    ld_arg1 = (0x20, 0, 0, 24)  # the low 32 bits of args[1] (little-endian)
 
     def jeq(k, jt, jf):
         return (0x15, jt, jf, k & 0xFFFFFFFF)
@@ -325,9 +350,10 @@ def seccomp_program(pid: int, arch: str | None = None) -> list[tuple[int, int, i
     for name, nr in nrs.items():
         if name not in _SPECIAL:
             prog += [jeq(nr, 0, 1), eperm]
-    for name in ("socket", "socketpair"):
-        prog += [jeq(nrs[name], 0, 4), ld_arg0, jeq(1, 0, 1), allow,  # AF_UNIX == 1
-                 ret(_ret_errno(errno.EAFNOSUPPORT))]
+    prog += [jeq(nrs["socket"], 0, 4), ld_arg0, jeq(1 if unix_sockets else -1, 0, 1), allow,
+             ret(_ret_errno(errno.EAFNOSUPPORT))]  # AF_UNIX == 1; no family is -1
+    prog += [jeq(nrs["socketpair"], 0, 4), ld_arg0, jeq(1, 0, 1), allow,
+             ret(_ret_errno(errno.EAFNOSUPPORT))]
     # Every clone: a process (fork), a thread or a namespace. EPERM, which Python reports as
     # "can't start new thread" / PermissionError, not a kill: the submission sees an error.
     prog += [jeq(nrs["clone"], 0, 1), eperm]
@@ -335,11 +361,17 @@ def seccomp_program(pid: int, arch: str | None = None) -> list[tuple[int, int, i
     prog += [jeq(nrs["kill"], 0, 6), ld_arg0, jeq(pid, 3, 0), jeq(0, 2, 0), jeq(-pid, 1, 0),
              eperm, allow]
     prog += [jeq(nrs["tgkill"], 0, 4), ld_arg0, jeq(pid, 1, 0), eperm, allow]
+    for name, cmds in (("fcntl", _FCNTL_SIGNAL_OWNER), ("ioctl", _IOCTL_SIGNAL_OWNER)):
+        n = len(cmds)
+        block = [ld_arg1]
+        block += [jeq(c, n - 1 - j, 0) for j, c in enumerate(cmds[:-1])]
+        block += [jeq(cmds[-1], 0, 1), eperm, allow]
+        prog += [jeq(nrs[name], 0, len(block)), *block]
     prog.append(allow)
     return prog
 
 
-def install_seccomp() -> str | None:
+def install_seccomp(unix_sockets: bool = True) -> str | None:
     """Set no_new_privs and load the worker filter; return why not, or None when loaded."""
     if not sys.platform.startswith("linux"):
         return f"no seccomp on {sys.platform}"
@@ -353,7 +385,7 @@ def install_seccomp() -> str | None:
     class SockFprog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
 
-    rows = seccomp_program(os.getpid())
+    rows = seccomp_program(os.getpid(), unix_sockets=unix_sockets)
     arr = (SockFilter * len(rows))(*[SockFilter(*r) for r in rows])
     prog = SockFprog(len(rows), ctypes.cast(arr, ctypes.POINTER(SockFilter)))
     libc = ctypes.CDLL(None, use_errno=True)
@@ -385,6 +417,91 @@ def private_tmpfs(path: str, size_mb: int, uid: int | None) -> None:
         raise OSError(ctypes.get_errno(), f"mount tmpfs on {path}")
 
 
+_CLONE_NEWNS, _CLONE_NEWIPC, _CLONE_NEWNET, _CLONE_NEWUSER = (0x00020000, 0x08000000,
+                                                              0x40000000, 0x10000000)
+
+
+def _libc_call(name: str, *args) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if getattr(libc, name)(*args) != 0:
+        raise OSError(ctypes.get_errno(), f"{name}{args!r}: {os.strerror(ctypes.get_errno())}")
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _drop_capabilities() -> None:
+    """Empty every capability set (the creator of a user namespace holds all of them
+    inside it; the worker needs none)."""
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    hdr, data = Header(0x20080522, 0), (Data * 2)()  # _LINUX_CAPABILITY_VERSION_3
+    if libc.capset(ctypes.byref(hdr), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+
+
+def private_namespaces(workdir: str, limits: Limits, private_dir: bool) -> None:
+    """Give the worker IPC and network namespaces of its own, before it drops privileges.
+
+    Workers graded at the same time otherwise share the fork server's: one copied a
+    neighbour's answers through SysV shared memory, another had a colluding neighbour
+    answer its calls over an abstract unix socket (abstract names live in the network
+    namespace). Under bwrap as root the worker still holds CAP_SYS_ADMIN and its folder is
+    already a tmpfs of its own (`private_tmpfs`; /tmp and /dev/shm are root's there, and
+    it runs as a slot uid): it unshares the two namespaces directly. Otherwise (bwrap run
+    by a user, the fallback) it also makes a mount namespace, and, when not root, first a
+    user namespace mapping only its own uid and gid; there it mounts private tmpfs on /tmp
+    (its folder is recreated inside) and /dev/shm, so workers of one uid see neither each
+    other's folders nor POSIX shared memory. A worker that made a user namespace then
+    drops the capabilities it gave and becomes non-dumpable, so a neighbour of the same
+    uid cannot read its memory through /proc/PID/mem.
+    Raises OSError when the kernel refuses (the caller notes it and tightens seccomp).
+    """
+    if os.getuid() == 0 and private_dir:
+        _libc_call("unshare", _CLONE_NEWIPC | _CLONE_NEWNET)
+        return
+    user = os.getuid() != 0
+    uid, gid = os.getuid(), os.getgid()
+    _libc_call("unshare", _CLONE_NEWNS | _CLONE_NEWIPC | _CLONE_NEWNET
+               | (_CLONE_NEWUSER if user else 0))
+    libc = ctypes.CDLL(None, use_errno=True)
+    try:  # whatever fails below, the capabilities the new namespace gave are dropped
+        if user:
+            _write("/proc/self/setgroups", "deny")
+            _write("/proc/self/uid_map", f"{uid} {uid} 1")
+            _write("/proc/self/gid_map", f"{gid} {gid} 1")
+        # MS_REC | MS_PRIVATE: nothing mounted here propagates back to the fork server.
+        if libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None) != 0:
+            raise OSError(ctypes.get_errno(), "mount(MS_PRIVATE)")
+        opts = f"size={limits.workdir_mb * MB},mode=0700,nr_inodes=4096".encode()
+
+        def tmpfs(path: str) -> None:
+            # MS_NOSUID | MS_NODEV
+            if libc.mount(b"tmpfs", path.encode(), b"tmpfs", 0x2 | 0x4, opts) != 0:
+                raise OSError(ctypes.get_errno(), f"mount tmpfs on {path}")
+
+        tmpfs("/tmp")  # hides other workers' folders (and, in the fallback, the host's /tmp)
+        if _is_under(workdir, "/tmp"):
+            os.makedirs(workdir, mode=0o700)
+        else:
+            tmpfs(workdir)
+        if os.path.isdir("/dev/shm"):
+            tmpfs("/dev/shm")
+    finally:
+        if user:
+            _drop_capabilities()
+            libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
+
+
 def enter_worker(limits: Limits, workdir: str, uid: int | None = None,
                  private_dir: bool = False, device: str = "cpu") -> list[str]:
     """Run in the forked worker before any student code: folder, identity, limits, filter.
@@ -398,6 +515,14 @@ def enter_worker(limits: Limits, workdir: str, uid: int | None = None,
     die_with_parent()
     if private_dir:
         private_tmpfs(workdir, limits.workdir_mb, uid if os.getuid() == 0 else None)
+    try:
+        private_namespaces(workdir, limits, private_dir)
+        own_netns = True
+    except OSError as e:
+        own_netns = False
+        notes.append(f"no IPC and network namespaces of its own ({e}): SysV and POSIX "
+                     "message queues and shared memory are denied by seccomp, and so are "
+                     "sockets")
     os.chdir(workdir)
     if uid is not None and os.getuid() == 0:
         os.chown(workdir, uid, uid)
@@ -433,7 +558,7 @@ def enter_worker(limits: Limits, workdir: str, uid: int | None = None,
         import torch
 
         torch.zeros(1, device=device)  # the context, and the driver's threads, now
-    why = install_seccomp()
+    why = install_seccomp(unix_sockets=own_netns)
     if why:
         notes.append(why)
     return notes

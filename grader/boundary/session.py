@@ -26,6 +26,37 @@ class WorkerError(Exception):
     """The worker could not be started or stopped talking sensibly."""
 
 
+UID_LOCK_DIR = "/run/dlgrade/uids"
+"""Root-owned folder of one lock file per slot uid: a uid is leased machine-wide."""
+MAX_SLOTS = 1000
+
+
+def lock_uid(uid: int, directory: str = UID_LOCK_DIR) -> int | None:
+    """An open file holding an exclusive lock on `uid`, or None when another fork server
+    (of this or another dlgrade process) holds it. The lock lives as long as the file is
+    open, and the kernel drops it when the holder dies: no stale lease survives a crash.
+
+    Raises WorkerError when the folder is not a root-owned folder that only root can write
+    (anyone else could then hold every uid, or replace a lock file).
+    """
+    import fcntl
+    import stat
+
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    st = os.lstat(directory)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
+        raise WorkerError(f"{directory}: expected a folder owned by root that only root can "
+                          f"write, found mode {stat.filemode(st.st_mode)} owner {st.st_uid}")
+    fd = os.open(os.path.join(directory, str(uid)),
+                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
 class Zygote:
     """A warm process that forks workers. Thread-safe: one request at a time.
 
@@ -41,6 +72,7 @@ class Zygote:
         self._uid_lock = threading.Lock()
         self._hello_lock = threading.Lock()
         self._leased: dict[int, int] = {}  # worker pid -> slot uid
+        self._lease_fds: dict[int, int] = {}  # slot uid -> its locked file
         ours, theirs = socket.socketpair()
         self.proc = subprocess.Popen(
             self.sandbox.zygote_argv(theirs.fileno()),
@@ -55,6 +87,7 @@ class Zygote:
         # its hello is awaited on first use.
         self._start_deadline = time.monotonic() + start_timeout
         self.torch_version: str | None = None
+        self.broken = False
 
     def _ready(self) -> None:
         if self.torch_version is not None:
@@ -81,10 +114,24 @@ class Zygote:
         return wire.recv(self.sock, time.monotonic() + timeout).header
 
     def _lease_uid(self) -> int:
+        """The lowest slot uid free on this machine: free here, and not locked by another
+        fork server (in this process or in another dlgrade run)."""
         with self._uid_lock:
             busy = set(self._leased.values())
-            slot = next(i for i in range(len(busy) + 1) if SLOT_UID_BASE + i not in busy)
-            return SLOT_UID_BASE + slot
+            for slot in range(MAX_SLOTS):
+                uid = SLOT_UID_BASE + slot
+                if uid not in busy and uid not in self._lease_fds:
+                    fd = lock_uid(uid)
+                    if fd is not None:
+                        self._lease_fds[uid] = fd
+                        return uid
+            raise WorkerError(f"all {MAX_SLOTS} worker uids from {SLOT_UID_BASE} are in use "
+                              f"on this machine (locks under {UID_LOCK_DIR})")
+
+    def _release_uid(self, uid: int) -> None:
+        fd = self._lease_fds.pop(uid, None)
+        if fd is not None:
+            os.close(fd)  # closing the file drops its lock
 
     def spawn(self, limits: Limits, uid: int | None = None,
               device: str = "cpu") -> tuple[int, socket.socket, int]:
@@ -103,6 +150,9 @@ class Zygote:
                     raise WorkerError(f"could not start a worker: {reply.get('error')}")
                 _, fds, _, _ = socket.recv_fds(self.sock, 16, 2)
             except (EOFError, TimeoutError, OSError, wire.ProtocolError, WorkerError) as e:
+                if uid is not None and self.proc.poll() is not None:
+                    with self._uid_lock:
+                        self._release_uid(uid)  # the fork server died, and its workers
                 raise WorkerError(f"could not start a worker: {type(e).__name__}: {e}") from e
             if uid is not None:
                 with self._uid_lock:
@@ -119,14 +169,26 @@ class Zygote:
             except (EOFError, TimeoutError, OSError, wire.ProtocolError):
                 return  # the uid stays leased: something of it may still run
             with self._uid_lock:
-                self._leased.pop(pid, None)
+                uid = self._leased.pop(pid, None)
+                if uid is not None and uid not in self._leased.values():
+                    self._release_uid(uid)
 
     def status(self, pid: int, wait: float = 0.5) -> int | None:
         with self._lock:
             try:
                 return self._request({"op": "status", "pid": pid, "wait": wait}).get("status")
-            except (EOFError, TimeoutError, OSError, wire.ProtocolError):
+            except (EOFError, OSError, wire.ProtocolError):
+                self.broken = True
                 return None
+            except TimeoutError:
+                return None
+
+    @property
+    def dead(self) -> bool:
+        """Whether the fork server has stopped serving (its control socket failed or its
+        process ended): then every worker it started is gone too, through no fault of
+        theirs."""
+        return self.broken or self.proc.poll() is not None
 
     def close(self) -> None:
         try:
@@ -141,6 +203,10 @@ class Zygote:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         self.sock.close()
+        # The fork server is gone and its workers with it (they die with their parent).
+        with self._uid_lock:
+            for uid in list(self._lease_fds):
+                self._release_uid(uid)
 
     def __enter__(self):
         return self
@@ -361,6 +427,11 @@ class WorkerSession:
         except (EOFError, OSError):
             status = self.zygote.status(self.pid, wait=1.0)
             self._stop()
+            if status is None and self.zygote.dead:
+                # The machinery failed, not the submission: the caller must not score
+                # what it saw (a neighbour that killed the fork server would otherwise
+                # cost this submission the tests still to run).
+                raise WorkerError("the worker fork server stopped during a call") from None
             return CallResult(error=CallError("WorkerDied", describe_status(status)))
         except wire.ProtocolError as e:
             self._stop()

@@ -49,6 +49,7 @@ DTYPES: dict[str, torch.dtype] = {
     "bool": torch.bool,
 }
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+_ITEMSIZE = {d: torch.empty((), dtype=d).element_size() for d in DTYPES.values()}
 
 
 class ProtocolError(Exception):
@@ -326,6 +327,17 @@ def recv(sock: socket.socket, deadline: float | None = None) -> Decoded:
     if not isinstance(nblobs, int) or not isinstance(metas, list) or nblobs > 100_000:
         raise ProtocolError("malformed blob table")
     checked = [_check_tensor_meta(m, nblobs) for m in metas]
+    # Every tensor entry becomes a tensor of its own (a copy of its blob): bound what the
+    # entries decode to, not only the bytes on the wire. One 64 MiB blob named by 48
+    # entries once made the trusted side allocate 3.5 GB. An encoder sends each tensor
+    # once, so two entries never share a blob.
+    blob_refs = [m["blob"] for m in metas]
+    if len(set(blob_refs)) != len(blob_refs):
+        raise ProtocolError("two tensor entries name the same blob")
+    decoded = sum(math.prod(shape) * _ITEMSIZE[dtype] for dtype, shape in checked)
+    if decoded > MAX_BLOB_BYTES:
+        raise ProtocolError(f"the tensors of a message would take {decoded} bytes; the "
+                            f"limit is {MAX_BLOB_BYTES}")
     blobs = []
     total = 0
     for _ in range(nblobs):

@@ -174,15 +174,24 @@ def _wait_status(pid: int, wait: float) -> int | None:
     return _status.pop(pid, None)
 
 
+WATCH_INTERVAL = 0.1
+"""Seconds between two looks at the workers' resident memory."""
+
+
 def serve(control: socket.socket) -> None:
     signal.signal(signal.SIGCHLD, _reap)
+    last_watch = 0.0
     while True:
+        # The memory watch runs on a clock, not only when the control socket is idle: a
+        # busy grader (many workers, many calls) would otherwise never let it run.
+        if time.monotonic() - last_watch >= WATCH_INTERVAL:
+            _watch_memory()
+            last_watch = time.monotonic()
         try:
-            ready, _, _ = select.select([control], [], [], 0.1)
+            ready, _, _ = select.select([control], [], [], WATCH_INTERVAL)
         except InterruptedError:
             ready = []
         if not ready:
-            _watch_memory()
             continue
         try:
             req = wire.recv(control).header

@@ -165,21 +165,29 @@ def _grade_all(suite, subs, out_dir: Path, *, secret, device, executor, force, t
                 r = grading.error_result(suite, s.id, s.error or "", seed=seeds[s.id],
                                          sandbox_name=executor.sandbox_name,
                                          source_digest=s.digest)
-                report.write_submission(out_dir, folders[s.id], r, a.title, meta)
-                run.graded += 1
+                if _write(out_dir, folders[s.id], r, a.title, meta, suite, run, None):
+                    run.graded += 1
             else:
                 todo.append(Task(a.name, s.id, s.source, seeds[s.id], device, s.digest,
                                  a.digest, sdigest, timeout))
         bar = _progress(len(subs), len(subs) - len(todo), progress)
         for task, outcome in executor.run(todo):
             if isinstance(outcome, BaseException):
+                # The machinery failed (a lost Dask worker, a fork server that died): the
+                # submission gets an error row saying so, which a rerun grades again.
                 why = f"{type(outcome).__name__}: {outcome}"
                 run.failed.append((task.submission, why))
                 bar.write(f"error: {task.submission}: not graded ({why}); rerun to retry",
                           file=sys.stderr)
-            else:
-                report.write_submission(out_dir, folders[task.submission], outcome, a.title,
-                                        meta)
+                outcome = grading.error_result(
+                    suite, task.submission, f"{grading.GRADER_ERROR}: {why[:500]}; grade it "
+                    "again", seed=task.seed, sandbox_name=executor.sandbox_name,
+                    source_digest=task.source_digest)
+            elif outcome.status == grading.STATUS_ERROR and \
+                    outcome.reason.startswith(grading.GRADER_ERROR):
+                run.failed.append((task.submission, outcome.reason))
+            if _write(out_dir, folders[task.submission], outcome, a.title, meta, suite, run,
+                      bar):
                 run.graded += 1
             bar.update(1)
     finally:
@@ -188,7 +196,7 @@ def _grade_all(suite, subs, out_dir: Path, *, secret, device, executor, force, t
     # The gradebook comes from the files, whichever run wrote them.
     for s in subs:
         path = out_dir / folders[s.id] / "results.json"
-        if path.is_file() and s.id not in dict(run.failed):
+        if path.is_file():
             try:
                 run.results.append(report.read_results(path, _kinds(suite))[0])
             except report.ResultsFormatError as e:
@@ -198,6 +206,37 @@ def _grade_all(suite, subs, out_dir: Path, *, secret, device, executor, force, t
     if class_report:
         from grader.classroom import classreport
 
-        report.write_atomic(out_dir / "report.html",
-                            classreport.html_report(a, run.results, folders))
+        try:
+            report.write_atomic(out_dir / "report.html",
+                                classreport.html_report(a, run.results, folders))
+        except Exception as e:  # noqa: BLE001 - the gradebook is written; say what is not
+            print(f"warning: report.html not written: {type(e).__name__}: {e}",
+                  file=sys.stderr)
     return run
+
+
+def _write(out_dir: Path, folder: str, r: grading.SubmissionResult, title: str, meta: dict,
+           suite: grading.Suite, run: GradeRun, bar) -> bool:
+    """Write one submission's files; if that fails (a result the writers choke on), write
+    an error result saying why instead, so the class still gets its row. False when even
+    that could not be written (the submission is then listed in run.failed)."""
+    try:
+        report.write_submission(out_dir, folder, r, title, meta)
+        return True
+    except Exception as e:  # noqa: BLE001 - one submission's files never stop the class
+        why = f"{type(e).__name__}: {str(e)[:300]}"
+    try:
+        err = grading.error_result(
+            suite, r.submission, f"{grading.GRADER_ERROR}: its results could not be written "
+            f"({why}); grade it again", seed=int(r.seed, 16), sandbox_name=r.sandbox,
+            source_digest=r.source_digest)
+        report.write_submission(out_dir, folder, err, title, meta)
+    except Exception as e:  # noqa: BLE001
+        why = f"{why}; then {type(e).__name__}: {str(e)[:300]}"
+    run.failed.append((r.submission, f"results not written: {why}"))
+    msg = f"error: {r.submission}: results not written ({why}); rerun to retry"
+    if bar is not None:
+        bar.write(msg, file=sys.stderr)
+    else:
+        print(msg, file=sys.stderr)
+    return False

@@ -321,6 +321,28 @@ def _one(path: Path, module: str, sid: str, stub: str | None = None) -> Submissi
     return Submission(sid, str(path), source=source, error=err)
 
 
+def _entry(path: Path, module: str, sid: str, root: Path,
+           stub: str | None = None) -> Submission:
+    """One entry of a folder of submissions: refused when it is a symbolic link leading
+    outside `root` (one to another folder was followed and graded, scoring whatever that
+    folder held); any exception while reading it becomes this entry's error."""
+    try:
+        if path.is_symlink():
+            target = path.resolve()
+            if not _is_within(target, root.resolve()):
+                return Submission(sid, str(path), error=(
+                    f"{path.name} is a symbolic link leading outside {root} (to {target}); "
+                    "refused: submit the files themselves"))
+        return _one(path, module, sid, stub)
+    except Exception as e:  # noqa: BLE001 - one unreadable entry never stops the class
+        return Submission(sid, str(path), error=f"cannot read {path.name}: "
+                          f"{type(e).__name__}: {str(e)[:300]}")
+
+
+def _is_within(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
 # ---------------------------------------------------------------------------- Gradescope
 def _field(d: dict, key: str):
     """Gradescope writes Ruby symbols: `:name:` parses as the key ':name'."""
@@ -357,7 +379,7 @@ def collect_gradescope(root: Path, module: str, stub: str | None = None) -> list
     folders = sorted(e for e in root.iterdir() if e.is_dir() and not e.name.startswith("."))
     for d in folders:
         sid = gradescope_id(meta.get(d.name), d.name)
-        subs.append(_one(d, module, sid, stub))
+        subs.append(_entry(d, module, sid, root, stub))
     if not subs:
         raise IntakeError(f"no submission folders in the Gradescope export {root}")
     return subs
@@ -382,7 +404,7 @@ def collect(paths: list[Path], module: str, stub: str | None = None) -> list[Sub
             entries = sorted(e for e in p.iterdir() if not e.name.startswith("."))
             if not entries:
                 raise IntakeError(f"no submissions in {p}: the folder is empty")
-            subs.extend(_one(e, module, e.stem if e.is_file() else e.name, stub)
+            subs.extend(_entry(e, module, e.stem if e.is_file() else e.name, p, stub)
                         for e in entries)
         else:
             # A lone `<module>.py` is named after its folder (students/alice/backprop.py).
@@ -390,7 +412,7 @@ def collect(paths: list[Path], module: str, stub: str | None = None) -> list[Sub
                 sid = p.resolve().parent.name
             else:
                 sid = p.stem if p.is_file() else p.resolve().name
-            subs.append(_one(p, module, sid, stub))
+            subs.append(_entry(p, module, sid, p, stub))  # named by the TA: followed as given
     return _distinct(subs)
 
 

@@ -65,7 +65,9 @@ def code_from_cells(cells: list[tuple[str, str]], keep_unparseable: bool = True)
         source = _strip_magics(raw)
         try:
             tree = ast.parse(source)
-        except SyntaxError:
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            # Deeply nested expressions exhaust the parser (MemoryError, RecursionError);
+            # the grader's own parse then reports the error for this submission alone.
             if keep_unparseable:
                 parts.append(f"# --- {label} (does not parse)\n{source}")
             continue

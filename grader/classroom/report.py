@@ -143,11 +143,15 @@ def grades_csv(results: list[SubmissionResult], test_ids: list[str]) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a crash never leaves half a file."""
+    """Write via a temporary file and rename, so a crash never leaves half a file.
+
+    Text that UTF-8 cannot encode (a lone surrogate in a worker's exception message, or in
+    an id taken from a file name that is not UTF-8) is written as "?": one such character
+    once made writing feedback.txt raise and stopped the class run."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

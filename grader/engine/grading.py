@@ -326,9 +326,33 @@ def grade_submission(suite: Suite, submission_id: str, source: str | None, *,
         static_uses = forbidden.scan(source, a.forbidden_python, a.forbidden_aten)
     except SyntaxError as e:
         return all_zero(f"syntax error in {a.module}.py line {e.lineno}: {e.msg}", STATUS_ERROR)
-    except (ValueError, RecursionError) as e:
-        return all_zero(f"{a.module}.py cannot be parsed: {e}", STATUS_ERROR)
+    except (ValueError, RecursionError, MemoryError) as e:
+        # Deeply nested expressions exhaust the parser (MemoryError, RecursionError).
+        return all_zero(f"{a.module}.py cannot be parsed: {type(e).__name__}: "
+                        f"{str(e)[:200]}", STATUS_ERROR)
 
+    try:
+        return _grade_in_worker(suite, tests, zygote, source, seed=seed, device=device,
+                                uid=uid, load_timeout=load_timeout, start=start,
+                                time_budget=time_budget, static_uses=static_uses,
+                                source_mode=source_mode, finish=finish, all_zero=all_zero)
+    except Exception as e:  # noqa: BLE001 - the machinery failed: error, regraded on rerun
+        detail = "".join(traceback.format_exception_only(type(e), e)).strip()
+        return all_zero(f"{GRADER_ERROR}: {detail[:500]}; grade it again", STATUS_ERROR)
+
+
+GRADER_ERROR = "grader error"
+"""How the reason of a result the grading machinery could not finish starts: such a
+result has status error and is graded again by a rerun (grader.classroom.bulk)."""
+
+
+def _grade_in_worker(suite: Suite, tests, zygote: Zygote, source: str, *, seed: int,
+                     device: str, uid, load_timeout: float, start: float,
+                     time_budget: float, static_uses, source_mode: str, finish, all_zero):
+    """Import the submission in a worker and run `tests`. A failure of the grading
+    machinery partway (a fork server that died, a bug in a test) raises: a partial score
+    must never be recorded as graded."""
+    a = suite.assignment
     with WorkerSession(zygote, a.module, source, device=device, uid=uid,
                        load_timeout=load_timeout) as session:
         err = session.ensure()
@@ -352,12 +376,8 @@ def grade_submission(suite: Suite, submission_id: str, source: str | None, *,
                 reason = f"the submission used up its time budget of {time_budget:g} s"
                 results.append(zero_result(test, reason))
                 continue
-            try:
-                results.append(run_test(suite, test, session, seed=seed, device=device,
-                                        static_uses=static_uses, source_mode=source_mode))
-            except Exception as e:  # noqa: BLE001 - a grader bug costs one test, not the batch
-                detail = "".join(traceback.format_exception_only(type(e), e)).strip()
-                results.append(zero_result(test, f"grader error: {detail}"))
+            results.append(run_test(suite, test, session, seed=seed, device=device,
+                                    static_uses=static_uses, source_mode=source_mode))
         if session.tampered:
             # A record was missing or a canary call's record was false: no result of this
             # worker can be believed, the correct-looking ones included.

@@ -375,6 +375,38 @@ def test_gradescope_autograder_notebook_and_missing_file(dist, gs_base):
     assert all("submit your backprop.py" in t["output"] for t in data["tests"])
 
 
+# Issue 14's classes that apply to one submission in its own container (no neighbours):
+# attack file -> (its honest score, text no hidden test may show)
+GS_ATTACKS = {
+    "fcntl_signal_owner": (21, ()),
+    "exit_status_from_hidden_input": (11.75, ("exited with status", "HIDDENBYTE", "SIG")),
+    "surrogate_message": (14.25, ()),
+    "nested_expressions": (0, ()),
+    "shared_blob_reply": (14.25, ()),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attack", sorted(GS_ATTACKS))
+def test_gradescope_autograder_contains_issue14_attacks(dist, gs_base, attack):
+    """The released autograder keeps each attack to its honest score and always writes a
+    valid results.json (a lone surrogate once crashed writing it; F_SETOWN once killed
+    the grader)."""
+    root = _fake_autograder(dist, gs_base)
+    text = (ROOT / "tests" / "adversarial" / "submissions" / f"{attack}.py").read_text()
+    ref = _reference_source()
+    marker = "# <a correct solution, inserted by tests/e2e/test_adversarial.py>\n"
+    (root / "submission" / f"{NAME}.py").write_text(text.replace(marker, ref))
+    data = _run_autograder(root)
+    _validate_gradescope(data)
+    honest, hidden_absent = GS_ATTACKS[attack]
+    assert data["score"] <= honest + 1e-9, data["output"]
+    if attack in ("fcntl_signal_owner", "surrogate_message"):
+        assert data["score"] == honest, data["output"]
+    hidden = json.dumps([t for t in data["tests"] if t["visibility"] != "visible"])
+    assert not [s for s in hidden_absent if s in hidden]
+
+
 def test_find_submission(tmp_path):
     (tmp_path / "sub" / "backprop").mkdir(parents=True)
     (tmp_path / "sub" / "backprop" / "backprop.ipynb").write_text("{}")

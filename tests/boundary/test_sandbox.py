@@ -203,7 +203,8 @@ def test_concurrent_workers_get_distinct_uids_and_uids_are_reused(bwrap_zygote):
         a.close()
         b.close()
     with WorkerSession(bwrap_zygote, "m", PROBE) as c:
-        assert _call(c, "ident")[0] == sandbox.SLOT_UID_BASE
+        # the lowest uid free on this machine: another dlgrade run may hold some
+        assert _call(c, "ident")[0] <= max(ua, ub)
 
 
 @needs_bwrap
@@ -287,3 +288,158 @@ def test_seccomp_program_shape():
     for i, (code, jt, jf, _k) in enumerate(prog):
         if code & 0x07 == 0x05:
             assert i + 1 + max(jt, jf) < len(prog)
+
+
+# ---------------------------------------------------------------------------- neighbours
+# Issue 14: workers graded at the same time shared the fork server's IPC and network
+# namespaces (answers copied through SysV shared memory, a colluding neighbour answering
+# over an abstract socket), and fcntl F_SETOWN + F_SETSIG let one deliver SIGKILL to the
+# grader or the fork server.
+NEIGHBOUR = r'''
+import ctypes, fcntl, os, signal, socket, struct
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+def sysv_shm(key):
+    r = libc.shmget(key, 4096, 0o1666)  # IPC_CREAT | 0666
+    return "ok" if r >= 0 else ctypes.get_errno()
+
+def posix_mqueue():
+    r = libc.mq_open(b"/dlgrade-test", os.O_CREAT | os.O_RDWR, 0o600, None)
+    return "ok" if r >= 0 else ctypes.get_errno()
+
+def memfd():
+    try:
+        os.memfd_create("x")
+        return "ok"
+    except OSError as e:
+        return e.errno
+
+def listen(name):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind("\0" + name)
+    s.listen(1)
+    globals()["_server"] = s
+    return "listening"
+
+def connect(name):
+    try:
+        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect("\0" + name)
+        return "connected"
+    except OSError as e:
+        return e.errno
+
+def signal_owner(target):
+    a, b = socket.socketpair()
+    globals()["_pair"] = (a, b)
+    out = []
+    for cmd, arg in ((fcntl.F_SETOWN, target), (10, signal.SIGKILL), (15, 0)):
+        try:  # 10: F_SETSIG, 15: F_SETOWN_EX
+            fcntl.fcntl(a, cmd, arg)
+            out.append("ok")
+        except OSError as e:
+            out.append(e.errno)
+    for req in (0x8901, 0x8902):  # FIOSETOWN, SIOCSPGRP
+        try:
+            fcntl.ioctl(a, req, struct.pack("i", target))
+            out.append("ok")
+        except OSError as e:
+            out.append(e.errno)
+    return out
+
+def write_shm(name):
+    try:
+        with open("/dev/shm/" + name, "w") as f:
+            f.write("x")
+        return "ok"
+    except OSError as e:
+        return e.errno
+
+def list_dir(path):
+    try:
+        return sorted(os.listdir(path))
+    except OSError as e:
+        return e.errno
+'''
+
+
+def _neighbours_are_isolated(z):
+    import errno
+
+    with WorkerSession(z, "m", NEIGHBOUR) as a, WorkerSession(z, "m", NEIGHBOUR) as b:
+        assert _call(a, "sysv_shm", 0x5EED) == errno.EPERM
+        assert _call(a, "posix_mqueue") == errno.EPERM
+        assert _call(a, "memfd") == errno.EPERM
+        assert _call(a, "signal_owner", os.getpid()) == [errno.EPERM] * 5
+        # abstract unix socket names are per network namespace: a neighbour's is unreachable
+        assert _call(a, "listen", "dlgrade-neighbour") == "listening"
+        assert _call(b, "connect", "dlgrade-neighbour") == errno.ECONNREFUSED
+        # POSIX shared memory: /dev/shm is private (or not writable at all)
+        if _call(a, "write_shm", "from-a") == "ok":
+            assert "from-a" not in (_call(b, "list_dir", "/dev/shm") or [])
+        assert not os.path.exists("/dev/shm/from-a")  # never the host's
+
+
+@needs_bwrap
+def test_neighbours_are_isolated_under_bwrap(bwrap_zygote):
+    _neighbours_are_isolated(bwrap_zygote)
+
+
+@pytest.mark.skipif(not os.uname().sysname == "Linux", reason="namespaces are Linux-only")
+def test_neighbours_are_isolated_under_the_fallback(zygote):
+    assert zygote.sandbox.name == "rlimits"
+    _neighbours_are_isolated(zygote)
+
+
+@needs_bwrap
+@pytest.mark.skipif(os.getuid() != 0, reason="slot uids need root")
+def test_two_fork_servers_never_lease_the_same_uid(bwrap_zygote):
+    """The lease is machine-wide (a lock file per uid): two grading runs on one machine
+    (here: two fork servers in one process, each with its own bookkeeping) once both took
+    the lowest uid, and one's cleanup (kill(-1) as that uid) killed the other's worker."""
+    box, _ = sandbox.choose("bwrap")
+    with Zygote(box) as other:
+        with WorkerSession(bwrap_zygote, "m", PROBE) as a, WorkerSession(other, "m", PROBE) as b:
+            ua, ub = _call(a, "ident")[0], _call(b, "ident")[0]
+            assert ua != ub, (ua, ub)
+
+
+def test_seccomp_program_denies_signal_owners_and_ipc():
+    """The filter, run by a small BPF interpreter on the system calls that matter."""
+    import errno
+
+    def run(prog, nr, args=(0, 0), arch=0xC000003E):
+        acc, pc = 0, 0
+        data = {0: nr, 4: arch, 16: args[0] & 0xFFFFFFFF, 24: args[1] & 0xFFFFFFFF}
+        while True:
+            code, jt, jf, k = prog[pc]
+            if code == 0x20:
+                acc = data[k]
+            elif code == 0x06:
+                return k
+            elif code == 0x15:
+                pc += jt if acc == k else jf
+            elif code == 0x45:
+                pc += jt if acc & k else jf
+            elif code == 0x35:
+                pc += jt if acc >= k else jf
+            pc += 1
+
+    allow, eperm = 0x7FFF0000, 0x00050000 | errno.EPERM
+    eafnosupport = 0x00050000 | errno.EAFNOSUPPORT
+    prog = sandbox.seccomp_program(1234, "x86_64")
+    nr = sandbox._SYSCALLS["x86_64"]
+    for name in ("shmget", "shmat", "msgget", "semget", "mq_open", "memfd_create"):
+        assert run(prog, nr[name]) == eperm, name
+    for cmd in (8, 10, 15):  # F_SETOWN, F_SETSIG, F_SETOWN_EX
+        assert run(prog, nr["fcntl"], (3, cmd)) == eperm, cmd
+    for cmd in (1, 2, 3, 4):  # F_GETFD, F_SETFD, F_GETFL, F_SETFL
+        assert run(prog, nr["fcntl"], (3, cmd)) == allow, cmd
+    for req in (0x8901, 0x8902):
+        assert run(prog, nr["ioctl"], (3, req)) == eperm, hex(req)
+    assert run(prog, nr["ioctl"], (3, 0x5401)) == allow  # TCGETS
+    assert run(prog, nr["socket"], (1, 1)) == allow  # AF_UNIX, with a netns of its own
+    closed = sandbox.seccomp_program(1234, "x86_64", unix_sockets=False)
+    assert run(closed, nr["socket"], (1, 1)) == eafnosupport
+    assert run(closed, nr["socketpair"], (1, 1)) == allow
+    assert run(prog, nr["read"] if "read" in nr else 0) == allow

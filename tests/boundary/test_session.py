@@ -159,6 +159,25 @@ def test_outputs_sharing_memory_with_inputs_are_reported(zygote):
         assert s.call("fresh", (torch.ones(3),))[0].aliased == []
 
 
+def test_a_fork_server_that_dies_mid_call_is_a_machinery_failure():
+    """Not the submission's crash: a neighbour that killed the fork server once cost a
+    correct submission its remaining tests, recorded as graded (issue 14)."""
+    import os
+    import signal
+    import threading
+
+    import pytest
+
+    from grader.boundary.session import WorkerError, Zygote
+
+    with Zygote() as z:
+        with WorkerSession(z, "m", "import time\ndef nap():\n    time.sleep(30)\n") as s:
+            s.ensure()
+            threading.Timer(0.5, os.killpg, (z.proc.pid, signal.SIGKILL)).start()
+            with pytest.raises(WorkerError, match="fork server"):
+                s.call("nap", timeout=20)
+
+
 CHAIN = '''
 import torch
 

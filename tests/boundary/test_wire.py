@@ -128,3 +128,20 @@ def test_malformed_values_are_rejected():
     for node in [{"$t": 0}, {"$x": 1}, {"$h": "1"}, {"$dtype": "complex32"}, {"a": 1, "b": 2}]:
         with pytest.raises(wire.ProtocolError):
             wire.Decoder(msg).decode(node)
+
+
+def test_entries_sharing_a_blob_are_rejected():
+    """One blob named by many tensor entries decoded into a copy per entry: 48 entries on
+    one 64 MiB blob made the trusted side allocate 3.5 GB (issue 14)."""
+    entries = ",".join('{"dtype": "uint8", "shape": [4], "blob": 0}' for _ in range(48))
+    header = ('{"nblobs": 1, "tensors": [' + entries + "]}").encode()
+    with pytest.raises(wire.ProtocolError, match="same blob"):
+        _raw(header, (b"abcd",))
+
+
+def test_what_the_entries_decode_to_is_bounded_before_reading():
+    n = wire.MAX_BLOB_BYTES // 8 + 2  # two float32 entries: each under the limit, not both
+    entry = '{"dtype": "float32", "shape": [' + str(n) + '], "blob": '
+    header = ('{"nblobs": 2, "tensors": [' + entry + "0}, " + entry + "1}]}").encode()
+    with pytest.raises(wire.ProtocolError, match="would take"):
+        _raw(header)  # no blob is sent: the header alone is refused

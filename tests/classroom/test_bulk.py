@@ -209,3 +209,55 @@ def test_dask_executor_grades_like_the_local_one(zygote, tmp_path):
     assert run.graded == 4 and not run.failed
     assert _rows(out) == _rows(local)
     assert _results(out) == _results(local)
+
+
+# ---------------------------------------------------------------------------- issue 14
+def test_a_lone_surrogate_or_deep_nesting_does_not_stop_the_class(zygote, tmp_path):
+    """An exception message with a lone surrogate made writing feedback.txt raise
+    UnicodeEncodeError: the run aborted with no grades.csv (and every rerun too)."""
+    cls = tmp_path / "class"
+    cls.mkdir()
+    raising = "".join(
+        f"def {fn}(*args, **kwargs):\n    raise ValueError('bad \\udcff byte')\n\n"
+        for fn in ("linear_forward", "linear_backward", "relu_forward", "relu_backward",
+                   "sigmoid_forward", "sigmoid_backward", "softmax_cross_entropy",
+                   "mse_loss", "mlp_loss"))
+    (cls / "surrogate.py").write_text(raising)
+    (cls / "deep.py").write_text("x = " + "-" * 20000 + "1\n")
+    (cls / "stub.py").write_text(STUB)
+    run = _grade(zygote, cls, tmp_path / "out")
+    assert not run.failed
+    rows = _rows(tmp_path / "out")
+    assert len(rows) == 4 and {r.split(",")[0] for r in rows[1:]} == {
+        '"deep"', '"stub"', '"surrogate"'}
+    fb = (tmp_path / "out" / "surrogate" / "feedback.txt").read_text()
+    assert "bad ? byte" in fb
+    deep = _results(tmp_path / "out")["deep"]
+    assert deep["status"] == "error" and "cannot be parsed" in deep["output"]
+
+
+def test_a_machinery_failure_is_an_error_row_graded_again_by_a_rerun(zygote, tmp_path):
+    cls = tmp_path / "class"
+    cls.mkdir()
+    for name in ("a", "b"):
+        (cls / f"{name}.py").write_text(STUB)
+
+    class LostWorkers:
+        sandbox_name = "rlimits"
+
+        def run(self, tasks):
+            for t in tasks:
+                yield t, RuntimeError("the Dask worker was lost")
+
+    s = suite("backprop")
+    subs = intake.collect([cls], s.assignment.module)
+    out = tmp_path / "out"
+    run = bulk.grade_all(s, subs, out, secret=SECRET, device="cpu", executor=LostWorkers(),
+                         progress=False, class_report=False)
+    assert sorted(sid for sid, _ in run.failed) == ["a", "b"]
+    rows = _rows(out)
+    assert len(rows) == 3 and all(',"error",' in r for r in rows[1:])
+    assert "the Dask worker was lost" in _results(out)["a"]["output"]
+    again = _grade(zygote, cls, out)
+    assert again.graded == 2 and again.reused == 0 and not again.failed
+    assert all(',"graded",' in r for r in _rows(out)[1:])

@@ -195,6 +195,62 @@ def test_read_zip_from_bytes_like_upload(tmp_path):
     assert intake.read_zip(tmp_path / "z.zip", MODULE) == (SOURCE, None)
 
 
+# ---------------------------------------------------------------------------- issue 14
+def test_symlink_entry_leading_outside_is_refused(tmp_path):
+    """A folder entry linking to a folder outside the submissions folder was followed and
+    graded: it scored whatever that folder held."""
+    outside = tmp_path / "elsewhere" / "solution"
+    outside.mkdir(parents=True)
+    (outside / "backprop.py").write_text("x = 1\n")
+    cls = tmp_path / "class"
+    (cls / "alice").mkdir(parents=True)
+    (cls / "alice" / "backprop.py").write_text("y = 2\n")
+    (cls / "mallory").symlink_to(outside, target_is_directory=True)
+    (cls / "mallory2.py").symlink_to(outside / "backprop.py")
+    (cls / "alias").symlink_to(cls / "alice", target_is_directory=True)  # stays inside
+    subs = {s.id: s for s in intake.collect([cls], "backprop")}
+    assert subs["alice"].source == "y = 2\n"
+    for sid in ("mallory", "mallory2"):
+        assert subs[sid].source is None
+        assert "symbolic link leading outside" in subs[sid].error
+    assert subs["alias"].source == "y = 2\n"
+
+
+def test_parser_exhaustion_in_a_notebook_is_that_entrys_problem(tmp_path):
+    """20 KB of nested expressions made ast.parse raise MemoryError at intake (only
+    SyntaxError was caught) and nobody was graded."""
+    import json
+
+    cells = [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+              "source": src} for src in ("def f():\n    return 1\n", "x = " + "-" * 20000 + "1\n")]
+    nb = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    cls = tmp_path / "class"
+    cls.mkdir()
+    (cls / "deep.ipynb").write_text(json.dumps(nb))
+    (cls / "fine.py").write_text("z = 3\n")
+    subs = {s.id: s for s in intake.collect([cls], "backprop")}
+    assert subs["fine"].source == "z = 3\n"
+    assert "def f()" in subs["deep"].source and "does not parse" in subs["deep"].source
+
+
+def test_an_entry_that_raises_while_read_gets_an_error(tmp_path, monkeypatch):
+    cls = tmp_path / "class"
+    cls.mkdir()
+    (cls / "a.py").write_text("a = 1\n")
+    (cls / "b.py").write_text("b = 1\n")
+    real = intake._one
+
+    def flaky(path, module, sid, *rest):
+        if sid == "a":
+            raise MemoryError("simulated")
+        return real(path, module, sid, *rest)
+
+    monkeypatch.setattr(intake, "_one", flaky)
+    subs = {s.id: s for s in intake.collect([cls], "backprop")}
+    assert subs["a"].source is None and "MemoryError" in subs["a"].error
+    assert subs["b"].source == "b = 1\n"
+
+
 # ---------------------------------------------------------------------------- which file
 
 

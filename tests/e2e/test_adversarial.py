@@ -64,15 +64,17 @@ def _secret_lines() -> list[str]:
 
 
 def _leftover_processes(before: set[int]) -> list[str]:
-    """Processes of a slot uid, or any zygote/worker, that were not there before."""
-    out = subprocess.run(["ps", "-eo", "pid=,uid=,args="], capture_output=True, text=True)
+    """Processes of a slot uid, or any zygote/worker, that were not there before, of this
+    checkout (on a shared machine another checkout's grading run may be running)."""
+    out = subprocess.run(["ps", "-ww", "-eo", "pid=,uid=,args="], capture_output=True,
+                         text=True)
     left = []
     for row in out.stdout.splitlines():
         pid, uid, args = row.split(None, 2) if len(row.split(None, 2)) == 3 else (*row.split(), "")
         if int(pid) in before:
             continue
-        if sandbox.SLOT_UID_BASE <= int(uid) < sandbox.SLOT_UID_BASE + 1000 \
-                or ("grader.boundary.zygote" in args and str(ROOT) in args):
+        if str(ROOT) in args and (sandbox.SLOT_UID_BASE <= int(uid) < sandbox.SLOT_UID_BASE
+                                  + 1000 or "grader.boundary.zygote" in args):
             left.append(row)
     return left
 
@@ -107,6 +109,10 @@ def adversarial_run(tmp_path_factory):
     for c in CONTROLS:
         (inputs / c).mkdir()
         shutil.copy(alice, inputs / c / "backprop.py")
+    # An entry linking to a correct solution outside the submissions folder: refused.
+    (base / "outside").mkdir()
+    shutil.copy(alice, base / "outside" / "backprop.py")
+    (inputs / "symlink_outside").symlink_to(base / "outside", target_is_directory=True)
     canary.mkdir()
     for name in ("results.json", "grades.csv", ".secret", "backprop.py", "feedback.txt"):
         (canary / name).write_text("canary\n")
@@ -154,6 +160,9 @@ def test_no_attack_beats_its_honest_score(adversarial_run):
             problems.append(f"{name}: status {r['status']}, expected {exp['status']}")
         problems += [f"{name}: {s!r} missing" for s in exp.get("contains", []) if s not in text]
         problems += [f"{name}: {s!r} present" for s in exp.get("absent", []) if s in text]
+        hidden = json.dumps([t for t in r["tests"] if t["visibility"] != "visible"])
+        problems += [f"{name}: {s!r} in hidden feedback" for s in exp.get("hidden_absent", [])
+                     if s in hidden]
     assert not problems, "\n".join(problems)
 
 
@@ -205,3 +214,30 @@ def test_forced_rlimits_fallback_warns_and_still_grades(tmp_path):
     for name in FALLBACK:
         assert results[name]["score"] <= expected[name]["max"], name
     assert SECRET not in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["bwrap", "rlimits"])
+def test_neighbours_cannot_collude(tmp_path, mode):
+    """Issue 14: graded at the same time (--jobs 3), a submission that computes nothing
+    had a correct neighbour answer its calls over an abstract unix socket, and copied
+    answers through SysV shared memory. Each worker now has IPC and network namespaces of
+    its own: the copier scores its honest 0, the provider and the control full marks."""
+    if mode == "bwrap" and sandbox.probe_bwrap() is not None:
+        pytest.skip(f"no bwrap sandbox: {sandbox.probe_bwrap()}")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("provider", "copier"):
+        shutil.copy(ADV / "neighbours" / f"{name}.py", inputs)
+    _insert_correct_solution(inputs)
+    (inputs / "control").mkdir()
+    shutil.copy(ROOT / "examples/backprop-class/alice/backprop.py", inputs / "control")
+    proc = _grade(inputs, tmp_path / "out", "--jobs", "3", "--sandbox", mode)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = _results(tmp_path / "out")
+    assert results["provider"]["score"] == FULL, results["provider"]["output"]
+    assert results["control"]["score"] == FULL
+    copier = json.dumps(results["copier"])
+    assert results["copier"]["score"] == 0, copier[:2000]
+    assert "was not reachable" in copier and "WAS reachable" not in copier
+    assert "grades.csv" in {p.name for p in (tmp_path / "out").iterdir()}

@@ -1,0 +1,82 @@
+"""Grading one submission: what hidden feedback may say, and a grading machinery that
+fails partway (issue 14)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import grade
+
+ROOT = Path(__file__).resolve().parents[2]
+ALICE = (ROOT / "examples/backprop-class/alice/backprop.py").read_text()
+
+# Correct, but relu_forward exits with a status taken from its input's bytes and
+# sigmoid_forward raises with the input in the message and type name: a channel for hidden
+# inputs to reach the feedback.
+LEAKY = ALICE + '''
+
+import os as _os
+
+
+class LEAKbytes(Exception):
+    pass
+
+
+def relu_forward(x):
+    _os._exit(int(x.flatten()[0].abs().item() * 1000) % 200 + 17)
+
+
+def sigmoid_forward(x):
+    raise ValueError("LEAK" + repr(x.flatten()[:4].tolist()))
+
+
+def mse_loss(pred, target):
+    raise LEAKbytes(repr(pred.flatten()[:4].tolist()))
+'''
+
+
+def test_hidden_feedback_carries_only_the_graders_words(zygote):
+    r = grade(zygote, "backprop", LEAKY, performance=False)
+    assert r.status == "graded"
+    hidden = {t.id: t for t in r.tests if t.visibility == "hidden"}
+    public = {t.id: t for t in r.tests if t.visibility == "public"}
+    for tid in ("relu", "sigmoid", "mse"):
+        assert not hidden[tid].passed
+        out = hidden[tid].output
+        for channel in ("status", "LEAK", "ValueError", "signal", "SIG"):
+            assert channel not in out, (tid, out)
+    assert "the worker crashed" in hidden["relu"].output
+    assert "raised an exception" in hidden["sigmoid"].output
+    # public tests (fixtures the student has) still show the worker's own words
+    pub = public["activations_public"].output + public["losses_public"].output
+    assert "exited with status" in pub and "ValueError: LEAK" in pub and "LEAKbytes" in pub
+
+
+def test_a_machinery_failure_partway_is_an_error_never_graded(zygote):
+    """A fork server that dies mid-submission (here: a test function of the grader that
+    raises) once left the submission graded with a partial score."""
+    import dataclasses
+
+    from grader.engine import grading
+    from tests.conftest import SECRET, suite
+
+    s = suite("backprop")
+
+    class Broken:
+        __file__ = None
+
+        def __getattr__(self, name):
+            def test(ctx):
+                if name.endswith("relu"):
+                    raise RuntimeError("the fork server went away")
+                return getattr(s.hidden_tests, name)(ctx)
+            return test
+
+    broken = dataclasses.replace(s, hidden_tests=Broken())
+    seed = grading.submission_seed(SECRET, "backprop", "bob")
+    r = grading.grade_submission(broken, "bob", ALICE, zygote=zygote, seed=seed,
+                                 visibilities=("hidden",),
+                                 test_ids={"linear", "relu", "sigmoid"})
+    assert r.status == "error", r
+    assert r.reason.startswith(grading.GRADER_ERROR) and "fork server went away" in r.reason
+    assert r.score == 0 and all(t.output.startswith(grading.GRADER_ERROR) for t in r.tests)
