@@ -45,20 +45,27 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def make_zygote(args):
+def make_zygote(args, student: bool = False):
     """The worker fork server under the isolation --sandbox asks for, with its warning
-    (printed on stderr) when isolation is reduced."""
-    from grader.boundary import sandbox
-    from grader.boundary.session import Zygote
+    (printed on stderr) when isolation is reduced. `student`: for `check`, where the code
+    is the student's own, so reduced isolation is a one-line notice, not a warning about
+    the reference and other students' files."""
+    from grader.boundary import sandbox, spawn
 
     try:
         box, why = sandbox.choose(getattr(args, "sandbox", "auto"))
     except RuntimeError as e:
         raise UsageError(str(e)) from None
+    if student:
+        if box.name != "bwrap":
+            print(f"notice: your code runs in a separate process with resource limits, "
+                  f"without a sandbox ({why}); that is fine for checking your own code",
+                  file=sys.stderr)
+        return spawn.start(box)
     warning = box.warning()
     if warning:
         print(f"warning: {warning}" + (f" ({why})" if why else ""), file=sys.stderr)
-    return Zygote(box)
+    return spawn.start(box)
 
 
 def _load(name: str, with_reference: bool):
@@ -91,7 +98,7 @@ def cmd_check(args) -> int:
     from grader.classroom import report
     from grader.engine import grading
 
-    with make_zygote(args) as zygote:  # boots while the suite loads
+    with make_zygote(args, student=True) as zygote:  # boots while the suite loads
         suite = _load(args.assignment, with_reference=False)
         a = suite.assignment
         # No stub text here: in a student's folder the "stub" is their own file; intake
@@ -109,8 +116,9 @@ def cmd_check(args) -> int:
         if not path.exists():
             raise UsageError(f"{path}: file not found (expected your {a.module}.py or "
                              f"{a.module}.ipynb)")
-        if path.is_file() and path.suffix not in (".py", ".ipynb"):
-            raise UsageError(f"{path}: expected your {a.module}.py or {a.module}.ipynb")
+        if path.is_file() and path.suffix.lower() not in intake.SUBMISSION_SUFFIXES:
+            raise UsageError(f"{path}: expected your {a.module}.py, {a.module}.ipynb or a "
+                             ".zip holding either")
         subs = intake.collect([path], a.module, stub)
         if len(subs) != 1:
             raise UsageError(f"{path}: expected one submission, found {len(subs)}")
@@ -137,6 +145,15 @@ def cmd_grade(args) -> int:
         raise UsageError("--scheduler needs --executor dask")
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be positive")
+    # Everything that can refuse the command is checked before anything is started or
+    # written: no output folder or secret appears for a command that then fails.
+    out = Path(args.out)
+    assignments.load(args.assignment)
+    try:
+        bulk.check_out_dir(out, args.assignment, args.force)
+    except bulk.OutDirError as e:
+        raise UsageError(str(e)) from None
+    device = resolve_device(args.device)
     # The local fork server boots in parallel with loading the suite.
     zygote = make_zygote(args) if args.executor == "local" else None
     executor = None
@@ -146,11 +163,15 @@ def cmd_grade(args) -> int:
         if suite.reference is None:
             raise UsageError(f"no reference solution for {a.name} under "
                              f"{assignments.project_root() / 'reference' / a.name}")
+        skipped: list[str] = []
         subs = intake.collect([Path(p) for p in args.submissions], a.module,
-                              intake.stub_source(a))
-        out = Path(args.out)
-        secret = bulk.resolve_secret(args.secret, out)
-        device = resolve_device(args.device)
+                              intake.stub_source(a), skipped=skipped)
+        for line in skipped:
+            print(f"notice: {line}", file=sys.stderr)
+        try:
+            secret = bulk.resolve_secret(args.secret, out)
+        except OSError as e:
+            raise UsageError(f"--out {out}: cannot write there: {e.strerror or e}") from None
         if zygote is not None:
             executor = executors.LocalExecutor(suite, args.jobs, zygote=zygote)
         else:
@@ -162,15 +183,17 @@ def cmd_grade(args) -> int:
             if warning:
                 print(f"warning: {warning}", file=sys.stderr)
         run = api.grade_class(suite, subs, out, secret=secret, device=device,
-                              executor=executor, force=args.force, timeout=args.timeout)
+                              executor=executor, force=args.force, timeout=args.timeout,
+                              lms=args.lms)
     finally:
         if executor is not None:
             executor.close()
         if zygote is not None:
             zygote.close()
     print(report.gradebook_table(run.results))
-    print(f"\n{len(run.results)} submissions in {out}/ (grades.csv, report.html, "
-          f"<id>/results.json, <id>/feedback.txt): {run.graded} graded now, "
+    files = ", ".join(f.name for f in run.files)
+    print(f"\n{len(run.results)} submissions in {out}/ ({files}, <folder>/results.json, "
+          f"<folder>/feedback.txt): {run.graded} graded now, "
           f"{run.reused} unchanged since an earlier run")
     if run.failed:
         for sid, why in run.failed:
@@ -302,7 +325,7 @@ def _cuda() -> bool:
 
 
 def cmd_release(args) -> int:
-    from grader.authoring import release
+    from grader.authoring import release, wheel
 
     out = Path(args.out)
 
@@ -315,6 +338,9 @@ def cmd_release(args) -> int:
                                progress=progress, make_zygote=lambda: make_zygote(args))
     except OSError as e:  # e.g. a reserved name in the assignment folder, a full disk
         raise UsageError(f"release: {e}") from None
+    except wheel.WheelError as e:
+        raise UsageError(f"release: the student wheel: {e}; nothing was written to {out}/") \
+            from None
     except release.ReleaseRefused as e:
         for line in e.problems:
             print(f"error: {line}", file=sys.stderr)
@@ -324,17 +350,28 @@ def cmd_release(args) -> int:
     for r in done:
         print(f"{r.name}: verified ({', '.join(r.summary)})")
         print(f"  student folder  {r.folder}/  (notebook {r.notebook.name})")
-        print(f"  student zip     {r.student_zip}")
+        print(f"  student zip     {r.student_zip}  (with the checker {r.wheel})")
         print(f"  Gradescope      {r.autograder_zip}  (holds the secret: instructors only)")
     return EXIT_OK
 
 
+def version() -> str:
+    """The installed distribution's version (a wheel or `pip install -e .`)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("dlgrade")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed; run from a checkout)"
+
+
 def _sandbox_option(s) -> None:
-    s.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "rlimits"],
+    s.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "rlimits", "plain"],
                    help="worker isolation: bwrap (namespaces, read-only filesystem view, "
-                        "slot uids, seccomp), rlimits (a process with resource limits "
-                        "only), auto (default: bwrap when it works here, else rlimits "
-                        "with a warning)")
+                        "slot uids, seccomp), rlimits (a forked process with resource limits "
+                        "only), plain (a new Python process per worker, no fork server: what "
+                        "macOS and Windows get), auto (default: bwrap when it works here, "
+                        "plain on macOS and Windows, else rlimits with a warning)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -342,10 +379,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dlgrade",
         description="Grade hand-written deep-learning assignments: sandboxed workers, "
                     "numerical comparison with a reference, performance checks.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}",
+                   help="show dlgrade's version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    s = sub.add_parser("list", help="show the assignments and their points")
+    s = sub.add_parser("list", help="show the assignments and their points",
+                       description="Show every assignment under assignments/ (or the "
+                                   "handout folder you are in): its title, the file to "
+                                   "write, its tests and points.")
     s.set_defaults(func=cmd_list)
 
     s = sub.add_parser("check", help="student: run the public tests on your file",
@@ -353,10 +395,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "what passes and why. Exit status: 0 all passed, 1 some "
                                    "failed, 2 usage or spec error.")
     s.add_argument("assignment", help="assignment name (see `dlgrade list`)")
-    s.add_argument("path", nargs="?", help="your .py file, your filled-in notebook (.ipynb) or "
-                                           "a folder holding either (default: ./<module>.py, "
-                                           "else ./<module>.ipynb; when both are there, the "
-                                           "one that is not the untouched stub)")
+    s.add_argument("path", nargs="?", help="your .py file, your filled-in notebook (.ipynb), "
+                                           "a .zip or a folder holding either (default: "
+                                           "./<module>.py, else ./<module>.ipynb; when both "
+                                           "are there, the one that is not the untouched "
+                                           "stub)")
     s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
                    help="where your code runs (default: cpu)")
     _sandbox_option(s)
@@ -374,7 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "them).")
     s.add_argument("assignment", help="assignment name (see `dlgrade list`)")
     s.add_argument("submissions", nargs="+", metavar="SUBMISSION",
-                   help="a student's folder, .py file, or a folder of those")
+                   help="a student's folder, .py, .ipynb or .zip file, a folder of those "
+                        "(other entries, e.g. notes.txt or hidden files, are skipped with a "
+                        "notice), or a Gradescope export")
     s.add_argument("--out", required=True, metavar="DIR", help="output folder")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="where submissions run (default: auto = cuda when available)")
@@ -388,7 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grade N submissions at a time (default 1; with --executor dask "
                         "and no --scheduler: the number of local Dask workers)")
     s.add_argument("--force", action="store_true",
-                   help="regrade everything, even submissions already graded in DIR")
+                   help="regrade everything, even submissions already graded in DIR; also "
+                        "grade into a DIR that holds another assignment's grades")
+    s.add_argument("--lms", choices=["canvas"],
+                   help="also write DIR/canvas.csv, a gradebook Canvas imports (Grades > "
+                        "Import): fill in its ID or SIS Login ID column where the submission "
+                        "id is not the student's Canvas login (see README.md)")
     s.add_argument("--executor", default="local", choices=["local", "dask"],
                    help="local: this machine (default); dask: a Dask cluster")
     s.add_argument("--scheduler", metavar="ADDR",
@@ -431,7 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "reference's solution markers, then run each public test "
                                    "against the reference and save its inputs and expected "
                                    "outputs under assignments/<name>/fixtures/.")
-    s.add_argument("assignments", nargs="+", metavar="ASSIGNMENT")
+    s.add_argument("assignments", nargs="+", metavar="ASSIGNMENT",
+                   help="assignment names (see `dlgrade list`)")
     s.set_defaults(func=cmd_build)
 
     s = sub.add_parser("new", help="instructor: scaffold a new assignment",
@@ -453,12 +504,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "performance tests; report each one's ratio and propose "
                                    "a limit per test (the geometric midpoint between the "
                                    "slowest legitimate and the fastest naive ratio).")
-    s.add_argument("assignment")
+    s.add_argument("assignment", help="assignment name (see `dlgrade list`)")
     s.add_argument("--rounds", type=int, default=argparse.SUPPRESS,
                    help="timed rounds per test (default: the spec's)")
     s.add_argument("--runs", type=int, default=argparse.SUPPRESS,
                    help="repeat every test this many times (default: 1)")
-    s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
+                   help="where the sources run (default: cpu; limits are per device class)")
     s.add_argument("--only", action="append", metavar="SOURCE",
                    help="only this source (reference, correct_x, naive_y); repeatable")
     s.add_argument("--test", action="append", metavar="ID", help="only this test; repeatable")
@@ -482,7 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: cpu, and cuda when available")
     s.add_argument("--rounds", type=int, default=argparse.SUPPRESS,
                    help="timed rounds per measurement (default: 9)")
-    s.add_argument("--no-write", action="store_true", help="print only")
+    s.add_argument("--no-write", action="store_true",
+                   help="print only; do not write docs/benchmarks/")
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("release", help="instructor: handout, notebook and Gradescope bundle",
@@ -492,7 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(the student folder with its notebook), DIR/<name>.zip "
                                    "and DIR/<name>-autograder.zip (Gradescope). A release "
                                    "that fails verification writes nothing (exit status 2).")
-    s.add_argument("assignments", nargs="+", metavar="ASSIGNMENT")
+    s.add_argument("assignments", nargs="+", metavar="ASSIGNMENT",
+                   help="assignment names (see `dlgrade list`)")
     s.add_argument("--out", required=True, metavar="DIR", help="output folder")
     s.add_argument("--secret", default=argparse.SUPPRESS,
                    help="secret for the Gradescope bundle's hidden inputs (default: a fresh "
@@ -500,8 +554,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
                    help="where verification runs (default: cpu)")
     s.add_argument("--install", default=argparse.SUPPRESS, metavar="PIP_ARGS",
-                   help="what the notebook's Colab setup cell pip-installs "
-                        "(default: 'otter-grader dlgrade')")
+                   help="what the student README and the notebook's first cell pip-install "
+                        "instead of the checker's wheel shipped in the student folder, e.g. "
+                        "'--index-url https://pypi.example.edu/simple dlgrade' (default: "
+                        "the wheel)")
     _sandbox_option(s)
     s.set_defaults(func=cmd_release)
     return p

@@ -1,23 +1,26 @@
 """Public tests from inside a notebook: what a released notebook's check cells call.
 
-The otter tests a release ships (`tests/<test_id>.py`) run
+A released notebook creates one checker and calls it in its check cells:
 
-    >>> import grader.notebook_check as dlgrade_check
-    >>> print(dlgrade_check.run_public_test("backprop", "linear_public", globals()))
+    >>> from grader.notebook_check import Checker
+    >>> dlgrade = Checker("backprop", globals())
+    >>> dlgrade.check("linear_public")
     linear_public: passed
 
 `run_public_test` turns the notebook's code into a module, exactly as grading a submitted
 `.ipynb` does (top-level imports, definitions and constants; calls and check cells are
-dropped), and runs one public test on it through the normal path: a sandboxed worker
-imports the module, the test replays the assignment's fixtures. Nothing of the student's
-code runs in the kernel's own process on the grader's behalf. Anything but a pass prints
-something else, so the otter case fails and shows the report.
+dropped), and runs one public test on it through the normal path: a worker process
+imports the module, the test replays the assignment's fixtures (or times the functions
+against PyTorch's, for a public performance test). Nothing of the student's code runs in
+the kernel's own process on the grader's behalf. What a check shows is dlgrade's own
+short report: passed, or the points, FAILED and why.
 """
 
 from __future__ import annotations
 
 import atexit
 import inspect
+import sys
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +44,9 @@ class CheckReport:
 
     def __str__(self) -> str:
         if self.passed:
-            return f"{self.test}: passed"
+            printed = self.output.find(grading.PRINTED_HEADER)
+            return f"{self.test}: passed" + (f"\n{self.output[printed:]}" if printed >= 0
+                                              else "")
         if self.not_attempted:
             return f"{self.test}: not attempted: {self.output}"
         pts = f"{_num(self.points)}/{_num(self.max_points)} points"
@@ -57,12 +62,15 @@ def _num(x: float):
 def _get_zygote():
     """One warm fork server per kernel, started on the first check and reused."""
     global _zygote
-    from grader.boundary.session import Zygote
+    from grader.boundary import sandbox, spawn
 
     if _zygote is not None and _zygote.proc.poll() is not None:
         _zygote = None  # it died (e.g. the machine killed it); start another
     if _zygote is None:
-        _zygote = Zygote()
+        # The notebook's own code, on the student's machine: rlimits where the fork server
+        # works, a plain process per check on macOS and Windows.
+        _zygote = spawn.start(sandbox.choose("rlimits" if sys.platform not in
+                                             sandbox.PLAIN_PLATFORMS else "plain")[0])
         atexit.register(_close_zygote)
     return _zygote
 
@@ -154,3 +162,42 @@ def run_public_test(assignment: str, test_id: str, namespace: dict,
     if graded.status != grading.STATUS_GRADED:
         return failed(graded.reason)
     return report(result)
+
+
+class Checker:
+    """The check cells' object: `check(test_id)` runs one public test on the functions the
+    notebook defines (`namespace`, its globals()), `check_all()` every public one."""
+
+    def __init__(self, assignment: str, namespace: dict, directory: str | Path | None = None,
+                 device: str = "cpu"):
+        self.assignment = find_assignment(assignment, directory)
+        self.namespace = namespace
+        self.directory = directory
+        self.device = device
+
+    def public_tests(self) -> list[str]:
+        return [t.id for t in self.assignment.tests if t.visibility == "public"]
+
+    def check(self, test_id: str) -> CheckReport:
+        return run_public_test(self.assignment.name, test_id, self.namespace,
+                               directory=self.directory, device=self.device)
+
+    def check_all(self) -> CheckSummary:
+        return CheckSummary([self.check(t) for t in self.public_tests()])
+
+
+@dataclass
+class CheckSummary:
+    """Every public test's report, then the total."""
+
+    reports: list[CheckReport]
+
+    def __str__(self) -> str:
+        passed = sum(r.passed for r in self.reports)
+        got = sum(r.points for r in self.reports)
+        total = sum(r.max_points for r in self.reports)
+        return "\n".join([*(str(r) for r in self.reports),
+                          f"{passed}/{len(self.reports)} public tests passed, "
+                          f"{_num(got)}/{_num(total)} points"])
+
+    __repr__ = __str__

@@ -20,8 +20,9 @@ def linear_public(t):
 
 def activations_public(t):
     for dtype in (torch.float64, torch.float32):
-        with t.case(f"relu {dtype_name(dtype)} (3, 4)"):
+        with t.case(f"relu {dtype_name(dtype)} (3, 4), column 1 exactly 0"):
             x = t.randn(3, 4, dtype=dtype)
+            x[:, 1] = 0.0  # the handout's edge case: the derivative at exactly 0 is 0
             fw = t.run("relu_forward", x)
             t.run("relu_backward", t.randn(3, 4, dtype=dtype), fw.cache)
         with t.case(f"sigmoid {dtype_name(dtype)} (5, 2)"):

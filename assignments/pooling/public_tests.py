@@ -35,11 +35,22 @@ def _pool(t, kind, dtype, cfg):
     t.run(f"{kind}_backward", dout, fw.cache)
 
 
+# The handout's edge case: tied maxima (integer values, overlapping windows). The gradient
+# goes to the first maximum in row-major order, never split, never to the last one.
+TIE_CONFIG = (2, 2, 7, 9, (3, 2), (1, 1))
+
+
 def maxpool_public(t):
     for dtype in DTYPES:
         for cfg in CONFIGS:
             with t.case(_label(dtype, cfg)):
                 _pool(t, "maxpool2d", dtype, cfg)
+        N, C, H, W, k, s = TIE_CONFIG
+        with t.case(f"ties (integer values in [0, 3)): {_label(dtype, TIE_CONFIG)}"):
+            x = t.randint(0, 3, N, C, H, W).to(dtype)
+            fw = t.run("maxpool2d_forward", x, k, s)
+            dout = t.randn(*fw["out"].expected.shape, dtype=dtype)
+            t.run("maxpool2d_backward", dout, fw.cache)
 
 
 def avgpool_public(t):

@@ -2,9 +2,11 @@
 
 For each assignment, into DIR:
 
-    <name>/                     the student folder: <module>.py (stub), README.md (handout),
-                                assignment.yaml, public_tests.py, fixtures/, <module>.ipynb
-                                (the notebook) and tests/ (its otter checks)
+    <name>/                     the student folder: <module>.py (stub), README.md (handout,
+                                with an install section), assignment.yaml, public_tests.py,
+                                fixtures/, <module>.ipynb (the notebook) and
+                                dlgrade-<version>-py3-none-any.whl (the checker: the grader
+                                package only; see grader.authoring.wheel)
     <name>.zip                  that folder, zipped
     <name>-autograder.zip       the Gradescope autograder (see grader.authoring.gradescope)
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import os
 import secrets as _secrets
 import shutil
+import sys
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -26,11 +29,13 @@ from pathlib import Path
 
 import nbformat
 
-from grader.authoring import gradescope, handout, verify
+from grader.authoring import gradescope, handout, verify, wheel
 from grader.boundary.session import Zygote
 from grader.engine import assignments, grading
 
-DEFAULT_INSTALL = "otter-grader dlgrade"
+DEFAULT_INSTALL = None
+"""The notebook and README install the wheel shipped in the student folder; an instructor
+may name other pip arguments instead (`--install`, e.g. their own package index)."""
 _ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 
 
@@ -50,6 +55,8 @@ class Released:
     notebook: Path
     autograder_zip: Path
     summary: list[str] = field(default_factory=list)
+    wheel: str = ""
+    """File name of the checker's wheel in the student folder."""
 
 
 def torch_pin() -> str:
@@ -76,8 +83,11 @@ def zip_folder(src: Path, dest: Path, prefix: str = "") -> None:
             z.writestr(info, path.read_bytes())
 
 
-def build_student_folder(suite: grading.Suite, dest: Path, install: str) -> Path:
-    """The handout folder; returns the notebook's path."""
+def build_student_folder(suite: grading.Suite, dest: Path, install: str | None = None,
+                         wheel_path: Path | None = None) -> Path:
+    """The handout folder, with the checker's wheel (`wheel_path`) copied in; returns the
+    notebook's path. `install`: pip arguments that replace the wheel in the install
+    instructions (the wheel still ships)."""
     a = suite.assignment
     public_ids = {t.id for t in a.tests if t.visibility == "public"}
 
@@ -94,15 +104,18 @@ def build_student_folder(suite: grading.Suite, dest: Path, install: str) -> Path
         readme = readme_path.read_text(encoding="utf-8")
     else:
         readme = handout.fallback_readme(a, handout.split_stub(stub))
-        (dest / "README.md").write_text(readme, encoding="utf-8")
-    tests_dir = dest / handout.NOTEBOOK_TESTS_DIR
-    if tests_dir.exists():
-        raise FileExistsError(f"assignments/{a.name}/{handout.NOTEBOOK_TESTS_DIR} exists; "
-                              "that name is reserved for the notebook's otter tests")
-    tests_dir.mkdir()
-    for fname, text in handout.otter_tests(a).items():
-        (tests_dir / fname).write_text(text, encoding="utf-8")
-    nb = handout.build_notebook(a, readme, stub, install=install)
+    wheel_name = None
+    if wheel_path is not None:
+        if (dest / wheel_path.name).exists():
+            raise FileExistsError(f"assignments/{a.name}/{wheel_path.name} exists; that name "
+                                  "is reserved for the checker's wheel")
+        shutil.copy2(wheel_path, dest / wheel_path.name)
+        wheel_name = wheel_path.name
+    command = handout.install_command(wheel_name, install)
+    (dest / "README.md").write_text(
+        handout.with_install_section(readme, handout.install_section(a, command)),
+        encoding="utf-8")
+    nb = handout.build_notebook(a, readme, stub, install_cmd=command)
     nb_path = dest / f"{a.module}.ipynb"
     nbformat.write(nb, str(nb_path))
     return nb_path
@@ -119,24 +132,64 @@ def _check_no_secret(folder: Path, secret: str) -> None:
 
 
 def release(names: list[str], out_dir: Path, *, root: Path | None = None,
-            secret: str | None = None, device: str = "cpu", install: str = DEFAULT_INSTALL,
+            secret: str | None = None, device: str = "cpu",
+            install: str | None = DEFAULT_INSTALL,
             progress: Callable[[str], None] | None = None,
-            make_zygote: Callable[[], Zygote] = Zygote) -> list[Released]:
-    """Verify, then build the release of each assignment into `out_dir`."""
+            make_zygote: Callable[[], Zygote] = Zygote,
+            progress_bar: bool | None = None) -> list[Released]:
+    """Verify, then build the release of each assignment into `out_dir`.
+
+    `progress` gets a line per stage; `progress_bar` (default: when stderr is a terminal)
+    shows a bar over every verification step (each mutant and variant graded) and build
+    instead, with the stage as its description and `progress` getting warnings only."""
+    from tqdm import tqdm
+
     root = Path(root) if root is not None else assignments.project_root()
-    say = progress or (lambda _msg: None)
     names = list(dict.fromkeys(names))
     suites = []
     for name in names:
         a = assignments.load(name, root)
         suites.append(grading.load_suite(a, assignments.reference_dir(name, root)))
 
+    if progress_bar is None:
+        progress_bar = sys.stderr.isatty()
+    # Per assignment: "verifying X", its verify steps, "building X"; then the wheel.
+    bar = tqdm(total=sum(verify.steps(s) + 2 for s in suites) + 1, disable=not progress_bar,
+               file=sys.stderr, unit="step", desc="release", dynamic_ncols=True)
+    step_open = [False]
+
+    def say(msg: str) -> None:
+        """A stage starts (so the previous one is done), or a warning."""
+        if not progress_bar:
+            if progress is not None:
+                progress(msg)
+            return
+        if msg.startswith("warning: "):
+            bar.write(msg, file=sys.stderr)
+            return
+        if step_open[0]:
+            bar.update(1)
+        step_open[0] = True
+        bar.set_description(msg)
+
+    try:
+        return _release(suites, Path(out_dir), root, secret, device, install, say,
+                        make_zygote)
+    finally:
+        if step_open[0]:
+            bar.update(1)
+        bar.close()
+
+
+def _release(suites, out_dir: Path, root: Path, secret, device, install, say,
+             make_zygote) -> list[Released]:
     problems: list[str] = []
     checks: dict[str, verify.Verification] = {}
     with make_zygote() as zygote:
         for suite in suites:
             say(f"verifying {suite.assignment.name}")
-            v = verify.verify(suite, zygote, device=device)
+            v = verify.verify(suite, zygote, device=device,
+                              progress=lambda msg: say(f"verifying {msg}"))
             checks[suite.assignment.name] = v
             problems.extend(v.problems)
             for w in v.warnings:
@@ -144,17 +197,18 @@ def release(names: list[str], out_dir: Path, *, root: Path | None = None,
     if problems:
         raise ReleaseRefused(problems)
 
-    out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".dlgrade-release-", dir=out_dir.parent))
     released: list[Released] = []
     try:
         pin = torch_pin()
+        say("building the checker's wheel")
+        student_wheel = wheel.build(staging / ".wheel")  # WheelError: nothing is written
         for suite in suites:
             a = suite.assignment
             say(f"building {a.name}")
             folder = staging / a.name
-            nb = build_student_folder(suite, folder, install)
+            nb = build_student_folder(suite, folder, install, student_wheel)
             bundle_secret = secret or _secrets.token_hex(32)
             _check_no_secret(folder, bundle_secret)
             zip_folder(folder, staging / f"{a.name}.zip", prefix=f"{a.name}/")
@@ -166,7 +220,8 @@ def release(names: list[str], out_dir: Path, *, root: Path | None = None,
             released.append(Released(a.name, out_dir / a.name, out_dir / f"{a.name}.zip",
                                      out_dir / a.name / nb.name,
                                      out_dir / f"{a.name}-autograder.zip",
-                                     checks[a.name].summary))
+                                     checks[a.name].summary, student_wheel.name))
+        shutil.rmtree(staging / ".wheel")
         out_dir.mkdir(parents=True, exist_ok=True)
         for entry in sorted(staging.iterdir()):
             target = out_dir / entry.name

@@ -83,6 +83,16 @@ def _fixtures_current(suite: grading.Suite, zygote: Zygote, v: Verification) -> 
                 v.warnings.append(f"{a.name}: fixtures/{old.name} belongs to no public test")
 
 
+def steps(suite: grading.Suite) -> int:
+    """How many times `verify` calls its progress callback for `suite` (fixtures,
+    reference, stub, each mutant, each correct_/naive_ variant): a progress bar's total."""
+    if suite.reference is None or suite.reference_dir is None:
+        return 0
+    variants = [p for p in (suite.reference_dir / "variants").glob("*.py")
+                if p.stem.split("_")[0] in ("correct", "naive")]
+    return 3 + len(mutants.find(suite.reference_dir)) + len(variants)
+
+
 def _placeholders(suite: grading.Suite, v: Verification) -> None:
     """One problem per authored file that still holds a `dlgrade new` placeholder (the
     generated stub and fixtures are checked through their sources)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -20,6 +19,11 @@ from pathlib import Path
 
 MB = 1024 * 1024
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+# A checkout (PACKAGE_ROOT holds reference/, hidden tests, other submissions) must never be
+# exposed whole. A copy installed from the student wheel lives in site-packages, which holds
+# nothing of the kind: there the virtualenv around it is bound like any Python install.
+_IN_CHECKOUT = any(os.path.exists(os.path.join(PACKAGE_ROOT, n))
+                   for n in ("pyproject.toml", "reference", "assignments", ".git"))
 """The folder holding the grader package (a checkout, or site-packages)."""
 
 
@@ -87,7 +91,7 @@ def _python_roots() -> list[str]:
     out: list[str] = []
     for c in cands:
         for p in {os.path.abspath(c), os.path.realpath(c)}:
-            if not os.path.isdir(p) or _is_under(PACKAGE_ROOT, p):
+            if not os.path.isdir(p) or (_IN_CHECKOUT and _is_under(PACKAGE_ROOT, p)):
                 continue
             if _is_under(p, PACKAGE_ROOT) and not _is_under(p, os.path.join(PACKAGE_ROOT,
                                                                               ".venv")):
@@ -180,6 +184,10 @@ class Sandbox:
         return cmd
 
     def warning(self) -> str | None:
+        if self.name == "plain":
+            return ("sandbox: none; every worker is a plain Python process (with resource "
+                    "limits where the platform has them): it can read any file this user "
+                    "can read and use the network")
         if self.name == "rlimits":
             return ("sandbox: namespaces unavailable (no working bubblewrap, or "
                     "--sandbox rlimits); workers are isolated by a separate process, "
@@ -219,11 +227,20 @@ def probe_bwrap() -> str | None:
     return why or None
 
 
+PLAIN_PLATFORMS = ("win32", "darwin")
+"""Where workers are plain processes (grader.boundary.spawn): no fork on Windows, and
+forking a process that imported torch is unsafe on macOS."""
+
+
 def choose(mode: str = "auto") -> tuple[Sandbox, str | None]:
     """The sandbox for --sandbox MODE (auto, bwrap, rlimits), and why it is degraded.
 
     Raises RuntimeError for "bwrap" when bubblewrap does not work here.
     """
+    if mode == "plain":
+        return Sandbox("plain"), "--sandbox plain"
+    if mode == "auto" and sys.platform in PLAIN_PLATFORMS:
+        return Sandbox("plain"), f"no sandbox on {sys.platform}"
     if mode == "rlimits":
         return Sandbox("rlimits"), "--sandbox rlimits"
     why = probe_bwrap()
@@ -510,6 +527,10 @@ def enter_worker(limits: Limits, workdir: str, uid: int | None = None,
     starts its threads then and the filter denies threads. Returns notes on protections
     that could not be applied (empty when all are on).
     """
+    # Imported here, not at the top: `resource` is Unix-only, and this module must import on
+    # Windows too (a student's `dlgrade check` loads it to choose the isolation).
+    import resource
+
     notes: list[str] = []
     os.setsid()  # its own process group, so a kill reaches everything it starts
     die_with_parent()

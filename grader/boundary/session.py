@@ -218,6 +218,8 @@ class Zygote:
 def describe_status(status: int | None) -> str:
     if status is None:
         return "the worker stopped responding"
+    if not hasattr(os, "WIFSIGNALED"):  # Windows: a plain worker's exit status << 8
+        return f"the worker exited with status {status >> 8}"
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         try:
@@ -274,6 +276,12 @@ class CallResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def _printed(reply: dict) -> dict:
+    """A call reply's "printed" text (what the student's function printed), bounded."""
+    text = reply.get("printed")
+    return {"printed": text[:2000]} if isinstance(text, str) and text else {}
 
 
 class _OutputTail(threading.Thread):
@@ -446,7 +454,7 @@ class WorkerSession:
             return CallResult(error=CallError(str(err.get("type", "Error"))[:100],
                                               str(err.get("message", ""))[:2000],
                                               str(err.get("traceback", ""))[:4000]),
-                              elapsed_ns=elapsed)
+                              elapsed_ns=elapsed, extra=_printed(reply))
         try:
             value = wire.Decoder(msg).decode(reply.get("result"))
         except wire.ProtocolError as e:
@@ -457,6 +465,7 @@ class WorkerSession:
         ops = reply.get("ops", [])
         op_count = reply.get("op_count", 0)
         extra = {k: reply[k] for k in ("gpu_ms",) if k in reply}
+        extra.update(_printed(reply))
         functions = reply.get("functions", [])
         asked = (header.get("calls", [{}])[index] if index is not None else header)
         if asked.get("op", "call") == "call" and asked.get("record_ops") and (

@@ -29,12 +29,17 @@ request let a submission compute its answers untimed).
 "canary" names grader.boundary.canary.probe for this worker: the trusted side interleaves
 calls to it, whose true record it knows, with the submission's (see that module).
 Every reply carries the request's "seq" and "ok"; failures carry "error": {"type",
-"message", "traceback"}.
+"message", "traceback"}. A "call" reply (ok or not) also carries "printed": the first
+PRINTED_CHARS characters the function wrote to sys.stdout and sys.stderr, when it wrote any
+(the trusted side shows them for public tests only: in a hidden test they could carry the
+hidden inputs out).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import os
 import socket
 import sys
@@ -147,13 +152,54 @@ def _recorder_intact(recorder: OpRecorder) -> bool:
             and not _guard["popped"])
 
 
-def _error(exc: BaseException) -> dict:
-    tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    # Drop the worker's own frames: the student needs their code's frames only.
-    text = "".join(line for line in tb if "grader/boundary/worker.py" not in line)
+PRINTED_CHARS = 2000
+
+
+class _Printed(io.TextIOBase):
+    """sys.stdout/sys.stderr during a call: keeps the first PRINTED_CHARS characters and
+    counts the rest, so a print in a loop cannot fill the worker's memory."""
+
+    def __init__(self):
+        super().__init__()
+        self.parts: list[str] = []
+        self.kept = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text) -> int:
+        text = str(text)
+        if self.kept < PRINTED_CHARS:
+            part = text[:PRINTED_CHARS - self.kept]
+            self.parts.append(part)
+            self.kept += len(part)
+        return len(text)
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def _error(exc: BaseException, path: str | None = None) -> dict:
+    """An exception as the trusted side gets it. With `path` (the submission's file in the
+    worker's temporary folder), the traceback keeps only the frames in that file, named by
+    its file name: a student needs the line of their code that failed, not frames inside
+    torch/_ops.py, nor a temporary path."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [f for f in frames if path is not None and f.filename == path]
+    if mine:
+        tb = ["Traceback (most recent call last):\n", *traceback.format_list(mine),
+              *traceback.format_exception_only(type(exc), exc)]
+    else:
+        tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+        # Drop the worker's own frames: the student needs their code's frames only.
+        tb = [line for line in tb if "grader/boundary/worker.py" not in line]
+    text, message = "".join(tb), str(exc)
+    if path is not None:
+        name = os.path.basename(path)
+        text, message = text.replace(path, name), message.replace(path, name)
     return {
         "type": type(exc).__name__,
-        "message": str(exc)[:2000],
+        "message": message[:2000],
         "traceback": text[-4000:],
     }
 
@@ -180,6 +226,10 @@ class Worker:
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.module = None
+        self.path: str | None = None
+        """The submission's file, once loaded (tracebacks are trimmed to its frames)."""
+        self.printed = ""
+        """What the last call printed (see PRINTED_CHARS)."""
         self.objects: dict[int, object] = {}
         self.next_handle = 1
         self.grader_functions: dict[str, object] = {}
@@ -209,6 +259,7 @@ class Worker:
             self.grader_functions[req["canary"]] = canary.probe
         name = req["module"]
         path = os.path.join(os.getcwd(), name + ".py")
+        self.path = path
         with open(path, "w", encoding="utf-8") as f:
             f.write(req["source"])
         spec = importlib.util.spec_from_file_location(name, path)
@@ -244,17 +295,22 @@ class Worker:
         functions = FunctionRecorder() if recorder is not None else None
         repeat = max(1, int(req.get("repeat", 1)))
         intact = False
-        if recorder is not None:
-            with functions, recorder:
-                _guard.update(active=True, popped=False)
-                try:
-                    result = fn(*args, **kwargs)
-                finally:
-                    _guard["active"] = False
-                intact = _recorder_intact(recorder)
-        else:
-            for _ in range(repeat):
-                result = fn(*args, **kwargs)
+        printed = _Printed()
+        try:
+            with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+                if recorder is not None:
+                    with functions, recorder:
+                        _guard.update(active=True, popped=False)
+                        try:
+                            result = fn(*args, **kwargs)
+                        finally:
+                            _guard["active"] = False
+                        intact = _recorder_intact(recorder)
+                else:
+                    for _ in range(repeat):
+                        result = fn(*args, **kwargs)
+        finally:
+            self.printed = printed.text()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         keep = set(req.get("keep", []))
@@ -383,7 +439,7 @@ class Worker:
                 ok = True
             except BaseException as exc:  # noqa: BLE001 - reported like any call's error
                 reply, enc, ok = {"seq": seq, "ok": False, "index": k,
-                                  "error": _error(exc)}, None, False
+                                  "error": _error(exc, self.path)}, None, False
             self._reply(seq, reply, enc)
             if not ok:
                 return
@@ -468,10 +524,13 @@ class Worker:
                     raise ValueError(f"unknown op {op!r}")
                 reply.update(seq=seq, ok=True)
             except BaseException as exc:  # noqa: BLE001 - SystemExit and friends are results too
-                reply, enc = {"seq": seq, "ok": False, "error": _error(exc)}, None
+                reply, enc = {"seq": seq, "ok": False, "error": _error(exc, self.path)}, None
             self._reply(seq, reply, enc)
 
     def _reply(self, seq, reply: dict, enc: wire.Encoder | None) -> None:
+        if self.printed:  # what the call just answered printed (see _invoke)
+            reply["printed"] = self.printed
+            self.printed = ""
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
@@ -480,7 +539,7 @@ class Worker:
         try:
             wire.send(self.sock, reply, enc)
         except wire.ProtocolError as exc:
-            fail = {"seq": seq, "ok": False, "error": _error(exc)}
+            fail = {"seq": seq, "ok": False, "error": _error(exc, self.path)}
             if "index" in reply:
                 fail["index"] = reply["index"]
             wire.send(self.sock, fail)

@@ -15,10 +15,12 @@ so an interrupted-then-resumed run writes exactly what an uninterrupted one does
 
 from __future__ import annotations
 
+import json
 import os
 import secrets as _secrets
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +29,59 @@ from grader.classroom.executors import Task
 from grader.engine import grading
 
 SUITE_DIGEST_KEY = "suite_digest"
+MARKER = ".dlgrade.json"
+"""Written into an output folder on its first run: which assignment it holds grades of."""
+LMS_FORMATS = ("canvas",)
+
+
+class OutDirError(ValueError):
+    """The output folder cannot be used (a file, or it holds another assignment's grades)."""
+
+
+def out_dir_assignment(out_dir: Path) -> str | None:
+    """The assignment whose grades `out_dir` holds: its marker, else (a folder written
+    before markers existed) the `assignment` of a results.json in it; None when empty."""
+    marker = out_dir / MARKER
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and isinstance(data.get("assignment"), str):
+            return data["assignment"]
+    except (OSError, ValueError):
+        pass
+    if not out_dir.is_dir():
+        return None
+    for results in sorted(out_dir.glob("*/results.json"))[:20]:
+        try:
+            name = json.loads(results.read_text(encoding="utf-8")).get("assignment")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(name, str):
+            return name
+    return None
+
+
+def check_out_dir(out_dir: Path, assignment: str, force: bool = False) -> None:
+    """Refuse an output folder that is a file, or that holds another assignment's grades
+    (grading into it would replace its grades.csv and report.html): unless `force`."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutDirError(f"--out {out_dir}: is a file; expected a folder (created when "
+                          "missing)")
+    for parent in out_dir.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutDirError(f"--out {out_dir}: {parent} is a file; expected a folder")
+            break
+    other = out_dir_assignment(out_dir)
+    if other is not None and other != assignment and not force:
+        raise OutDirError(f"--out {out_dir}: holds the grades of assignment {other!r}, not "
+                          f"{assignment!r}; choose another folder, or pass --force to grade "
+                          f"{assignment} into it (its grades.csv and report.html are replaced)")
+
+
+def _write_marker(out_dir: Path, assignment: str) -> None:
+    if out_dir_assignment(out_dir) != assignment or not (out_dir / MARKER).is_file():
+        report.write_atomic(out_dir / MARKER, json.dumps({"assignment": assignment}) + "\n")
 
 
 @dataclass
@@ -42,6 +97,8 @@ class GradeRun:
     """Taken from an earlier run's results."""
     failed: list[tuple[str, str]] = field(default_factory=list)
     """(id, why) for submissions the machinery could not grade; no result was written."""
+    files: list[Path] = field(default_factory=list)
+    """The class-wide files written (grades.csv, report.html, an LMS export)."""
 
 
 def resolve_secret(secret: str | None, out_dir: Path) -> str:
@@ -126,9 +183,14 @@ def _progress(total: int, initial: int, enabled: bool | None):
 def grade_all(suite: grading.Suite, subs: list[intake.Submission], out_dir: Path, *,
               secret: str, device: str, executor=None, zygote=None, force: bool = False,
               timeout: float | None = None, progress: bool | None = None,
-              class_report: bool = True) -> GradeRun:
+              class_report: bool = True, lms: str | None = None) -> GradeRun:
     """Grade `subs` into `out_dir` with `executor` (default: a LocalExecutor with one job
-    on `zygote`). `progress`: None = a bar when stderr is a terminal."""
+    on `zygote`). `progress`: None = a bar when stderr is a terminal. `lms`: also write
+    that learning-management system's gradebook (LMS_FORMATS). Raises OutDirError for a
+    folder check_out_dir refuses (`force` overrides another assignment's folder)."""
+    check_out_dir(Path(out_dir), suite.assignment.name, force)
+    if lms is not None and lms not in LMS_FORMATS:
+        raise ValueError(f"lms: expected one of {', '.join(LMS_FORMATS)}, got {lms!r}")
     from grader.classroom.executors import LocalExecutor
 
     own = executor is None
@@ -137,16 +199,40 @@ def grade_all(suite: grading.Suite, subs: list[intake.Submission], out_dir: Path
     try:
         return _grade_all(suite, subs, Path(out_dir), secret=secret, device=device,
                           executor=executor, force=force, timeout=timeout,
-                          progress=progress, class_report=class_report)
+                          progress=progress, class_report=class_report, lms=lms)
     finally:
         if own:
             executor.close()
 
 
+def _wait_for_workers(executor, bar) -> None:
+    """Let the bar tick while the fork server starts (it imports torch: seconds), instead
+    of sitting still at 0 as if nothing happened."""
+    ready = getattr(executor, "wait_ready", None)
+    if ready is None or bar.disable:
+        return
+    bar.set_description("starting workers")
+    done = threading.Event()
+
+    def tick():
+        while not done.wait(0.25):
+            bar.refresh()
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        ready()
+    finally:
+        done.set()
+        ticker.join()
+        bar.set_description("grading")
+
+
 def _grade_all(suite, subs, out_dir: Path, *, secret, device, executor, force, timeout,
-               progress, class_report) -> GradeRun:
+               progress, class_report, lms=None) -> GradeRun:
     a = suite.assignment
     out_dir.mkdir(parents=True, exist_ok=True)
+    _write_marker(out_dir, a.name)
     folders = intake.safe_names([s.id for s in subs])
     _remove_stale_temporaries(out_dir, list(folders.values()))
     sdigest = grading.suite_digest(suite)
@@ -171,6 +257,8 @@ def _grade_all(suite, subs, out_dir: Path, *, secret, device, executor, force, t
                 todo.append(Task(a.name, s.id, s.source, seeds[s.id], device, s.digest,
                                  a.digest, sdigest, timeout))
         bar = _progress(len(subs), len(subs) - len(todo), progress)
+        if todo:
+            _wait_for_workers(executor, bar)
         for task, outcome in executor.run(todo):
             if isinstance(outcome, BaseException):
                 # The machinery failed (a lost Dask worker, a fork server that died): the
@@ -202,16 +290,24 @@ def _grade_all(suite, subs, out_dir: Path, *, secret, device, executor, force, t
             except report.ResultsFormatError as e:
                 run.failed.append((s.id, f"unreadable results: {e}"))
     test_ids = [t.id for t in a.tests]
-    report.write_atomic(out_dir / "grades.csv", report.grades_csv(run.results, test_ids))
+    members = {s.id: s.members for s in subs if s.members}
+    report.write_atomic(out_dir / "grades.csv",
+                        report.grades_csv(run.results, test_ids, folders, members))
+    run.files.append(out_dir / "grades.csv")
     if class_report:
         from grader.classroom import classreport
 
         try:
             report.write_atomic(out_dir / "report.html",
                                 classreport.html_report(a, run.results, folders))
+            run.files.append(out_dir / "report.html")
         except Exception as e:  # noqa: BLE001 - the gradebook is written; say what is not
             print(f"warning: report.html not written: {type(e).__name__}: {e}",
                   file=sys.stderr)
+    if lms == "canvas":
+        report.write_atomic(out_dir / "canvas.csv",
+                            report.canvas_csv(run.results, a.name, a.max_score, members))
+        run.files.append(out_dir / "canvas.csv")
     return run
 
 

@@ -101,6 +101,13 @@ class LocalExecutor:
     def _grade(self, task: Task) -> grading.SubmissionResult:
         return task.grade(self.suite, self._live_zygote())
 
+    def wait_ready(self) -> None:
+        """Block until the fork server is up (a failure shows on the first task)."""
+        try:
+            self._live_zygote()._ready()
+        except Exception:  # noqa: BLE001 - reported per submission by run()
+            pass
+
     def run(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, object]]:
         tasks = list(tasks)
         if self.jobs == 1:

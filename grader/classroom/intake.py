@@ -57,6 +57,9 @@ class Submission:
     source: str | None = None
     error: str | None = None
     """Why it cannot be graded; the student gets a zero-score result with this reason."""
+    members: list[str] | None = None
+    """A group's members (Gradescope metadata listing several submitters), one id each:
+    the gradebook gets a row per member."""
     note: str = ""
     """Which file was taken when the submission held several candidates, and why."""
 
@@ -353,6 +356,13 @@ def _field(d: dict, key: str):
 
 def gradescope_id(meta, folder: str) -> str:
     """A submission's id from its metadata: e-mails, else names, else the folder name."""
+    members = gradescope_members(meta)
+    return "+".join(members) if members else folder
+
+
+def gradescope_members(meta) -> list[str]:
+    """The submitters' e-mail addresses (else names), sorted; [] when not every submitter
+    has one."""
     people = _field(meta, "submitters") or []
     if not isinstance(people, list):
         people = []
@@ -360,8 +370,8 @@ def gradescope_id(meta, folder: str) -> str:
         values = [str(_field(p, key)).strip() for p in people if _field(p, key)]
         values = [v for v in values if v]
         if values and len(values) == len(people):
-            return "+".join(sorted(values))
-    return folder
+            return sorted(values)
+    return []
 
 
 def collect_gradescope(root: Path, module: str, stub: str | None = None) -> list[Submission]:
@@ -379,18 +389,40 @@ def collect_gradescope(root: Path, module: str, stub: str | None = None) -> list
     folders = sorted(e for e in root.iterdir() if e.is_dir() and not e.name.startswith("."))
     for d in folders:
         sid = gradescope_id(meta.get(d.name), d.name)
-        subs.append(_entry(d, module, sid, root, stub))
+        sub = _entry(d, module, sid, root, stub)
+        members = gradescope_members(meta.get(d.name))
+        if len(members) > 1:
+            sub.members = members
+        subs.append(sub)
     if not subs:
         raise IntakeError(f"no submission folders in the Gradescope export {root}")
     return subs
 
 
-def collect(paths: list[Path], module: str, stub: str | None = None) -> list[Submission]:
+SUBMISSION_SUFFIXES = (".py", ".ipynb", ".zip")
+_NOT_STUDENT_DIRS = ("__MACOSX", "__pycache__")
+
+
+def _not_a_submission(entry: Path) -> str | None:
+    """Why an entry of a class folder cannot be a student's submission, or None."""
+    if entry.name.startswith("."):
+        return "a hidden entry"
+    if entry.is_dir():
+        return "not a student's folder" if entry.name in _NOT_STUDENT_DIRS else None
+    if entry.suffix.lower() not in SUBMISSION_SUFFIXES:
+        return f"not a submission (expected a folder, {', '.join(SUBMISSION_SUFFIXES)})"
+    return None
+
+
+def collect(paths: list[Path], module: str, stub: str | None = None,
+            skipped: list[str] | None = None) -> list[Submission]:
     """Expand the command-line paths into submissions, in a stable order.
 
     `stub`: the released stub's text. A submission holding both `<module>.py` and
     `<module>.ipynb` is graded from the one that is not the untouched stub, or refused
     with a line naming both when both hold work (Submission.note says which was taken).
+    Entries of a class folder that cannot be submissions (hidden files, a notes.txt) are
+    left out, and a line saying so is appended to `skipped`.
     """
     subs: list[Submission] = []
     for p in paths:
@@ -401,9 +433,18 @@ def collect(paths: list[Path], module: str, stub: str | None = None) -> list[Sub
             subs.extend(collect_gradescope(p, module, stub))
         elif p.is_dir() and not (p / f"{module}.py").exists() \
                 and not (p / f"{module}.ipynb").exists():
-            entries = sorted(e for e in p.iterdir() if not e.name.startswith("."))
+            entries = []
+            for e in sorted(p.iterdir()):
+                why = _not_a_submission(e)
+                if why is None:
+                    entries.append(e)
+                elif skipped is not None:
+                    skipped.append(f"{e}: skipped, {why}")
             if not entries:
-                raise IntakeError(f"no submissions in {p}: the folder is empty")
+                raise IntakeError(f"no submissions in {p}: the folder is empty"
+                                  if not any(p.iterdir()) else
+                                  f"no submissions in {p}: no folder, "
+                                  f"{', '.join(SUBMISSION_SUFFIXES)} entry")
             subs.extend(_entry(e, module, e.stem if e.is_file() else e.name, p, stub)
                         for e in entries)
         else:

@@ -26,12 +26,20 @@ def _is_plain_assignment(node: ast.stmt) -> bool:
     return not any(isinstance(n, (ast.Call, ast.Await, ast.Yield)) for n in ast.walk(node))
 
 
+_CHECK_MODULES = ("otter", "grader.notebook_check")
+"""A released notebook's check machinery (dlgrade's checker; otter in older releases)."""
+
+
+def _is_check_machinery(module: str) -> bool:
+    return any(module == m or module.startswith(m + ".") for m in _CHECK_MODULES)
+
+
 def _is_otter(node: ast.stmt) -> bool:
     """The check machinery of a released notebook is not part of the submission."""
     if isinstance(node, ast.Import):
-        return all(a.name.split(".")[0] == "otter" for a in node.names)
+        return all(_is_check_machinery(a.name) for a in node.names)
     if isinstance(node, ast.ImportFrom):
-        return (node.module or "").split(".")[0] == "otter"
+        return _is_check_machinery(node.module or "")
     return False
 
 

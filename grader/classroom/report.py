@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from grader.engine.grading import SubmissionResult, TestResult
+from grader.engine.grading import PRINTED_HEADER, SubmissionResult, TestResult
 
 
 def num(x: float) -> float | int:
@@ -131,14 +131,53 @@ def feedback_text(r: SubmissionResult, title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def grades_csv(results: list[SubmissionResult], test_ids: list[str]) -> str:
+GRADES_COLUMNS = ["submission", "score", "max_score", "status", "folder"]
+"""grades.csv's first columns; one column per test id follows, holding its points."""
+
+
+def _rows(results: list[SubmissionResult], members: dict[str, list[str]] | None):
+    """(row id, result) sorted by row id: a group's result once per member."""
+    members = members or {}
+    rows = [(m, r) for r in results for m in (members.get(r.submission) or [r.submission])]
+    return sorted(rows, key=lambda x: x[0])
+
+
+def grades_csv(results: list[SubmissionResult], test_ids: list[str],
+               folders: dict[str, str] | None = None,
+               members: dict[str, list[str]] | None = None) -> str:
+    """The gradebook: one row per submission (per member, for a group whose members
+    `members` lists), `folder` naming its folder of results.json and feedback.txt."""
+    folders = folders or {}
     buf = io.StringIO()
     w = csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
-    w.writerow(["submission", "score", "max_score", "status", *test_ids])
-    for r in sorted(results, key=lambda r: r.submission):
+    w.writerow([*GRADES_COLUMNS, *test_ids])
+    for sid, r in _rows(results, members):
         by_id = {t.id: t.points for t in r.tests}
-        w.writerow([r.submission, num(r.score), num(r.max_score), r.status,
+        w.writerow([sid, num(r.score), num(r.max_score), r.status,
+                    folders.get(r.submission, ""),
                     *[num(by_id.get(t, 0.0)) for t in test_ids]])
+    return buf.getvalue()
+
+
+CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+
+
+def canvas_csv(results: list[SubmissionResult], column: str, max_score: float,
+               members: dict[str, list[str]] | None = None) -> str:
+    """A gradebook Canvas imports (Grades > Import): its five student columns, then one
+    assignment column `column` ("Name (canvas id)" to post into an existing Canvas
+    assignment; a plain name creates one), and a "Points Possible" row.
+
+    dlgrade knows each student by their submission id (an e-mail address for a Gradescope
+    export), so `Student` and `SIS Login ID` hold that id, and `ID`, `SIS User ID` and
+    `Section` are left for the TA: Canvas matches a row by ID, else SIS User ID, else SIS
+    Login ID, and lists on import the rows it could not match."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([*CANVAS_COLUMNS, column])
+    w.writerow(["    Points Possible", "", "", "", "", num(max_score)])
+    for sid, r in _rows(results, members):
+        w.writerow([sid, "", "", sid, "", num(r.score)])
     return buf.getvalue()
 
 
@@ -183,6 +222,8 @@ def check_table(r: SubmissionResult) -> str:
                      first if not t.passed else ""])
         if not t.passed and not t.not_attempted and len(t.output.splitlines()) > 1:
             details.append(f"{t.id}:\n" + "\n".join(t.output.splitlines()[1:]))
+        elif t.passed and PRINTED_HEADER in t.output:
+            details.append(f"{t.id}:\n" + t.output[t.output.index(PRINTED_HEADER):])
     out = table(rows, ["test", "points", "result", "why"])
     if details:
         out += "\n\n" + "\n\n".join(details)

@@ -199,8 +199,32 @@ def run_test(suite: Suite, test: TestSpec, session: WorkerSession, *, seed: int,
         result.extra.update(figures)
         if result.passed and lines:
             result.output = "\n".join(["passed", *("  " + line for line in lines)])
+    if not hidden and not not_attempted:
+        # What the student's own code printed, for public tests only: in a hidden test it
+        # could carry the hidden inputs out.
+        shown = printed_section(ctx.calls)
+        if shown:
+            result.output = f"{result.output}\n{shown}"
     result.extra["context"] = ctx  # removed before anything is written
     return result
+
+
+PRINTED_HEADER = "your code printed"
+PRINTED_LINES = 10
+
+
+def printed_section(calls) -> str:
+    """The first PRINTED_LINES lines the student's functions printed during a test (each
+    call's "printed" text, see grader.boundary.worker), or "" when they printed nothing."""
+    text = "".join(c.extra.get("printed", "") for c in calls
+                   if isinstance(c.extra.get("printed"), str))
+    lines = text.splitlines()
+    if not lines:
+        return ""
+    shown = [line[:200] for line in lines[:PRINTED_LINES]]
+    more = len(lines) - len(shown)
+    tail = [f"  | ... ({more} more lines)"] if more > 0 else []
+    return "\n".join([f"{PRINTED_HEADER} (first lines):", *("  | " + x for x in shown), *tail])
 
 
 LAZY_IMPORTS = {"torch.optim": "torch._dynamo"}

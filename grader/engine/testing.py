@@ -380,9 +380,14 @@ class TestContext:
             self.fail("protocol", f"{fn}: {err.message}", f"{fn}: returned an unreadable value")
         tb = err.traceback.strip().splitlines()
         where = ""
-        for line in reversed(tb):
-            if line.strip().startswith("File "):
-                where = " (" + line.strip() + ")"
+        for i in range(len(tb) - 1, -1, -1):
+            if tb[i].strip().startswith("File "):
+                # The worker keeps the submission's own frames only: this is the student's
+                # line, shown with its code.
+                code = tb[i + 1].strip() if i + 1 < len(tb) else ""
+                if code.startswith(("File ", "^", "~")) or code == tb[-1].strip():
+                    code = ""
+                where = f" ({tb[i].strip()}{': ' + code if code else ''})"
                 break
         self.fail("exception", f"{fn} raised {err.type}: {err.message}{where}",
                   f"{fn} raised an exception")

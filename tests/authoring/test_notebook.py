@@ -100,3 +100,28 @@ def test_run_public_test_on_a_plain_namespace():
     assert text.startswith("linear_public: FAILED (0/1 points)") and "db" in text, text
     with pytest.raises(LookupError):
         notebook_check.run_public_test(NAME, "linear", vars(ref), directory=directory)
+
+
+def test_pooling_notebook_checks_its_public_performance_tests():
+    """Every public test gets a check cell, performance tests included (pooling's two
+    native-speed tests are 2 of its 6 public points)."""
+    a = suite("pooling").assignment
+    readme = (a.directory / "README.md").read_text()
+    nb = handout.build_notebook(a, readme, (a.directory / "pooling.py").read_text(),
+                                install_cmd="pip install dlgrade-0.1.0-py3-none-any.whl")
+    checks = [c.metadata["dlgrade"]["test"] for c in nb.cells
+              if "check" in c.metadata.get("tags", [])]
+    public = [t for t in a.tests if t.visibility == "public"]
+    assert checks == [t.id for t in public]
+    assert {"perf_maxpool_native", "perf_avgpool_native"} <= set(checks)
+    assert sum(t.points for t in public if t.id in checks) == 6
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    assert first.source.endswith("%pip install -q dlgrade-0.1.0-py3-none-any.whl")
+
+
+def test_checker_machinery_is_not_part_of_a_graded_notebook():
+    cells = [("c1", "from grader.notebook_check import Checker\n\n"
+                    "dlgrade = Checker('backprop', globals())"),
+             ("c2", "import torch\ndef f(x):\n    return x"), ("c3", "dlgrade.check('x')")]
+    code = notebook.code_from_cells(cells)
+    assert "grader" not in code and "Checker" not in code and "def f(x)" in code

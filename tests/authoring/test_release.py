@@ -8,8 +8,10 @@ Gradescope bundle run in a fake /autograder, and `check`/`grade` on filled-in no
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -22,7 +24,7 @@ import nbformat
 import pytest
 
 from grader import cli
-from grader.authoring import gradescope, handout, release
+from grader.authoring import gradescope, handout, release, wheel
 from tests.conftest import ROOT
 
 NAME = "backprop"
@@ -73,8 +75,7 @@ def test_student_folder_and_zip(dist):
     names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     public = [t.id for t in handout.public_tests(_assignment())]
     expected = {f"{NAME}.py", "README.md", "assignment.yaml", "public_tests.py",
-                f"{NAME}.ipynb", *(f"fixtures/{t}.npz" for t in public),
-                *(f"tests/{t}.py" for t in public)}
+                f"{NAME}.ipynb", *(f"fixtures/{t}.npz" for t in public), _wheel_name()}
     assert names == expected
     assert (folder / f"{NAME}.py").read_text() == \
         (ROOT / "assignments" / NAME / f"{NAME}.py").read_text()
@@ -88,7 +89,58 @@ def test_student_folder_and_zip(dist):
     ref_body = "z = logits - logits.max(dim=1, keepdim=True).values"
     assert ref_body in _reference_source()
     assert not any(ref_body in p.read_text(errors="replace")
-                   for p in folder.rglob("*") if p.is_file() and p.suffix != ".npz")
+                   for p in folder.rglob("*") if p.is_file() and p.suffix not in (".npz",
+                                                                                   ".whl"))
+    # the student README says how to install the checker, with the wheel beside it
+    readme = (folder / "README.md").read_text()
+    assert f"    pip install {_wheel_name()}\n" in readme
+    assert readme.index("## Installing the checker") < readme.index("## 1.")
+
+
+def _wheel_name() -> str:
+    from grader.cli import version
+
+    return f"dlgrade-{version()}-py3-none-any.whl"
+
+
+def test_the_wheel_holds_the_grader_package_only(dist):
+    """What a student installs: grader/ and its metadata; no reference solution, no hidden
+    test, no mutant, nothing of assignments/ (even the public files come in the zip)."""
+    path = dist / NAME / _wheel_name()
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+        text = b"".join(z.read(n) for n in names if n.endswith(".py"))
+        meta = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    version = re.search(r"^Version: (\S+)$", meta, re.M).group(1)
+    assert {n.split("/")[0] for n in names} == {"grader", f"dlgrade-{version}.dist-info"}
+    assert "grader/cli.py" in names and "grader/notebook_check.py" in names
+    assert not [n for n in names for part in n.split("/")
+                if part in ("reference", "assignments", "mutants", "variants", "fixtures")
+                or part.startswith("hidden")]
+    # no solution line of any reference (between its SOLUTION markers) and no hidden test
+    # function is in the package's source
+    for ref in (ROOT / "reference").glob("*/*.py"):
+        inside = False
+        for line in ref.read_text().splitlines():
+            if "# BEGIN SOLUTION" in line or "# END SOLUTION" in line:
+                inside = "BEGIN" in line
+            elif inside and len(line.strip()) > 40 and not line.strip().startswith("#"):
+                assert line.strip().encode() not in text, (ref, line)
+    # (docstrings in grader/ show `def linear(t):` as an example: compare whole functions)
+    for hidden in (ROOT / "reference").glob("*/hidden_tests.py"):
+        source = hidden.read_text()
+        bodies = [ast.get_source_segment(source, node) for node in ast.parse(source).body
+                  if isinstance(node, ast.FunctionDef)]
+        assert bodies and not [b for b in bodies if b.encode() in text], hidden
+    assert wheel.audit(path) == names
+    # the audit refuses a wheel that carries reference files
+    bad = dist.parent / "bad.whl"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bad, "w") as out:
+        for n in names:
+            out.writestr(n, src.read(n))
+        out.writestr(f"reference/{NAME}/{NAME}.py", _reference_source())
+    with pytest.raises(wheel.WheelError, match="reference/"):
+        wheel.audit(bad)
 
 
 def _assignment():
@@ -105,9 +157,14 @@ def test_notebook_structure(dist):
                if "student" in c.metadata.get("tags", [])]
     assert sorted(student) == sorted(a.functions)  # one cell per student function
     checks = [c.source for c in nb.cells if "check" in c.metadata.get("tags", [])]
-    assert checks == [f"grader.check({t.id!r})" for t in handout.public_tests(a)]
-    init = next(c.source for c in nb.cells if "otter_init" in c.metadata.get("tags", []))
-    assert "otter.Notebook(tests_dir='tests')" in init
+    # every public test has a check cell, performance tests included
+    assert checks == [f"dlgrade.check({t.id!r})" for t in a.tests if t.visibility == "public"]
+    init = next(c.source for c in nb.cells if "check_init" in c.metadata.get("tags", []))
+    assert f"dlgrade = Checker({NAME!r}, globals())" in init
+    # the first code cell installs the wheel shipped next to the notebook
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    assert "setup" in first.metadata["tags"]
+    assert f"\n%pip install -q {_wheel_name()}" in first.source
     # each function cell is the stub's function, docstring included
     stub = (ROOT / "assignments" / NAME / f"{NAME}.py").read_text()
     for c in nb.cells:
@@ -122,16 +179,6 @@ def test_notebook_structure(dist):
             assert all(order[f] < i for f in test.functions)
     md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert a.title in md and "not attempted" in md
-
-
-def test_otter_test_files_are_ok_format(dist):
-    from otter.test_files.ok_test import OKTestFile
-
-    for t in handout.public_tests(_assignment()):
-        tf = OKTestFile.from_file(str(dist / NAME / "tests" / f"{t.id}.py"))
-        assert tf.name == t.id and len(tf.test_cases) == 1
-        assert not tf.test_cases[0].hidden
-        assert f"run_public_test('{NAME}', '{t.id}', globals())" in tf.test_cases[0].body
 
 
 def test_autograder_bundle_contents(dist):
@@ -186,14 +233,17 @@ def test_notebook_runs_headless_stub_then_solution(dist, tmp_path):
             os.environ.pop("PYTHONPATH", None)
         else:
             os.environ["PYTHONPATH"] = old
-    for t in handout.public_tests(_assignment()):
-        text = stub_outputs[f"grader.check({t.id!r})"]
-        assert f"{t.id}: not attempted" in text and "passed!" not in text, text
-        text = solution_outputs[f"grader.check({t.id!r})"]
-        assert f"{t.id} results: All test cases passed!" in text, text
-    assert stub_outputs["grader.check_all()"].count("not attempted") == \
-        len(handout.public_tests(_assignment()))
-    assert "❌" not in solution_outputs["grader.check_all()"]
+    public = [t for t in _assignment().tests if t.visibility == "public"]
+    for t in public:
+        text = stub_outputs[f"dlgrade.check({t.id!r})"]
+        assert text.startswith(f"{t.id}: not attempted: write "), text
+        assert "passed" not in text and "ERROR" not in text, text
+        # dlgrade's own one-line report, not otter's doctest transcript
+        assert solution_outputs[f"dlgrade.check({t.id!r})"] == f"{t.id}: passed"
+    assert stub_outputs["dlgrade.check_all()"].count("not attempted") == len(public)
+    assert solution_outputs["dlgrade.check_all()"].endswith(
+        f"{len(public)}/{len(public)} public tests passed, "
+        f"{sum(t.points for t in public):g}/{sum(t.points for t in public):g} points")
 
 
 def _text(cell) -> str:

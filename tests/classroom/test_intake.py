@@ -127,11 +127,29 @@ def test_folder_of_mixed_entries(tmp_path):
     (cls / "dave.py").write_text(SOURCE)
     _zip(cls / "erin.zip", {"backprop.py": SOURCE})
     _zip(cls / "eve.zip", {"../backprop.py": SOURCE})
-    (cls / "frank.txt").write_text("hello")
-    subs = {s.id: s for s in intake.collect([cls], MODULE)}
-    assert sorted(subs) == ["carol", "dave", "erin", "eve", "frank"]
+    # Not submissions: skipped with a notice, never graded as a 0-point student.
+    (cls / "notes.txt").write_text("hello")
+    (cls / ".DS_Store").write_bytes(b"\0")
+    (cls / "__MACOSX").mkdir()
+    skipped: list[str] = []
+    subs = {s.id: s for s in intake.collect([cls], MODULE, skipped=skipped)}
+    assert sorted(subs) == ["carol", "dave", "erin", "eve"]
     assert all(subs[k].source == SOURCE for k in ("carol", "dave", "erin"))
-    assert subs["eve"].error and subs["frank"].error
+    assert subs["eve"].error
+    assert [line.split(":")[0] for line in skipped] == \
+        [str(cls / n) for n in (".DS_Store", "__MACOSX", "notes.txt")]
+    assert "not a submission" in skipped[-1] and "hidden" in skipped[0]
+    # named on the command line, the same file is an error result (it was meant)
+    (only,) = intake.collect([cls / "notes.txt"], MODULE)
+    assert only.error and "expected a folder" in only.error
+
+
+def test_a_folder_of_nothing_but_non_submissions(tmp_path):
+    cls = tmp_path / "class"
+    cls.mkdir()
+    (cls / "notes.txt").write_text("hello")
+    with pytest.raises(intake.IntakeError, match="no submissions"):
+        intake.collect([cls], MODULE)
 
 
 GS_META = """
@@ -168,6 +186,10 @@ def test_gradescope_export(tmp_path):
     assert subs["alice@example.edu"].source == SOURCE
     assert subs["bob@example.edu+carol@example.edu"].source == SOURCE
     assert "no backprop.py" in subs["submission_104"].error
+    # a group: one submission, graded once, with its members for one gradebook row each
+    assert subs["bob@example.edu+carol@example.edu"].members == \
+        ["bob@example.edu", "carol@example.edu"]
+    assert subs["alice@example.edu"].members is None
     names = intake.safe_names(list(subs))
     assert names["alice@example.edu"] == "alice@example.edu"
 
