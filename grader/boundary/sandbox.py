@@ -322,10 +322,6 @@ _SPECIAL = ("socket", "socketpair", "clone", "clone3", "kill", "tgkill", "fcntl"
 # or to the fork server. ioctl's FIOSETOWN and SIOCSPGRP set the same owner.
 _FCNTL_SIGNAL_OWNER = (8, 10, 15)
 _IOCTL_SIGNAL_OWNER = (0x8901, 0x8902)
-_CLONE_THREAD = 0x00010000
-# CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET | NEWTIME(0x80)
-_CLONE_NAMESPACES = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 \
-    | 0x20000000 | 0x40000000 | 0x00000080
 _RET_ALLOW, _RET_KILL = 0x7FFF0000, 0x80000000
 
 
@@ -337,16 +333,19 @@ def seccomp_program(pid: int, arch: str | None = None, *,
                     unix_sockets: bool = True) -> list[tuple[int, int, int, int]]:
     """The worker's BPF filter as (code, jt, jf, k) rows.
 
-    Denied with EPERM: program execution, fork (threads are allowed: clone with
-    CLONE_THREAD), new namespaces, ptrace and reading other processes' memory, mounts,
-    kernel modules and keys, bpf, perf, io_uring, setting clocks, signals to anyone but
-    the worker itself (kill, tgkill, and the file-owner signals of fcntl F_SETOWN,
-    F_SETSIG, F_SETOWN_EX and ioctl FIOSETOWN, SIOCSPGRP), SysV shared memory, semaphores
-    and message queues, POSIX message queues, and memfd_create (memory no rlimit or
-    resident-size watch sees). Sockets: AF_UNIX only, and none at all when not
-    `unix_sockets` (a worker without a network namespace of its own would share the
-    abstract socket names of its neighbours; socketpair stays allowed: it names nothing).
-    clone3 answers ENOSYS so that libc falls back to clone, whose flags a filter can see.
+    Denied with EPERM: program execution, fork, threads (clone with CLONE_THREAD: the op
+    recorder and the autograd check see the thread that runs a call, so work done in a
+    thread of the submission's own would escape them; torch runs single-threaded in the
+    worker, see grader.boundary.zygote), new namespaces, ptrace and reading other
+    processes' memory, mounts, kernel modules and keys, bpf, perf, io_uring, setting
+    clocks, signals to anyone but the worker itself (kill, tgkill, and the file-owner
+    signals of fcntl F_SETOWN, F_SETSIG, F_SETOWN_EX and ioctl FIOSETOWN, SIOCSPGRP), SysV
+    shared memory, semaphores and message queues, POSIX message queues, and memfd_create
+    (memory no rlimit or resident-size watch sees). Sockets: AF_UNIX only, and none at all
+    when not `unix_sockets` (a worker without a network namespace of its own would share
+    the abstract socket names of its neighbours; socketpair stays allowed: it names
+    nothing). clone3 answers ENOSYS so that libc falls back to clone, which this filter
+    denies.
     """
     import errno
 
@@ -357,9 +356,6 @@ def seccomp_program(pid: int, arch: str | None = None, *,
 
     def jeq(k, jt, jf):
         return (0x15, jt, jf, k & 0xFFFFFFFF)
-
-    def jset(k, jt, jf):
-        return (0x45, jt, jf, k)
 
     def ret(k):
         return (0x06, 0, 0, k)
@@ -375,8 +371,9 @@ def seccomp_program(pid: int, arch: str | None = None, *,
              ret(_ret_errno(errno.EAFNOSUPPORT))]  # AF_UNIX == 1; no family is -1
     prog += [jeq(nrs["socketpair"], 0, 4), ld_arg0, jeq(1, 0, 1), allow,
              ret(_ret_errno(errno.EAFNOSUPPORT))]
-    prog += [jeq(nrs["clone"], 0, 5), ld_arg0, jset(_CLONE_NAMESPACES, 2, 0),
-             jset(_CLONE_THREAD, 0, 1), allow, eperm]
+    # Every clone: a process (fork), a thread or a namespace. EPERM, which Python reports as
+    # "can't start new thread" / PermissionError, not a kill: the submission sees an error.
+    prog += [jeq(nrs["clone"], 0, 1), eperm]
     prog += [jeq(nrs["clone3"], 0, 1), ret(_ret_errno(errno.ENOSYS))]
     prog += [jeq(nrs["kill"], 0, 6), ld_arg0, jeq(pid, 3, 0), jeq(0, 2, 0), jeq(-pid, 1, 0),
              eperm, allow]
@@ -523,10 +520,12 @@ def private_namespaces(workdir: str, limits: Limits, private_dir: bool) -> None:
 
 
 def enter_worker(limits: Limits, workdir: str, uid: int | None = None,
-                 private_dir: bool = False) -> list[str]:
+                 private_dir: bool = False, device: str = "cpu") -> list[str]:
     """Run in the forked worker before any student code: folder, identity, limits, filter.
 
-    Returns notes on protections that could not be applied (empty when all are on).
+    `device` "cuda...": CUDA is initialized here, before the filter, because the driver
+    starts its threads then and the filter denies threads. Returns notes on protections
+    that could not be applied (empty when all are on).
     """
     # Imported here, not at the top: `resource` is Unix-only, and this module must import on
     # Windows too (a student's `dlgrade check` loads it to choose the isolation).
@@ -576,6 +575,10 @@ def enter_worker(limits: Limits, workdir: str, uid: int | None = None,
     # The submission is loaded by path; its folder is never on sys.path, so a file named
     # numpy.py or sitecustomize.py cannot shadow anything.
     sys.path[:] = [p for p in sys.path if p not in ("", ".", workdir)]
+    if device.startswith("cuda"):
+        import torch
+
+        torch.zeros(1, device=device)  # the context, and the driver's threads, now
     why = install_seccomp(unix_sockets=own_netns)
     if why:
         notes.append(why)

@@ -8,6 +8,7 @@ plain tensors before anyone compares it.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from grader.boundary import wire
+from grader.boundary import canary, wire
 from grader.boundary.sandbox import SLOT_UID_BASE, Limits, Sandbox, clean_env
 
 
@@ -132,16 +133,19 @@ class Zygote:
         if fd is not None:
             os.close(fd)  # closing the file drops its lock
 
-    def spawn(self, limits: Limits, uid: int | None = None) -> tuple[int, socket.socket, int]:
+    def spawn(self, limits: Limits, uid: int | None = None,
+              device: str = "cpu") -> tuple[int, socket.socket, int]:
         """Fork a worker. `uid`: its slot uid; by default (under a sandbox with uids) the
-        lowest one no live worker holds."""
+        lowest one no live worker holds. `device`: where its calls run (a CUDA worker
+        initializes CUDA before its system-call filter loads)."""
         with self._lock:
             # Lease and record under the spawn lock: two threads choosing at once would
             # otherwise both take the lowest free uid, and one's kill(-1) would end the other.
             if uid is None and self.sandbox.uids:
                 uid = self._lease_uid()
             try:
-                reply = self._request({"op": "spawn", "limits": limits.to_json(), "uid": uid})
+                reply = self._request({"op": "spawn", "limits": limits.to_json(), "uid": uid,
+                                       "device": device})
                 if not reply.get("ok"):
                     raise WorkerError(f"could not start a worker: {reply.get('error')}")
                 _, fds, _, _ = socket.recv_fds(self.sock, 16, 2)
@@ -260,6 +264,8 @@ class CallResult:
     """Base names of the aten ops the call dispatched."""
     functions: list[str] = field(default_factory=list)
     """Names of the torch-level functions the call used (torch function mode)."""
+    autograd: bool = False
+    """Whether the call used autograd (a tensor requiring grad, or a backward pass)."""
     tensors: list = field(default_factory=list)
     """The reply's tensors, in table order (the objects inside `value`)."""
     tensor_types: list[str] = field(default_factory=list)
@@ -270,7 +276,7 @@ class CallResult:
     op_count: int = 0
     """How many aten ops the call dispatched (when asked for with count_ops)."""
     extra: dict = field(default_factory=dict)
-    """Op-specific reply fields (e.g. "handle" for stage, "gpu_ms" for time)."""
+    """Op-specific reply fields (e.g. "gpu_ms" for time)."""
 
     @property
     def ok(self) -> bool:
@@ -306,8 +312,19 @@ class _OutputTail(threading.Thread):
         return bytes(self.buf[-self.keep:]).decode("utf-8", "replace")
 
 
+CANARY_RATE = 0.25
+"""The share of recorded calls preceded by a canary call (grader.boundary.canary), on top
+of one before the first recorded call of every worker (a restart included) and one before
+every op-count call."""
+
+
 class WorkerSession:
-    """One submission loaded in a worker. Restarts the worker after a crash or a timeout."""
+    """One submission loaded in a worker. Restarts the worker after a crash or a timeout.
+
+    `tampered` is empty, or why this worker's run-time checks cannot be believed: a
+    recorded call came back without its record, or a canary call's record differed from
+    the truth. The submission then scores 0 (grader.engine.grading).
+    """
 
     def __init__(self, zygote: Zygote, module: str, source: str, *,
                  limits: Limits | None = None, uid: int | None = None,
@@ -321,16 +338,23 @@ class WorkerSession:
         self.load_error: CallError | None = None
         self.restarts = 0
         self._seq = 0
+        self.tampered = ""
+        self.canaries = 0
+        """Canary calls made (and verified) so far."""
+        self._canary_name = canary.name()
+        self._canary_due = True
+        self._rng = random.SystemRandom()  # where canaries fall: unpredictable in the worker
         self._drops: list[int] = []
         """Handles to drop, sent with the next request (see drop)."""
         self._companions: dict[str, WorkerSession] = {}
 
     # -- lifecycle ----------------------------------------------------------------
     def _start(self) -> None:
-        self.pid, self.sock, out_fd = self.zygote.spawn(self.limits, self.uid)
+        self.pid, self.sock, out_fd = self.zygote.spawn(self.limits, self.uid, self.device)
         self.output = _OutputTail(out_fd)
-        reply = self._roundtrip({"op": "load", "module": self.module, "source": self.source},
-                                None, self.load_timeout)
+        self._canary_due = True
+        reply = self._roundtrip({"op": "load", "module": self.module, "source": self.source,
+                                 "canary": self._canary_name}, None, self.load_timeout)
         self.load_error = reply.error
         if reply.error is not None and reply.error.type not in ("Timeout", "WorkerDied"):
             reply.error = CallError("ImportFailed", reply.error.message, reply.error.traceback)
@@ -447,7 +471,7 @@ class WorkerSession:
         c_returned = reply.get("containers_returned", [])
         ops = reply.get("ops", [])
         op_count = reply.get("op_count", 0)
-        extra = {k: reply[k] for k in ("handle", "handles", "gpu_ms") if k in reply}
+        extra = {k: reply[k] for k in ("gpu_ms",) if k in reply}
         extra.update(_printed(reply))
         functions = reply.get("functions", [])
         asked = (header.get("calls", [{}])[index] if index is not None else header)
@@ -455,11 +479,15 @@ class WorkerSession:
                 not isinstance(ops, list) or reply.get("recorder") != "intact"):
             # The worker always sends the record when asked: a call without one had its
             # recorder disabled (popped, patched) and cannot be trusted with its result.
+            self.tampered = self.tampered or (
+                f"{canary.REASON}: a call to {header.get('fn')} came back without its "
+                "operation record (the op recorder was disabled)")
             return CallResult(error=CallError(
                 "RecorderTampered", "the operation record is missing: the submission "
                 "interfered with the grader's op recorder"), elapsed_ns=elapsed)
         return CallResult(
             op_count=op_count if isinstance(op_count, int) else 0, extra=extra,
+            autograd=reply.get("autograd") is True,
             value=value,
             mutated=[i for i in mutated if isinstance(i, int)] if isinstance(mutated, list) else [],
             aliased=[i for i in aliased if isinstance(i, int)] if isinstance(aliased, list) else [],
@@ -486,6 +514,15 @@ class WorkerSession:
         if load_error is not None:
             self._stop()
             return CallResult(error=load_error), []
+        # Every op-count call gets one (they are few, and a count is what a loop would
+        # forge to look vectorized); other recorded calls a random share.
+        if record_ops and (self._canary_due or count_ops or self._rng.random() < CANARY_RATE):
+            self._canary(timeout, repeat, count_ops)
+            if self.sock is None:  # the canary call ended the worker: start it again
+                load_error = self.ensure()
+                if load_error is not None:
+                    self._stop()
+                    return CallResult(error=load_error), []
         enc = wire.Encoder()
         spans: list[list[int]] = []
         enc_args = []
@@ -503,6 +540,39 @@ class WorkerSession:
                   "repeat": repeat, "count_ops": count_ops}
         return self._roundtrip(header, enc, timeout), spans
 
+    def _canary(self, timeout: float, repeat: int, count_ops: bool,
+                batch: bool = False) -> None:
+        """One canary call, sent as the call it precedes is (same request type, same
+        flags: a one-call batch before a batch), and checked against the truth; a mismatch
+        sets `tampered`."""
+        self._canary_due = False
+        from grader.boundary.worker import FunctionRecorder, OpRecorder
+
+        x, w = canary.make_inputs(large=count_ops)
+        expected = canary.expected_record(x, w, (OpRecorder, FunctionRecorder))
+        enc = wire.Encoder()
+        args = [enc.encode(x), enc.encode(w)]
+        if batch:
+            header, start = self._send({"op": "batch", "device": self.device, "calls": [
+                {"fn": self._canary_name, "args": args, "kwargs": {"$dict": []},
+                 "keep": [], "record_ops": True}]}, enc)
+            reply = self._receive(header, timeout, start, index=0)
+        else:
+            header = {"op": "call", "fn": self._canary_name, "args": args,
+                      "kwargs": {"$dict": []}, "keep": [], "device": self.device,
+                      "record_ops": True, "repeat": repeat, "count_ops": count_ops}
+            reply = self._roundtrip(header, enc, timeout)
+        self.canaries += 1
+        if reply.error is not None and reply.error.type in ("Timeout", "WorkerDied"):
+            # Something the submission left running (a timer, a leak) can end any call; the
+            # next recorded call is checked instead.
+            self._canary_due = True
+            return
+        why = canary.verify(reply, expected, count_ops=count_ops,
+                            exact=self.device == "cpu")
+        if why and not self.tampered:
+            self.tampered = f"{canary.REASON} ({why})"
+
     def batch(self, calls: list[tuple[str, tuple | list, dict]], *,
               keep: tuple[int, ...] = (), timeout: float = 10.0,
               record_ops: bool = True) -> list[tuple[CallResult, list[list[int]]]]:
@@ -516,6 +586,13 @@ class WorkerSession:
         if load_error is not None:
             self._stop()
             return [(CallResult(error=load_error), [])]
+        if record_ops and (self._canary_due or self._rng.random() < CANARY_RATE):
+            self._canary(timeout, 1, False, batch=True)
+            if self.sock is None:  # the canary call ended the worker: start it again
+                load_error = self.ensure()
+                if load_error is not None:
+                    self._stop()
+                    return [(CallResult(error=load_error), [])]
         enc = wire.Encoder()
         encoded, positions = [], []
         for fn, args, kwargs in calls:
@@ -536,49 +613,27 @@ class WorkerSession:
             start = time.perf_counter_ns()
         return out
 
-    def stage(self, args: tuple | list = (), kwargs: dict | None = None, *,
-              timeout: float = 60.0) -> CallResult:
-        """Send a call's inputs ahead of a timed call; `extra["handle"]` names them."""
-        load_error = self.ensure()
-        if load_error is not None:
-            self._stop()
-            return CallResult(error=load_error)
-        enc = wire.Encoder()
-        header = {"op": "stage", "args": [enc.encode(a) for a in args],
-                  "kwargs": {"$dict": [[k, enc.encode(v)] for k, v in (kwargs or {}).items()]},
-                  "device": self.device}
-        return self._roundtrip(header, enc, timeout)
-
-    def stage_sets(self, sets: list[tuple[tuple | list, dict]], *,
-                   timeout: float = 60.0) -> CallResult:
-        """Stage several calls' inputs in one request; `extra["handles"]` names them, in
-        order. A tensor object appearing in two sets is sent once per set, so each staged
-        call gets inputs of its own (as separate `stage` requests would)."""
-        load_error = self.ensure()
-        if load_error is not None:
-            self._stop()
-            return CallResult(error=load_error)
-        enc = wire.Encoder()
-        encoded = []
-        for args, kwargs in sets:
-            enc.forget_ids()
-            encoded.append({"args": [enc.encode(a) for a in args],
-                            "kwargs": {"$dict": [[k, enc.encode(v)]
-                                                 for k, v in (kwargs or {}).items()]}})
-        header = {"op": "stage", "sets": encoded, "device": self.device}
-        return self._roundtrip(header, enc, timeout)
-
-    def time(self, fn: str, handles: list[int], *, keep: tuple[int, ...] = (),
+    def time(self, fn: str, sets: list[tuple[tuple, dict]], *, keep: tuple[int, ...] = (),
              timeout: float = 10.0, flush_mb: int = 0) -> CallResult:
-        """Call `fn` once per staged input set; `value` is the list of outputs and
-        `elapsed_ns` the round trip on this side's clock (see grader.engine.perf)."""
+        """Call `fn` once per input set (args, kwargs); `value` is the list of outputs and
+        `elapsed_ns` the round trip on this side's clock (see grader.engine.perf).
+
+        The inputs travel in this request: no student code sees them before the clock
+        starts (with a separate staging request, a submission computed its answers there,
+        untimed, and the timed call only returned them)."""
         load_error = self.ensure()
         if load_error is not None:
             self._stop()
             return CallResult(error=load_error)
-        header = {"op": "time", "fn": fn, "sets": list(handles), "keep": list(keep),
+        enc = wire.Encoder()
+        enc_sets = []
+        for args, kwargs in sets:
+            enc.forget_ids()  # each set gets inputs of its own
+            enc_sets.append([[enc.encode(a) for a in args],
+                             {"$dict": [[k, enc.encode(v)] for k, v in (kwargs or {}).items()]}])
+        header = {"op": "time", "fn": fn, "sets": enc_sets, "keep": list(keep),
                   "device": self.device, "flush_mb": flush_mb}
-        return self._roundtrip(header, None, timeout)
+        return self._roundtrip(header, enc, timeout)
 
     def drop(self, handles: list[wire.Handle]) -> None:
         """Forget worker-side objects. Sent with the next request (no round trip of its

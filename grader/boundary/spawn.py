@@ -85,7 +85,9 @@ class Spawner:
     def wait_ready(self) -> None:
         """As Zygote.wait_ready; a Spawner has no server to boot."""
 
-    def spawn(self, limits: Limits, uid: int | None = None) -> tuple[int, socket.socket, int]:
+    def spawn(self, limits: Limits, uid: int | None = None,
+              device: str = "cpu") -> tuple[int, socket.socket, int]:
+        # `device` as for Zygote.spawn (a plain worker creates any CUDA context lazily)
         from grader.boundary.session import WorkerError
 
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -5,14 +5,12 @@ secret and decides nothing about grades: it only executes what the trusted side 
 reports what happened. Everything it says is re-checked on the trusted side.
 
 Requests (see grader.boundary.wire for the encoding):
-    {"op": "load", "module": name, "source": text}
+    {"op": "load", "module": name, "source": text, "canary": name}
     {"op": "call", "fn": name, "args": [...], "kwargs": {...}, "keep": [i, ...],
      "device": "cpu", "record_ops": bool, "repeat": n}
     {"op": "drop", "handles": [n, ...]}
-    {"op": "stage", "args": [...], "kwargs": {...}, "device": "cpu"}  -> {"handle": n}
-    {"op": "stage", "sets": [{"args", "kwargs"}, ...], "device": "cpu"}  -> {"handles": [n, ...]}
-    {"op": "time", "fn": name, "sets": [n, ...], "keep": [i, ...], "device": "cpu",
-     "flush_mb": m}  -> {"result": [out, ...], "gpu_ms": [...]}
+    {"op": "time", "fn": name, "sets": [[args, kwargs], ...], "keep": [i, ...],
+     "device": "cpu", "flush_mb": m}  -> {"result": [out, ...], "gpu_ms": [...]}
     {"op": "batch", "calls": [{"fn", "args", "kwargs", "keep", "record_ops", "count_ops"}, ...],
      "device": "cpu"}  -> one reply per call, in order, each with "index" (the call's
         position); its "mutated" lists argument positions (positional, then keyword), not
@@ -22,10 +20,14 @@ Requests (see grader.boundary.wire for the encoding):
 Any request may carry "drop": [n, ...], handles to forget before it runs (what "drop"
 does, without a round trip of its own).
 "call" also takes "count_ops": bool (the reply then carries "op_count", the number of aten
-ops dispatched). "stage" keeps a call's inputs, already on the device, under a handle;
-"time" consumes staged inputs, calls fn once per set and replies with every output: the
-trusted side times the round trip with its own clock (see grader.engine.perf), so nothing this
-process reports about time is believed.
+ops dispatched). A recorded call's reply carries "ops", "functions", "autograd" and
+"recorder": "intact". "time" carries its inputs, calls fn once per set and replies with
+every output: the trusted side times the round trip with its own clock (see
+grader.engine.perf), so nothing this process reports about time is believed; and no
+student code sees a timed call's inputs before that clock starts (a separate staging
+request let a submission compute its answers untimed).
+"canary" names grader.boundary.canary.probe for this worker: the trusted side interleaves
+calls to it, whose true record it knows, with the submission's (see that module).
 Every reply carries the request's "seq" and "ok"; failures carry "error": {"type",
 "message", "traceback"}. A "call" reply (ok or not) also carries "printed": the first
 PRINTED_CHARS characters the function wrote to sys.stdout and sys.stderr, when it wrote any
@@ -47,20 +49,46 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from grader.boundary import wire
+from grader.boundary import canary, wire
+
+_Tensor = torch.Tensor
+_graph_task_id = torch._C._current_graph_task_id
+
+
+def _tracks_grad(args) -> bool:
+    """Whether an op's arguments include a tensor autograd tracks (one level of lists:
+    cat and stack take lists)."""
+    for a in args:
+        if isinstance(a, _Tensor):
+            if a.requires_grad:
+                return True
+        elif isinstance(a, (list, tuple)):
+            for b in a:
+                if isinstance(b, _Tensor) and b.requires_grad:
+                    return True
+    return False
 
 
 class OpRecorder(TorchDispatchMode):
-    """Records the base name of every aten op dispatched (e.g. "convolution")."""
+    """Records the base name of every aten op dispatched (e.g. "convolution"), and whether
+    autograd took part: an op on a tensor that requires grad (building a graph), or an op
+    run by the autograd engine (backward, torch.autograd.grad, torch.func.grad/vjp).
+
+    Autograd does the work every assignment asks for, and a backward of matmuls
+    dispatches only allowed ops: the op names alone would not show it.
+    """
 
     def __init__(self):
         super().__init__()
         self.ops: set[str] = set()
         self.count = 0
+        self.autograd = False
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.ops.add(func._schema.name.split("::")[-1])
         self.count += 1
+        if not self.autograd and (_graph_task_id() != -1 or _tracks_grad(args)):
+            self.autograd = True
         return func(*args, **(kwargs or {}))
 
 
@@ -229,6 +257,8 @@ class Worker:
         """What the last call printed (see PRINTED_CHARS)."""
         self.objects: dict[int, object] = {}
         self.next_handle = 1
+        self.grader_functions: dict[str, object] = {}
+        """Functions of the grader's own callable by name (the canary), before the module's."""
 
     # -- handles ------------------------------------------------------------------
     def keep(self, obj) -> int:
@@ -243,7 +273,15 @@ class Worker:
         return self.objects[n]
 
     # -- requests -----------------------------------------------------------------
+    def function(self, name) -> object:
+        fn = self.grader_functions.get(name) or getattr(self.module, str(name), None)
+        if fn is None or not callable(fn):
+            raise AttributeError(f"the submission defines no function {name!r}")
+        return fn
+
     def load(self, req: dict) -> dict:
+        if isinstance(req.get("canary"), str):
+            self.grader_functions[req["canary"]] = canary.probe
         name = req["module"]
         path = os.path.join(os.getcwd(), name + ".py")
         self.path = path
@@ -280,9 +318,7 @@ class Worker:
         # (not the caches kept here, which are the submission's own objects).
         kept = {id(o) for o in self.objects.values()}
         containers = [_containers(a, kept) for a in [*args, *kwargs.values()]]
-        fn = getattr(self.module, req["fn"], None)
-        if fn is None or not callable(fn):
-            raise AttributeError(f"the submission defines no function {req['fn']!r}")
+        fn = self.function(req["fn"])
         recorder = (OpRecorder() if req.get("record_ops", True) or req.get("count_ops")
                     else None)
         functions = FunctionRecorder() if recorder is not None else None
@@ -338,6 +374,7 @@ class Worker:
             if req.get("count_ops"):
                 reply["op_count"] = recorder.count
             reply["functions"] = sorted(functions.names)
+            reply["autograd"] = recorder.autograd
             reply["recorder"] = "intact"
         return reply, enc, result
 
@@ -447,36 +484,18 @@ class Worker:
             if not ok:
                 return
 
-    def stage(self, req: dict, msg: wire.Decoded) -> dict:
+    def time(self, req: dict, msg: wire.Decoded) -> tuple[dict, wire.Encoder]:
+        import gc
+
         device = torch.device(req.get("device", "cpu"))
+        # The inputs come with the request, inside the trusted side's clock (the probe
+        # worker's round trip with the same inputs is what it subtracts).
         msg = wire.Decoded(msg.header, [t.to(device) for t in msg.tensors], msg.tensor_meta)
         dec = wire.Decoder(
             msg, resolve_handle=self.resolve,
             make_generator=lambda seed: torch.Generator(device=device).manual_seed(seed))
-        if "sets" in req:  # a whole timing round's inputs in one request
-            sets = req["sets"]
-            if not isinstance(sets, list):
-                raise ValueError("stage: sets must be a list")
-            staged = [(dec.decode(s.get("args", [])), dec.decode(s.get("kwargs", {"$dict": []})))
-                      for s in sets]
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            return {"handles": [self.keep(pair) for pair in staged]}
-        args = dec.decode(req.get("args", []))
-        kwargs = dec.decode(req.get("kwargs", {"$dict": []}))
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return {"handle": self.keep((args, kwargs))}
-
-    def time(self, req: dict) -> tuple[dict, wire.Encoder]:
-        import gc
-
-        device = torch.device(req.get("device", "cpu"))
-        # A set that names no staged inputs (0) is a call without arguments.
-        sets = [self.objects.pop(n) if n else ((), {}) for n in req.get("sets", [])]
-        fn = getattr(self.module, req["fn"], None)
-        if fn is None or not callable(fn):
-            raise AttributeError(f"the submission defines no function {req['fn']!r}")
+        sets = [(tuple(dec.decode(a)), dec.decode(k)) for a, k in req.get("sets", [])]
+        fn = self.function(req["fn"])
         cuda = device.type == "cuda"
         flush = None
         if cuda and req.get("flush_mb"):
@@ -485,6 +504,8 @@ class Worker:
         results, gpu_ms = [], []
         gc.disable()
         try:
+            if cuda:
+                torch.cuda.synchronize(device)  # the inputs' copies are not the call's
             for args, kwargs in sets:
                 if flush is not None:
                     flush.zero_()  # evict the L2, as the trusted side does for the baseline
@@ -530,10 +551,8 @@ class Worker:
                 elif op == "batch":
                     self.batch(req, msg, seq)  # sends one reply per call itself
                     continue
-                elif op == "stage":
-                    reply = self.stage(req, msg)
                 elif op == "time":
-                    reply, enc = self.time(req)
+                    reply, enc = self.time(req, msg)
                 elif op == "drop":
                     for n in req.get("handles", []):
                         self.objects.pop(n, None)

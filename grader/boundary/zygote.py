@@ -24,7 +24,19 @@ import torch
 
 from grader.boundary import sandbox, wire, worker
 
-torch.set_num_threads(1)  # a fork after a multi-threaded op can deadlock
+# One thread, set before any op runs: a fork after a multi-threaded op can deadlock, and
+# the worker's system-call filter denies new threads (grader.boundary.sandbox), so torch
+# must never need one there (no intra-op pool, no inter-op pool).
+torch.set_num_threads(1)
+torch.set_num_interop_threads(1)
+
+
+def _one_thread(n: int) -> None:
+    """What a submission's torch.set_num_threads(n) does in a worker: nothing. With n > 1
+    OpenMP would start threads the filter denies, and libgomp then exits the process."""
+
+
+torch.set_num_threads = torch.set_num_interop_threads = _one_thread
 
 _status: dict[int, int] = {}
 _workdirs: dict[int, str] = {}
@@ -131,7 +143,8 @@ def _spawn(control: socket.socket, req: dict) -> None:
             os.dup2(out_w, 1)
             os.dup2(out_w, 2)
             try:
-                notes = sandbox.enter_worker(limits, workdir, uid, private_dir=private_dir)
+                notes = sandbox.enter_worker(limits, workdir, uid, private_dir=private_dir,
+                                             device=str(req.get("device", "cpu")))
             except BaseException:
                 traceback.print_exc()
                 sys.stderr.flush()

@@ -16,6 +16,7 @@ so a forbidden call inside a helper taints every top-level name using it.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -47,6 +48,21 @@ TAMPERING = (
 )
 TAMPERING_BUILTINS = frozenset({"eval", "exec", "compile", "__import__", "globals", "vars",
                                 "breakpoint", "__builtins__", "__loader__", "__spec__"})
+
+# What reaches the grader's internals by other routes than a plain import (internals()):
+# an attribute named like these on anything, and string constants (after folding
+# concatenations of constants) naming them or the grader's modules. Not "modules" alone:
+# a class-style solution may have self.modules; sys itself is the flagged step.
+INTERNAL_ATTRIBUTES = frozenset({
+    "sys", "_getframe", "_current_frames", "f_back", "f_locals", "f_globals",
+    "f_code", "tb_frame", "gi_frame", "cr_frame", "__globals__", "__closure__", "__code__",
+    "cell_contents", "__subclasses__", "__builtins__", "get_objects", "get_referrers",
+    "get_referents", "_python_dispatch", "__torch_dispatch__", "_pop_mode",
+    "_pop_torch_dispatch_stack", "_get_dispatch_stack_at", "_unset_dispatch_mode",
+    "_DisableTorchDispatch", "_ExcludeDispatchKeyGuard"})
+INTERNAL_STRINGS = INTERNAL_ATTRIBUTES | frozenset({
+    "gc", "ctypes", "inspect", "importlib", "builtins", "grader", "_C", "OpRecorder",
+    "FunctionRecorder", "Worker", "TorchDispatchMode", "TorchFunctionMode"})
 
 MODULE_LEVEL = "<module>"
 """scan()'s key for forbidden uses outside any function (they taint every function)."""
@@ -620,6 +636,63 @@ def _direct_uses(node, resolver: Resolver, python_patterns, aten_patterns, *,
     return uses
 
 
+def _folded(node) -> str | None:
+    """The value of a string expression built from constants only ("sy" + "s",
+    "".join(["gr", "ader"]), f"{'sys'}"), or None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _folded(node.left), _folded(node.right)
+        return None if left is None or right is None else left + right
+    if isinstance(node, ast.JoinedStr):
+        parts = [_folded(v.value) if isinstance(v, ast.FormattedValue) else _folded(v)
+                 for v in node.values]
+        return None if any(p is None for p in parts) else "".join(parts)
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "join" and len(node.args) == 1
+            and isinstance(node.args[0], (ast.List, ast.Tuple))):
+        sep = _folded(node.func.value)
+        parts = [_folded(e) for e in node.args[0].elts]
+        return None if sep is None or any(p is None for p in parts) else sep.join(parts)
+    return None
+
+
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+
+
+def _names_internals(text: str) -> bool:
+    """Whether a string is such a name, or a dotted path through one ("grader.boundary",
+    "torch._C._pop_torch_dispatch_stack"); prose (a docstring that mentions sys.modules)
+    is neither."""
+    if text in INTERNAL_STRINGS:
+        return True
+    return bool(_DOTTED.fullmatch(text)) and any(p in INTERNAL_STRINGS for p in text.split("."))
+
+
+def internals(tree: ast.AST) -> list[Use]:
+    """Where a submission reaches the grader's or the interpreter's internals through
+    routes an import list does not show: an attribute such as `os.sys.modules`,
+    `f.__closure__` or `frame.f_back` on anything, or a string (constants folded) naming
+    them or a grader module, as a computed getattr or `sys.modules[...]` needs. No
+    assignment needs any of these; the worker's op record and its reply are what they
+    would reach (grader.boundary.canary catches what gets past)."""
+    uses = []
+    seen_strings: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in INTERNAL_ATTRIBUTES:
+            uses.append(Use(_text(node), node.lineno))
+        elif isinstance(node, (ast.BinOp, ast.JoinedStr, ast.Call, ast.Constant)) \
+                and id(node) not in seen_strings:
+            text = _folded(node)
+            if text is None:
+                continue
+            for sub in ast.walk(node):  # report the whole expression once
+                seen_strings.add(id(sub))
+            if _names_internals(text.strip()):
+                uses.append(Use(f"string {text.strip()[:80]!r}", node.lineno))
+    return uses
+
+
 def _text(node) -> str:
     """The source text of an attribute chain, for messages and name patterns."""
     if isinstance(node, ast.Attribute):
@@ -689,7 +762,7 @@ def scan(source: str, python_patterns=(), aten_patterns=()) -> dict[str, list[Us
     module_uses: list[Use] = _direct_uses(tree, resolver, TAMPERING, (),
                                           own_is_free=False) + [
         Use(n.id, n.lineno) for n in ast.walk(tree)
-        if isinstance(n, ast.Name) and n.id in TAMPERING_BUILTINS]
+        if isinstance(n, ast.Name) and n.id in TAMPERING_BUILTINS] + internals(tree)
     for stmt in tree.body:
         uses = _direct_uses(stmt, resolver, python_patterns, aten_patterns)
         bound = _names_bound(stmt)

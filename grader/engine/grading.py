@@ -393,6 +393,8 @@ def _grade_in_worker(suite: Suite, tests, zygote: Zygote, source: str, *, seed: 
         results = []
         status, reason = STATUS_GRADED, ""
         for test in tests:
+            if session.tampered:
+                break  # the verdict below replaces every score: stop spending time on it
             if time.monotonic() - start > time_budget:
                 status = STATUS_TIMEOUT
                 reason = f"the submission used up its time budget of {time_budget:g} s"
@@ -400,4 +402,8 @@ def _grade_in_worker(suite: Suite, tests, zygote: Zygote, source: str, *, seed: 
                 continue
             results.append(run_test(suite, test, session, seed=seed, device=device,
                                     static_uses=static_uses, source_mode=source_mode))
+        if session.tampered:
+            # A record was missing or a canary call's record was false: no result of this
+            # worker can be believed, the correct-looking ones included.
+            return all_zero(session.tampered, STATUS_GRADED)
     return finish(results, status, reason)

@@ -16,20 +16,21 @@ What happens, in order, inside one `t.case` (so a failure is that function's 0 p
    inputs modified in place). A failing or unattempted function is not timed.
 2. The op count (grader.engine.opcount): the aten ops the function dispatches at two sizes of
    each dimension in `grow`; a count that grows with the batch is a Python loop.
-3. Timing, in rounds. Round i draws fresh inputs, stages them in the worker (untimed), then
-   times the baseline in this (trusted) process, then an honest probe worker's echo of
-   outputs of the same size (the fixed cost of a round trip), then the student. The
-   student's time is the round trip of one `time` request on this process's clock, less
-   the probe's; its outputs come back in that same reply and are checked against the
-   baseline's every round. The figure is the median of the per-round ratios.
+3. Timing, in rounds. Round i draws fresh inputs, times the baseline in this (trusted)
+   process, then an honest probe worker's round trip with the same inputs and outputs of
+   the same size (the fixed cost of a round trip), then the student. The student's time
+   is the round trip of one `time` request, which carries the inputs, on this process's
+   clock, less the probe's; its outputs come back in that same reply and are checked
+   against the baseline's every round. The figure is the median of the per-round ratios.
 
 Why it cannot be faked: the worker's clock is never read (patching `time.perf_counter`
 there changes nothing); the timed reply must carry correct outputs for inputs it has
-not seen before, so skipping a CUDA synchronization or answering early leaves nothing
-correct to send, and caching outputs across calls returns the previous round's answer;
-the overhead subtracted comes from a separate worker running no student code, and at
-most half of a round trip is ever subtracted (an attacker who slowed the probe
-gains at most 2x; a loop is 20x or more).
+not seen before (they arrive with the timed request itself: a separate, untimed staging
+request let a submission compute its answers there), so skipping a CUDA synchronization
+or answering early leaves nothing correct to send, and caching outputs across calls
+returns the previous round's answer; the overhead subtracted comes from a separate worker
+running no student code, and at most half of a round trip is ever subtracted (an attacker
+who slowed the probe gains at most 2x; a loop is 20x or more).
 
 Fairness: both sides run with one thread, gc off, on the same device, with the same
 inputs, one after the other (never concurrently: `TIMING_LOCK` serializes timing in a

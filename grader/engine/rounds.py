@@ -1,10 +1,11 @@
-"""The round loop of a performance test: stage, time the baseline, the probe, the student.
+"""The round loop of a performance test: time the baseline, the probe, the student.
 
-Round i draws fresh inputs, stages them in the worker (untimed), times the baseline in
-this process (grader.engine.clock), then an honest probe worker's echo of outputs of the
-same size (the fixed cost of a round trip), then the student's `time` request; the
-student's outputs come back in that reply and are checked against the baseline's every
-round. grader.engine.perf explains why this cannot be faked and is fair.
+Round i draws fresh inputs, times the baseline in this process (grader.engine.clock), then
+an honest probe worker's round trip with the same inputs and outputs of the same size (the
+fixed cost of a round trip), then the student's `time` request, which carries the inputs:
+no student code sees them before the clock starts. The student's outputs come back in that
+reply and are checked against the baseline's every round. grader.engine.perf explains why
+this cannot be faked and is fair.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def keep(outputs):
     _next[0] = 0
 
 
-def echo():
+def echo(*args, **kwargs):
     # Each call of a timed request returns another set's outputs: the wire sends a tensor
     # object once per reply, so echoing the same outputs `sets` times would cost one set.
     i = _next[0]
@@ -232,19 +233,11 @@ def time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, w
     start = time.monotonic()
     for i in range(warmup + rounds):
         made = [_make(make_inputs, sizes) for _ in range(sets)]
-        # Every set of the round is staged in one request (untimed).
-        r = session.stage_sets(made, timeout=timeout)
-        if r.error is not None:
-            t._call_failed(fn, r)
-        handles = r.extra.get("handles")
-        if not (isinstance(handles, list) and len(handles) == sets
-                and all(isinstance(h, int) for h in handles)):
-            t.fail("protocol", f"{fn}: staging the inputs returned {handles!r:.80}, "
-                   f"expected {sets} handles", f"{fn}: returned an unreadable value")
         placed = [(to_device(args, device), to_device(kwargs, device))
                   for args, kwargs in made]
-        # The lock covers the timed calls only (staging, the checks and the
-        # next round's draws run unlocked, beside another submission's timing).
+        # The lock covers the timed calls only (the checks and the next round's draws run
+        # unlocked, beside another submission's timing). The inputs reach the worker inside
+        # its timed request: no student code sees them before the clock starts.
         with TIMING_LOCK, timing_conditions(device):
             # the baseline, here
             base_outs, base_ns, base_gpu = [], 0, 0.0
@@ -254,11 +247,11 @@ def time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, w
                 base_ns += ns
                 base_gpu += gpu or 0.0
             # the probe: what a round trip with these outputs costs an honest worker
-            overheads.append(_probe_round_trip(probe, base_outs, sets, timeout,
+            overheads.append(_probe_round_trip(probe, base_outs, made, timeout,
                                                delay_probe))
             # the student
             d0 = delay_student.read()
-            r = session.time(fn, handles, keep=keep, timeout=timeout,
+            r = session.time(fn, made, keep=keep, timeout=timeout,
                              flush_mb=FLUSH_MB if clock.cuda else 0)
             d1 = delay_student.read()
         if clock.cuda and base_gpu > base_ns / 1e6 * 1.05 + 0.05:
@@ -309,18 +302,18 @@ def time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, w
     m.gpu_check = "; ".join(sorted(set(gpu_notes)))
 
 
-def _probe_round_trip(probe: WorkerSession, outputs: list, sets: int,
+def _probe_round_trip(probe: WorkerSession, outputs: list, made: list,
                       timeout: float, delay: RunDelay) -> int | None:
-    """The probe's round trip for a timed request returning `outputs`, one set's per call
-    (the first time, they are handed to it; afterwards it returns the same again: same
-    size each round)."""
+    """The probe's round trip for a timed request carrying the inputs `made` and returning
+    `outputs`, one set's per call (the first time, they are handed to it; afterwards it
+    returns the same again: same size each round)."""
     if not getattr(probe, "_kept", False):
         r, _ = probe.call("keep", (list(outputs),), timeout=timeout, record_ops=False)
         if r.error is not None:
             return None
         probe._kept = True
     d0 = delay.read()
-    r = probe.time("echo", [0] * sets, timeout=timeout,
+    r = probe.time("echo", made, timeout=timeout,
                    flush_mb=FLUSH_MB if probe.device.startswith("cuda") else 0)
     if r.error is not None:
         return None

@@ -376,6 +376,28 @@ def test_gradescope_autograder_grades_as_unprivileged_user(dist, gs_base):
     assert SECRET not in json.dumps(data)
 
 
+def test_gradescope_autograder_contains_tampering_threads_and_autograd(dist, gs_base):
+    """Issue 14's attacks in the released autograder: a record silenced through computed
+    names scores 0 with the reason; forbidden ops in a thread and autograd through computed
+    names cost the tests that use them, as in `dlgrade grade`."""
+    adv = ROOT / "tests" / "adversarial" / "submissions"
+    alice = (ROOT / "examples/backprop-class/alice/backprop.py").read_text()
+    body = alice[alice.index("def linear_forward"):]
+    marker = "# <a correct solution, inserted by tests/e2e/test_adversarial.py>\n"
+    for attack, check in [
+        ("tamper_silence_reports", lambda d: d["score"] == 0 and all(
+            "run-time checks were tampered with" in t["output"] for t in d["tests"])),
+        ("autograd_main_thread", lambda d: d["score"] <= 15 and any(
+            "forbidden op torch.autograd" in t["output"] for t in d["tests"])),
+    ]:
+        root = _fake_autograder(dist, gs_base / attack)
+        src = (adv / f"{attack}.py").read_text().replace(marker, body)
+        (root / "submission" / f"{NAME}.py").write_text(src)
+        data = _run_autograder(root)
+        _validate_gradescope(data)
+        assert check(data), (attack, data["score"], [t["output"][:200] for t in data["tests"]])
+
+
 def test_gradescope_autograder_notebook_and_missing_file(dist, gs_base):
     root = _fake_autograder(dist, gs_base)
     # a filled-in notebook, uploaded under another name, with a bug in the linear layer

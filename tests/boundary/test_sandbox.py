@@ -58,6 +58,23 @@ def try_fork():
     os.waitpid(pid, 0)
     return "forked"
 
+def try_thread():
+    import threading
+    try:
+        t = threading.Thread(target=lambda: None)
+        t.start()
+    except RuntimeError as e:
+        return str(e)
+    t.join()
+    return "started"
+
+def torch_after_filter():
+    # what torch must still do with threads denied: matmul, conv, reductions, a sort
+    import torch
+    x = torch.randn(64, 64, dtype=torch.float64)
+    c = torch.nn.functional.conv2d(torch.randn(2, 3, 9, 9), torch.randn(4, 3, 3, 3))
+    return float((x @ x).sum() + c.sum() + x.sort(dim=1).values.sum()), torch.get_num_threads()
+
 def try_exec():
     try:
         os.execv("/bin/true", ["true"])
@@ -167,7 +184,8 @@ def test_worker_identity_network_and_syscalls(bwrap_zygote):
         assert _call(s, "try_socket", socket.AF_INET) == 97  # EAFNOSUPPORT
         assert _call(s, "try_socket", socket.AF_INET6) == 97
         assert _call(s, "try_socket", socket.AF_UNIX) == "ok"
-        assert _call(s, "try_fork") == 1  # EPERM: threads only
+        assert _call(s, "try_fork") == 1  # EPERM
+        assert _call(s, "try_thread") == "can't start new thread"
         assert _call(s, "try_exec") == 1
         assert _call(s, "try_kill", 1) == 1
         assert _call(s, "nproc") == sandbox.Limits().processes
@@ -218,12 +236,15 @@ def test_workers_started_from_threads_at_once_never_share_a_uid(bwrap_zygote):
 
 @needs_bwrap
 def test_threads_left_running_are_killed_with_the_worker(bwrap_zygote):
+    # The filter denies threads now (work in one escaped the op recorder): the start fails,
+    # and the worker still goes away whole.
     src = ("import threading, time\n"
            "def start():\n"
            "    threading.Thread(target=lambda: time.sleep(1000)).start()\n"
            "    return 1\n")
     with WorkerSession(bwrap_zygote, "m", src) as s:
-        _call(s, "start")
+        r, _ = s.call("start", record_ops=False)
+        assert r.error is not None and "can't start new thread" in r.error.message
         pid = s.pid
     assert bwrap_zygote.status(pid, wait=2.0) is not None  # reaped: nothing of it is left
 
@@ -256,6 +277,9 @@ def test_fallback_worker_still_has_the_syscall_filter(zygote):
         assert _call(s, "try_socket", socket.AF_INET) == 97
         assert _call(s, "try_fork") == 1
         assert _call(s, "try_kill", 1) == 1
+        # No threads: work done in one would escape the op recorder and the autograd check.
+        assert _call(s, "try_thread") == "can't start new thread"
+        assert _call(s, "torch_after_filter")[1] == 1
 
 
 def test_seccomp_program_shape():

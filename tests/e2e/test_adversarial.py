@@ -190,7 +190,8 @@ def test_no_process_left_behind(adversarial_run):
 
 
 FALLBACK = ("patch_torch_allclose", "sys_exit_in_call", "pop_dispatch_mode",
-            "computed_getattr_forbidden_op", "fork_bomb", "kill_all")
+            "computed_getattr_forbidden_op", "fork_bomb", "kill_all", "tamper_silence_reports",
+            "thread_escape_forbidden", "autograd_main_thread")
 
 
 @pytest.mark.slow

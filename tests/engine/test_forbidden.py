@@ -37,6 +37,47 @@ def test_tampering_anywhere_taints_every_function():
         assert name in [u.name for u in t.get("made_by_exec", [])], src
 
 
+def test_reaching_internals_by_computed_routes_is_flagged_with_the_line():
+    for src, name, line in [
+        ("import os\ndef f(x):\n    return os.sys.modules\n", "os.sys", 3),
+        ("import os\nW = getattr(os, 'sy' + 's')\ndef f(x):\n    return x\n",
+         "string 'sys'", 2),
+        ("import os\ndef f(x):\n    return x\n"
+         "M = os.__dict__['s' 'ys'].__dict__['mod' + 'ules']['grader.' + 'boundary']\n",
+         "string 'grader.boundary'", 4),
+        ("import os\ndef f(x):\n    return x\nK = '_'.join(['', 'getframe'])\n",
+         "string '_getframe'", 4),
+        ("def f(x):\n    return x\ng = f.__closure__\n", "f.__closure__", 3),
+        ("import torch\ndef f(x):\n    return getattr(torch, f\"{'_C'}\")\n",
+         "string '_C'", 3),
+    ]:
+        t = _scan(src)
+        found = [(u.name, u.line) for u in t.get("f", [])]
+        assert (name, line) in found, (src, found)
+    # prose that mentions them is not a use
+    assert _scan('"""Uses sys.modules, gc and grader.boundary."""\ndef f(x):\n    return x\n') == {}
+    for src, name, line in [
+        ("import os\ndef f(x):\n    return x\nW = 'grader.' + 'boundary.worker'\n",
+         "string 'grader.boundary.worker'", 4),
+    ]:
+        t = _scan(src)
+        found = [(u.name, u.line) for u in t.get("f", [])]
+        assert (name, line) in found, (src, found)
+
+
+def test_internals_check_leaves_correct_code_alone():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    files = [*root.glob("reference/*/*.py"), *root.glob("reference/*/variants/*.py"),
+             *root.glob("examples/**/*.py"), *root.glob("assignments/*/*.py")]
+    assert len(files) > 20
+    flagged = {str(p): forbidden.internals(ast.parse(p.read_text())) for p in files
+               if not p.name.endswith("_tests.py")}
+    assert not {p: u for p, u in flagged.items() if u}
+
+
 def test_module_level_forbidden_call_taints_everything():
     t = _scan("import torch.nn.functional as F\nF.relu\ndef f(x):\n    return x\n")
     assert [u.name for u in t["f"]] == ["torch.nn.functional.relu"]

@@ -61,7 +61,10 @@ def _serve():
             conn.close()
 
 
-threading.Thread(target=_serve, daemon=True).start()
+try:
+    threading.Thread(target=_serve, daemon=True).start()
+except RuntimeError:  # a worker may start no thread (issue 14, item 2): it only can't serve
+    pass
 
 try:  # POSIX shared memory is a file in /dev/shm (what shm_open opens)
     with open("/dev/shm/dlgrade-collude", "wb") as _f:
