@@ -141,6 +141,11 @@ def cmd_grade(args) -> int:
 
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.sandbox == "plain":
+        # A plain worker is an ordinary process: fine for a student's own code, but the
+        # run-time checks it reports cannot be held to account there (issue 14).
+        raise UsageError("--sandbox plain is for checking your own code; grade a class with "
+                         "--sandbox bwrap or rlimits (or auto)")
     if args.scheduler and args.executor != "dask":
         raise UsageError("--scheduler needs --executor dask")
     if args.timeout is not None and args.timeout <= 0:

@@ -118,3 +118,15 @@ def test_every_command_and_option_has_help():
                 missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
     assert missing == []
     assert ROOT.is_dir()
+
+
+def test_grade_refuses_the_plain_sandbox(tmp_path):
+    """Plain workers cannot hold a submission's run-time reports to account: a class is
+    never graded that way, and nothing is written."""
+    from grader import cli
+
+    out = tmp_path / "out"
+    sub = tmp_path / "alice.py"
+    sub.write_text("x = 1\n")
+    assert cli.main(["grade", "backprop", str(sub), "--out", str(out), "--sandbox", "plain"]) == 2
+    assert not out.exists()
