@@ -355,6 +355,14 @@ def grade_submission(suite: Suite, submission_id: str, source: str | None, *,
         return all_zero(f"{a.module}.py cannot be parsed: {type(e).__name__}: "
                         f"{str(e)[:200]}", STATUS_ERROR)
 
+    missing = {fn for fn in a.functions if fn not in suite.signatures}
+    if missing:
+        # A student's folder without the stub (a notebook alone): parameter names, which
+        # are part of the API, come from the submission's own definitions.
+        own = testing.source_signatures(source)
+        suite = dataclasses.replace(
+            suite, signatures={**{fn: own[fn] for fn in missing if fn in own},
+                               **suite.signatures})
     try:
         return _grade_in_worker(suite, tests, zygote, source, seed=seed, device=device,
                                 uid=uid, load_timeout=load_timeout, start=start,

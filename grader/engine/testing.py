@@ -492,11 +492,19 @@ class _SkipCase(Exception):
 
 def stub_signatures(path: Path) -> dict[str, list[str]]:
     """Parameter names of each top-level function in a stub, read without importing it."""
+    try:
+        return source_signatures(Path(path).read_text(encoding="utf-8"))
+    except OSError:
+        return {}
+
+
+def source_signatures(source: str) -> dict[str, list[str]]:
+    """Parameter names of each top-level function defined in `source` (not imported)."""
     import ast
 
     try:
-        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
-    except (OSError, SyntaxError):
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
         return {}
     out = {}
     for node in tree.body:
