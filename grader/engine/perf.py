@@ -85,11 +85,6 @@ def results_of(t) -> list[Measurement]:
     return t.perf_results
 
 
-def _fmt_ms(ns: float) -> str:
-    ms = ns / 1e6
-    return f"{ms:.3g} ms" if ms < 100 else f"{ms:.0f} ms"
-
-
 # ---------------------------------------------------------------------------- the test API
 
 
