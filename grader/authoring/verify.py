@@ -22,8 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from grader.authoring import fixtures, mutants, scaffold, stubgen
 from grader.boundary.session import Zygote
 from grader.engine import grading, sources
@@ -71,12 +69,10 @@ def _fixtures_current(suite: grading.Suite, zygote: Zygote, v: Verification) -> 
             if not committed.exists():
                 v.problem(f"fixture {fresh.name} is missing: run `dlgrade build {a.name}`")
                 continue
-            with np.load(fresh) as x, np.load(committed) as y:
-                same = sorted(x.files) == sorted(y.files) and all(
-                    x[k].shape == y[k].shape and x[k].dtype == y[k].dtype
-                    and np.array_equal(x[k], y[k]) for k in x.files)
-            if not same:
-                v.problem(f"fixture {fresh.name} is stale: run `dlgrade build {a.name}`")
+            why = fixtures.difference(fresh, committed)
+            if why:
+                v.problem(f"fixture {fresh.name} is stale ({why}): run "
+                          f"`dlgrade build {a.name}`")
         fresh_names = {p.name for p in fresh_paths}
         for old in sorted((a.directory / "fixtures").glob("*.npz")):
             if old.name not in fresh_names:

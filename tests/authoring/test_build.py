@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
 import pytest
 
-from grader.authoring import build, stubgen
+from grader.authoring import build, fixtures, stubgen
 from tests.conftest import ROOT
 
 
@@ -32,9 +33,7 @@ def test_build_writes_the_generated_stub_and_the_public_fixtures(tmp_path, zygot
                                                  "losses_public", "mlp_public")) or names
     for p in built.fixtures:
         committed = ROOT / "assignments" / "backprop" / "fixtures" / p.name
-        with np.load(p) as x, np.load(committed) as y:
-            assert sorted(x.files) == sorted(y.files)
-            assert all(np.array_equal(x[k], y[k]) for k in x.files)  # deterministic
+        assert fixtures.difference(p, committed) is None  # deterministic
 
 
 def test_a_broken_marker_is_a_build_error(tmp_path, zygote):
@@ -50,3 +49,33 @@ def test_no_reference_folder_is_a_build_error(tmp_path, zygote):
     shutil.rmtree(root / "reference" / "backprop")
     with pytest.raises(build.BuildError, match="no reference folder for backprop"):
         build.build("backprop", zygote, root)
+
+
+def _rewrite(src, dst, **change):
+    with np.load(src) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays.update(change)
+    with open(dst, "wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+def test_a_fixture_rebuilt_on_another_cpu_is_current_and_a_changed_one_is_stale(tmp_path):
+    """Rebuilt on a CPU whose BLAS sums in another order, the reference's float64 outputs
+    move by an ulp or so: not stale. A changed draw, or an expected value moved by what a
+    change of the reference would move it, is."""
+    committed = ROOT / "assignments" / "backprop" / "fixtures" / "linear_public.npz"
+    with np.load(committed) as f:
+        meta = json.loads(f["__meta__"].tobytes())
+        draw = meta["groups"][1][0]["value"]["t"]
+        expect = next(e["value"]["tuple"][0]["t"] for e in meta["groups"][1]
+                      if e["kind"] == "expect")
+        d, e = f[draw], f[expect]
+    other = tmp_path / "other.npz"
+    _rewrite(committed, other, **{expect: e + np.spacing(e) * 4})
+    assert fixtures.difference(other, committed) is None
+    _rewrite(committed, other, **{expect: e + 1e-9})
+    assert "an expected value moved by 1e-09" in fixtures.difference(other, committed)
+    _rewrite(committed, other, **{draw: d + np.spacing(d)})
+    assert fixtures.difference(other, committed) == f"{draw} (draw) changed"
+    _rewrite(committed, other, **{expect: e.astype(np.float32)})
+    assert "float32" in fixtures.difference(other, committed)
