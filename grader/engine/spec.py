@@ -56,7 +56,7 @@ class Tolerance:
         return ", ".join(parts) or "exact"
 
 
-_SCALE_FUNCTIONS = ("absmax", "rms", "numel", "size", "sqrt", "min", "max")
+_SCALE_FUNCTIONS = ("absmax", "rms", "minstd", "numel", "size", "sqrt", "min", "max")
 _SCALE_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
               ast.Div: operator.truediv, ast.Pow: operator.pow}
 
@@ -73,7 +73,15 @@ def _rms(x) -> float:
     return float(x.detach().double().pow(2).mean().sqrt()) if x.numel() else 0.0
 
 
-_SCALE_IMPL = {"absmax": _absmax, "rms": _rms, "numel": lambda x: float(x.numel()),
+def _minstd(x, dim) -> float:
+    """The smallest standard deviation (biased) among x's slices along `dim`: with dim=1,
+    batch normalization's per-channel statistic of an (N, C, ...) input."""
+    d = int(dim)
+    slices = x.detach().double().movedim(d, 0).reshape(x.shape[d], -1)
+    return float(slices.var(dim=1, unbiased=False).min().sqrt()) if slices.numel() else 0.0
+
+
+_SCALE_IMPL = {"absmax": _absmax, "rms": _rms, "minstd": _minstd, "numel": lambda x: float(x.numel()),
                "size": lambda x, d: float(x.shape[int(d)]), "sqrt": math.sqrt,
                "min": min, "max": max}
 
@@ -87,8 +95,8 @@ class Scale:
     gradient of a mean loss is ~1/N, a gradient is the size of the upstream gradient times
     the local derivative. Names are the function's parameters and, for a call that takes a
     cache from an earlier call in the same case, that call's parameters; functions are
-    absmax(x), rms(x), numel(x), size(x, dim), sqrt, min and max; operators + - * / **.
-    Example: `dlogits: 1 / size(logits, 0)`.
+    absmax(x), rms(x), minstd(x, dim), numel(x), size(x, dim), sqrt, min and max;
+    operators + - * / **. Example: `dlogits: 1 / size(logits, 0)`.
     """
 
     text: str

@@ -28,6 +28,16 @@ def test_expressions_evaluate_over_named_arguments():
     assert e.evaluate({"x": torch.ones(4)}) == pytest.approx(2 + 2 - 1)
 
 
+def test_minstd_is_the_smallest_per_channel_standard_deviation():
+    """Batch norm's per-channel statistic of an (N, C, H, W) input: over N, H and W."""
+    x = torch.randn(5, 3, 2, 4, dtype=torch.float64)
+    x[:, 1] = x[:, 1] * 0.01 + 7.0  # channel 1: tiny spread around a large offset
+    expected = x[:, 1].std(unbiased=False).item()
+    assert spec.Scale.parse("minstd(x, 1)").evaluate({"x": x}) == pytest.approx(expected)
+    assert spec.Scale.parse("minstd(x, 1)").evaluate({"x": x.float()}) == \
+        pytest.approx(expected, rel=1e-5)
+
+
 @pytest.mark.parametrize("scales,message", [
     ({"h": {"dx": "1"}}, "scales.h: expected a function listed under functions, got 'h'"),
     ({"f": {"cache": "1"}}, "scales.f.cache: expected one of the outputs loss, dlogits"),
