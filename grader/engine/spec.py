@@ -81,8 +81,8 @@ def _minstd(x, dim) -> float:
     return float(slices.var(dim=1, unbiased=False).min().sqrt()) if slices.numel() else 0.0
 
 
-_SCALE_IMPL = {"absmax": _absmax, "rms": _rms, "minstd": _minstd, "numel": lambda x: float(x.numel()),
-               "size": lambda x, d: float(x.shape[int(d)]), "sqrt": math.sqrt,
+_SCALE_IMPL = {"absmax": _absmax, "rms": _rms, "minstd": _minstd,
+               "numel": lambda x: float(x.numel()), "size": lambda x, d: float(x.shape[int(d)]), "sqrt": math.sqrt,
                "min": min, "max": max}
 
 
