@@ -82,7 +82,8 @@ def _minstd(x, dim) -> float:
 
 
 _SCALE_IMPL = {"absmax": _absmax, "rms": _rms, "minstd": _minstd,
-               "numel": lambda x: float(x.numel()), "size": lambda x, d: float(x.shape[int(d)]), "sqrt": math.sqrt,
+               "numel": lambda x: float(x.numel()),
+               "size": lambda x, d: float(x.shape[int(d)]), "sqrt": math.sqrt,
                "min": min, "max": max}
 
 
