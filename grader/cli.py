@@ -95,10 +95,11 @@ def cmd_list(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from grader.classroom import report
-    from grader.engine import grading
+    # The fork server first: it imports torch while this process imports it (below).
+    with make_zygote(args, student=True) as zygote:
+        from grader.classroom import report
+        from grader.engine import grading
 
-    with make_zygote(args, student=True) as zygote:  # boots while the suite loads
         suite = _load(args.assignment, with_reference=False)
         a = suite.assignment
         # No stub text here: in a student's folder the "stub" is their own file; intake

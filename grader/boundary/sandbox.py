@@ -12,6 +12,7 @@ import ctypes
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
@@ -74,9 +75,8 @@ def _python_roots() -> list[str]:
     Never the project root itself or any folder above it: that would expose reference/,
     hidden tests and other submissions. The venv inside the project (.venv) is fine.
     """
+    import importlib.util
     import site
-
-    import torch  # noqa: F401 - its location is needed below
 
     cands = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
              os.path.dirname(os.path.realpath(sys.executable))]
@@ -85,9 +85,14 @@ def _python_roots() -> list[str]:
     except AttributeError:
         pass
     for name in ("torch", "numpy", "yaml"):
-        mod = sys.modules.get(name)
-        if mod is not None and getattr(mod, "__file__", None):
-            cands.append(os.path.dirname(os.path.dirname(os.path.realpath(mod.__file__))))
+        # Located, not imported: the fork server must start before this process spends
+        # ~2 s importing torch (grader.boundary.spawn.start).
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.origin and os.path.isfile(spec.origin):
+            cands.append(os.path.dirname(os.path.dirname(os.path.realpath(spec.origin))))
     out: list[str] = []
     for c in cands:
         for p in {os.path.abspath(c), os.path.realpath(c)}:
@@ -262,6 +267,23 @@ def clean_env(extra: dict | None = None) -> dict:
     }
     env.update(extra or {})
     return env
+
+
+def launch_zygote(box: Sandbox) -> tuple[subprocess.Popen, socket.socket]:
+    """Start the fork server's process under `box` and return it with the grader's end of
+    its control socket. Nothing here imports torch, so a caller that has not imported it
+    yet can start the fork server first and import torch while the fork server does."""
+    ours, theirs = socket.socketpair()
+    try:
+        proc = subprocess.Popen(box.zygote_argv(theirs.fileno()), pass_fds=[theirs.fileno()],
+                                env=clean_env(), stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    except BaseException:
+        ours.close()
+        raise
+    finally:
+        theirs.close()
+    return proc, ours
 
 
 def die_with_parent() -> None:

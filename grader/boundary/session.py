@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import torch
 
 from grader.boundary import canary, wire
-from grader.boundary.sandbox import SLOT_UID_BASE, Limits, Sandbox, clean_env
+from grader.boundary.sandbox import SLOT_UID_BASE, Limits, Sandbox, launch_zygote
 
 
 class WorkerError(Exception):
@@ -66,23 +66,17 @@ class Zygote:
     process limit or kill(-1) never reaches a neighbour.
     """
 
-    def __init__(self, sandbox: Sandbox | None = None, start_timeout: float = 120.0):
+    def __init__(self, sandbox: Sandbox | None = None, start_timeout: float = 120.0, *,
+                 launched: tuple[subprocess.Popen, socket.socket] | None = None):
+        """`launched`: the process and socket of `sandbox.launch_zygote(sandbox)`, started
+        by the caller before it imported torch (grader.boundary.spawn.start)."""
         self.sandbox = sandbox or Sandbox()
         self._lock = threading.Lock()
         self._uid_lock = threading.Lock()
         self._hello_lock = threading.Lock()
         self._leased: dict[int, int] = {}  # worker pid -> slot uid
         self._lease_fds: dict[int, int] = {}  # slot uid -> its locked file
-        ours, theirs = socket.socketpair()
-        self.proc = subprocess.Popen(
-            self.sandbox.zygote_argv(theirs.fileno()),
-            pass_fds=[theirs.fileno()],
-            env=clean_env(),
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        theirs.close()
-        self.sock = ours
+        self.proc, self.sock = launched or launch_zygote(self.sandbox)
         # The zygote imports torch (~1.5 s) while the caller loads the spec and reference;
         # its hello is awaited on first use.
         self._start_deadline = time.monotonic() + start_timeout

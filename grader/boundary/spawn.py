@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 
-from grader.boundary.sandbox import PACKAGE_ROOT, Limits, Sandbox, clean_env
+from grader.boundary.sandbox import PACKAGE_ROOT, Limits, Sandbox, clean_env, launch_zygote
 
 
 class _Alive:
@@ -200,6 +200,9 @@ def start(box: Sandbox):
     """What starts workers under `box`: a Spawner for "plain", else the fork server."""
     if box.name == "plain":
         return Spawner(box)
+    # The fork server starts importing torch before this process does (session imports
+    # it): on two cores the two imports overlap instead of following each other.
+    launched = launch_zygote(box)
     from grader.boundary.session import Zygote
 
-    return Zygote(box)
+    return Zygote(box, launched=launched)

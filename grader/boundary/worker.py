@@ -84,6 +84,13 @@ class OpRecorder(TorchDispatchMode):
         self.count = 0
         self.autograd = False
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # Otherwise TorchDispatchMode wraps __torch_dispatch__ in torch._disable_dynamo,
+        # whose first call imports torch._dynamo: 1.5-2 CPU-s in every process that records
+        # (the fork server, and the grader for its canaries), for a compiler nothing here uses.
+        return False
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.ops.add(func._schema.name.split("::")[-1])
         self.count += 1
