@@ -2,10 +2,8 @@
 backward methods writes them (CMU needle / PyTorch module habits); the cache is the layer
 object itself, and its attribute names (`var`, `mean`) are the student's own.
 
-The backward method is called `grad`, not `backward`: the static scan forbids every
-`<anything>.backward` attribute (it cannot tell a student's layer from a tensor, and the
-worker has no run-time autograd check), so `cache.backward(dout)` zeroes the tests
-although API.md allows "a layer class with a backward method" (reported to the lead)."""
+Its method is `backward`, as in every such course: the static scan resolves names, so a
+student's own `cache.backward(dout)` is free; only autograd's is forbidden (issue 15)."""
 
 import torch
 
@@ -23,7 +21,7 @@ class BatchNorm:
         self.xhat = (x - mean.reshape(s)) * self.inv_std
         return self.xhat * self.gamma.reshape(s) + self.beta.reshape(s)
 
-    def grad(self, dout):
+    def backward(self, dout):
         dims = [d for d in range(dout.dim()) if d != 1]
         s = self._shape(dout)
         dbeta = dout.sum(dims)
@@ -47,7 +45,7 @@ class LayerNorm:
         self.xhat = (x - self.mean) * self.inv_std
         return self.xhat * self.gamma + self.beta
 
-    def grad(self, dout):
+    def backward(self, dout):
         dxhat = dout * self.gamma
         dx = (dxhat - dxhat.mean(-1, keepdim=True)
               - self.xhat * (dxhat * self.xhat).mean(-1, keepdim=True)) * self.inv_std
@@ -72,7 +70,7 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, train=True, mom
 
 
 def batchnorm_backward(dout, cache):
-    return cache.grad(dout)
+    return cache.backward(dout)
 
 
 def layernorm_forward(x, gamma, beta, eps=1e-5):
@@ -81,4 +79,4 @@ def layernorm_forward(x, gamma, beta, eps=1e-5):
 
 
 def layernorm_backward(dout, cache):
-    return cache.grad(dout)
+    return cache.backward(dout)
