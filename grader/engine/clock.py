@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -86,6 +87,66 @@ def _schedstat_delay(path: str) -> int | None:
             return int(f.read().split()[1])
     except (OSError, ValueError, IndexError):
         return None
+
+
+class Stopper:
+    """Holds a worker process still (SIGSTOP) while the trusted side times other things.
+
+    While the baseline and the probe are timed, nothing of the submission may run: a
+    signal handler on an interval timer would otherwise let an idle worker compete with
+    the probe for the memory bus and make the overhead subtracted from its own time look
+    larger. The worker's seccomp filter forbids threads and forks, so stopping its one
+    process stops all of it. A pidfd names exactly that process (a pid could be reused
+    once it exits); where pidfds are unavailable, nothing is stopped.
+    """
+
+    def __init__(self, pid: int | None):
+        self.pid = pid
+        self.fd: int | None = None
+        if pid and hasattr(os, "pidfd_open") and hasattr(signal, "pidfd_send_signal"):
+            try:
+                self.fd = os.pidfd_open(pid)
+            except OSError:
+                self.fd = None
+
+    def _signal(self, sig) -> bool:
+        try:
+            signal.pidfd_send_signal(self.fd, sig)
+            return True
+        except OSError:
+            return False  # it exited: its next request reports that
+
+    @contextlib.contextmanager
+    def stopped(self):
+        """Yields whether the worker is stopped for the block (False: it could not be)."""
+        if self.fd is None or not self._signal(signal.SIGSTOP):
+            yield False
+            return
+        try:
+            yield _wait_state(self.pid, "Tt", timeout=0.05)
+        finally:
+            self._signal(signal.SIGCONT)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _wait_state(pid: int, states: str, timeout: float) -> bool:
+    """Wait (briefly) until /proc says `pid` is in one of `states`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        if state in states:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.0002)
 
 
 class RunDelay:

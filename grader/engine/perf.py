@@ -29,8 +29,10 @@ not seen before (they arrive with the timed request itself: a separate, untimed 
 request let a submission compute its answers there), so skipping a CUDA synchronization
 or answering early leaves nothing correct to send, and caching outputs across calls
 returns the previous round's answer; the overhead subtracted comes from a separate worker
-running no student code, and at most half of a round trip is ever subtracted (an attacker
-who slowed the probe gains at most 2x; a loop is 20x or more).
+running no student code, timed while the student's worker is stopped (SIGSTOP through a
+pidfd: a signal handler on a timer cannot compete with it), and at most 90% of a round
+trip is subtracted (50% where the worker could not be stopped: an attacker who slowed
+the probe gains at most 2x; a loop is 20x or more).
 
 Fairness: both sides run with one thread, gc off, on the same device, with the same
 inputs, one after the other (never concurrently: `TIMING_LOCK` serializes timing in a

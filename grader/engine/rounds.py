@@ -21,7 +21,15 @@ import torch
 from grader.boundary.session import WorkerSession, as_plain
 from grader.boundary.wire import GeneratorSpec
 from grader.engine import compare
-from grader.engine.clock import FLUSH_MB, TIMING_LOCK, Clock, RunDelay, host_pid, timing_conditions
+from grader.engine.clock import (
+    FLUSH_MB,
+    TIMING_LOCK,
+    Clock,
+    RunDelay,
+    Stopper,
+    host_pid,
+    timing_conditions,
+)
 from grader.engine.spec import Tolerance
 
 PROBE_MODULE = "dlgrade_probe"
@@ -46,7 +54,13 @@ EARLY_FAIL, EARLY_PASS = 4.0, 3.0
 """After 3 rounds, a median over 4x the limit fails and one under a third of it passes:
 decided either way, so most submissions cost 4 rounds, not 10."""
 MAX_OVERHEAD_FRACTION = 0.5
-"""The most of a student's round trip that the probe's overhead may cancel."""
+"""The most of a student's round trip that the probe's overhead may cancel, where the
+student's worker cannot be stopped while the probe is timed (no pidfds)."""
+MAX_OVERHEAD_FRACTION_STOPPED = 0.9
+"""The same, where it is stopped: nothing of the submission runs while its probe is
+timed, so the probe's figure is an honest worker's own; the cap only keeps a noisy probe
+from cancelling a whole round trip. (At 0.5, a correct linear layer whose inputs cost as
+much to send as to multiply measured 4-7x against a limit of 6x.)"""
 CHECK_TOLERANCE_FACTOR = 4.0
 """Per-round checks compare with the baseline at the same dtype: both sides round."""
 DEBUG = False
@@ -224,8 +238,25 @@ def time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, w
     probe._kept = False  # this measure's outputs are not the probe's yet
     session.ensure()
     root = getattr(getattr(session.zygote, "proc", None), "pid", None)
-    delay_student = RunDelay(host_pid(root, session.pid))
+    student_pid = host_pid(root, session.pid)
+    delay_student = RunDelay(student_pid)
     delay_probe = RunDelay(host_pid(root, probe.pid))
+    stopper = Stopper(student_pid)
+    try:
+        _rounds(t, m, fn, make_inputs, sizes, base_fn, rounds=rounds, warmup=warmup,
+                sets=sets, budget=budget, settings=settings, only=only, check=check,
+                clock=clock, keep=keep, timeout=timeout, probe=probe, stopper=stopper,
+                delay_student=delay_student, delay_probe=delay_probe)
+    finally:
+        stopper.close()
+
+
+def _rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, warmup, sets,
+            budget, settings: PerfSettings, only, check, clock: Clock, keep, timeout,
+            probe: WorkerSession, stopper: Stopper, delay_student: RunDelay,
+            delay_probe: RunDelay) -> None:
+    session: WorkerSession = t.session
+    device = session.device
     overheads: list[int] = []
     base_ns_all: list[float] = []
     stud_ns_all: list[float] = []
@@ -239,16 +270,17 @@ def time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, w
         # unlocked, beside another submission's timing). The inputs reach the worker inside
         # its timed request: no student code sees them before the clock starts.
         with TIMING_LOCK, timing_conditions(device):
-            # the baseline, here
-            base_outs, base_ns, base_gpu = [], 0, 0.0
-            for args, kwargs in placed:
-                out, ns, gpu = clock.call(base_fn, args, kwargs)
-                base_outs.append(_strip(out, keep))
-                base_ns += ns
-                base_gpu += gpu or 0.0
-            # the probe: what a round trip with these outputs costs an honest worker
-            overheads.append(_probe_round_trip(probe, base_outs, made, timeout,
-                                               delay_probe))
+            with stopper.stopped() as stopped:  # no student code runs until its turn
+                # the baseline, here
+                base_outs, base_ns, base_gpu = [], 0, 0.0
+                for args, kwargs in placed:
+                    out, ns, gpu = clock.call(base_fn, args, kwargs)
+                    base_outs.append(_strip(out, keep))
+                    base_ns += ns
+                    base_gpu += gpu or 0.0
+                # the probe: what a round trip with these outputs costs an honest worker
+                overheads.append(_probe_round_trip(probe, base_outs, made, timeout,
+                                                   delay_probe))
             # the student
             d0 = delay_student.read()
             r = session.time(fn, made, keep=keep, timeout=timeout,
@@ -279,7 +311,8 @@ def time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, w
         honest = [o for o in overheads if o is not None]
         overhead = int(statistics.median(honest)) if honest else 0
         busy = RunDelay.busy(r.elapsed_ns, d0, d1)
-        overhead = min(overhead, int(busy * MAX_OVERHEAD_FRACTION))
+        cap = MAX_OVERHEAD_FRACTION_STOPPED if stopped else MAX_OVERHEAD_FRACTION
+        overhead = min(overhead, int(busy * cap))
         stud_ns = max(busy - overhead, 1) / sets
         base_ns_all.append(base_ns / sets)
         stud_ns_all.append(stud_ns)

@@ -677,3 +677,29 @@ def test_sizes_may_live_in_the_spec_alone_and_a_missing_one_is_named():
         perf.measure(t_with({"N": 8}), "f", inputs)
     with pytest.raises(ValueError, match="no size given for N, D"):
         perf.measure(t_with({}), "f", inputs)
+
+
+def test_the_students_worker_is_held_still_while_its_probe_is_timed():
+    """A worker idle between requests can still run code (a signal handler on an interval
+    timer) and slow its probe, inflating the overhead subtracted from its own time: the
+    round loop stops it (SIGSTOP via a pidfd) for the baseline and the probe."""
+    import subprocess
+    import sys
+
+    from grader.engine.clock import Stopper, _wait_state
+
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        stopper = Stopper(busy.pid)
+        with stopper.stopped() as stopped:
+            assert stopped
+            assert _wait_state(busy.pid, "Tt", timeout=0.01)
+        assert _wait_state(busy.pid, "R", timeout=1.0)  # running again
+        busy.kill()
+        busy.wait()
+        with stopper.stopped() as stopped:  # gone: nothing to stop, and no error
+            assert not stopped
+        stopper.close()
+    finally:
+        busy.kill()
+        busy.wait()
