@@ -130,10 +130,6 @@ def _r(x):
     return None if x is None else round(float(x), 4)
 
 
-def _r(x):
-    return None if x is None else round(float(x), 4)
-
-
 # ---------------------------------------------------------------------------- helpers
 
 
