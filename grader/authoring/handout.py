@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import nbformat
 
+from grader.engine import syntax
 from grader.engine.spec import Assignment
 
 CHECKER = "dlgrade"
@@ -51,7 +52,7 @@ class StubParts:
 
 
 def split_stub(source: str) -> StubParts:
-    tree = ast.parse(source)
+    tree = syntax.parse(source)
     lines = source.splitlines()
     docstring = ast.get_docstring(tree) or ""
     body = list(tree.body)

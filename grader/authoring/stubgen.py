@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 import re
 
+from grader.engine import syntax
+
 BEGIN = re.compile(r"^(\s*)# BEGIN SOLUTION\s*$")
 END = re.compile(r"^(\s*)# END SOLUTION\s*$")
 HINT = re.compile(r"^\s*# HINT:\s?(.*)$")
@@ -23,7 +25,7 @@ class MarkerError(ValueError):
 
 def _enclosing_functions(source: str) -> dict[int, str]:
     """1-based line number -> name of the innermost function containing it."""
-    tree = ast.parse(source)
+    tree = syntax.parse(source)
     owner: dict[int, str] = {}
 
     def visit(node, current):
@@ -77,7 +79,7 @@ def generate(reference_source: str, filename: str = "reference") -> str:
             i += 1  # a dropped module-level block leaves one blank line, not two
     text = re.sub(r"\n{4,}", "\n\n\n", "\n".join(out) + "\n")
     try:
-        ast.parse(text)
+        syntax.parse(text)
     except SyntaxError as e:
         raise MarkerError(f"{filename}: the generated stub does not parse (line {e.lineno}: "
                           f"{e.msg}); a solution block must hold whole statements") from None

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from grader.classroom import similarity
-from grader.engine import assignments
+from grader.engine import assignments, syntax
 
 _WORDS = ("compute", "the", "result", "here", "shape", "gradient", "step", "then", "use",
           "matrix", "batch", "loop", "fast", "note", "check", "sum", "over", "axis", "save")
@@ -92,7 +92,7 @@ def disguise(source: str, seed: int, keep: set[str] | None = None) -> str:
     functions shuffled, and the code reformatted (ast.unparse). It still runs the same."""
     rng = random.Random(seed)
     keep = keep or set()
-    tree = ast.parse(source)
+    tree = syntax.parse(source)
     bound = similarity.bound_names(source) or set()
     imported = {a.asname or a.name.split(".")[0] for n in ast.walk(tree)
                 if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}

@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from grader.classroom import notebook
+from grader.engine import syntax
 
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
 """The largest module file (or notebook) read, from a folder or from a zip."""
@@ -100,7 +101,7 @@ def _from_notebook(text: str, name: str) -> tuple[str | None, str | None]:
 def _functions(source: str) -> dict[str, ast.FunctionDef] | None:
     """The top-level functions, or None when the source does not parse."""
     try:
-        tree = ast.parse(source)
+        tree = syntax.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     return {n.name: n for n in tree.body

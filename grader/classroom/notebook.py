@@ -13,6 +13,8 @@ import ast
 
 import nbformat
 
+from grader.engine import syntax
+
 KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
@@ -72,7 +74,7 @@ def code_from_cells(cells: list[tuple[str, str]], keep_unparseable: bool = True)
     for label, raw in cells:
         source = _strip_magics(raw)
         try:
-            tree = ast.parse(source)
+            tree = syntax.parse(source)
         except (SyntaxError, ValueError, MemoryError, RecursionError):
             # Deeply nested expressions exhaust the parser (MemoryError, RecursionError);
             # the grader's own parse then reports the error for this submission alone.

@@ -55,6 +55,8 @@ from copydetect.utils import get_copied_slices, winnow
 from pygments.lexers import PythonLexer
 from pygments.token import Comment, Name, Number, String, Text
 
+from grader.engine import syntax
+
 K = 12
 """Tokens per fingerprinted k-gram: a shared run shorter than this is noise (one line of
 `N, C, H, W = x.shape` is 10 tokens). Measured in docs/benchmarks/similarity.md."""
@@ -142,7 +144,7 @@ def _syntax(source: str) -> tuple[set[str], set[int]] | None:
     code does) and the character offsets of keyword-argument names in calls. None when the
     source does not parse (then every name is a placeholder, as in copydetect)."""
     try:
-        tree = ast.parse(source)
+        tree = syntax.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     names: set[str] = set()

@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from grader.engine import syntax
+
 # Autograd does the assignment's work for the student in every assignment.
 ALWAYS_FORBIDDEN = (
     "torch.autograd", "torch.autograd.*", "*.backward", "*.requires_grad", "*.requires_grad_",
@@ -754,7 +756,7 @@ def scan(source: str, python_patterns=(), aten_patterns=()) -> dict[str, list[Us
     for unparsable code.
     """
     python_patterns = tuple(python_patterns) + ALWAYS_FORBIDDEN
-    tree = ast.parse(source)
+    tree = syntax.parse(source)
     resolver = Resolver(tree)
     direct: dict[str, list[Use]] = {}
     refs: dict[str, set[str]] = {}

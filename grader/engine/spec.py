@@ -16,6 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from grader.engine import syntax
+
 VISIBILITIES = ("public", "hidden")
 KINDS = ("compare", "property", "performance")
 DTYPE_NAMES = ("float32", "float64")
@@ -107,7 +109,7 @@ class Scale:
     def parse(text: str) -> Scale:
         """Raises ValueError naming what is not allowed."""
         try:
-            tree = ast.parse(text, mode="eval")
+            tree = syntax.parse(text, mode="eval")
         except SyntaxError as e:
             raise ValueError(f"not an expression ({e.msg})") from None
         names = []
@@ -152,7 +154,7 @@ class Scale:
                 return _SCALE_OPS[type(node.op)](ev(node.left), ev(node.right))
             return _SCALE_IMPL[node.func.id](*(ev(a) for a in node.args))
 
-        value = ev(ast.parse(self.text, mode="eval"))
+        value = ev(syntax.parse(self.text, mode="eval"))
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"scale {self.text!r}: expected a number, got "
                             f"{type(value).__name__} (wrap tensors in absmax(...) or rms(...))")

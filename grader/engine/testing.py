@@ -32,7 +32,7 @@ import torch
 
 from grader.boundary.session import CallResult, WorkerSession, as_plain
 from grader.boundary.wire import Earlier, GeneratorSpec, Handle
-from grader.engine import compare, forbidden
+from grader.engine import compare, forbidden, syntax
 from grader.engine.sources import LiveSource, Recorder, Replay, dtype_name
 from grader.engine.spec import Assignment, TestSpec, Tolerance
 
@@ -503,7 +503,7 @@ def source_signatures(source: str) -> dict[str, list[str]]:
     import ast
 
     try:
-        tree = ast.parse(source)
+        tree = syntax.parse(source)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return {}
     out = {}
