@@ -1,5 +1,5 @@
 """The adversarial suite: every hostile submission under tests/adversarial/submissions/,
-graded in ONE `dlgrade grade` run next to correct controls.
+graded in ONE `dlgrade grade --jobs 2` run next to correct controls.
 
 Checks (tests/adversarial/expected.yaml has the per-submission table): the run exits 0;
 every control scores full marks; no attack scores more than its honest score; nothing of
@@ -119,7 +119,9 @@ def adversarial_run(tmp_path_factory):
     watched = (ROOT / "reference", ROOT / "assignments", ROOT / "grader", inputs, canary)
     before = _snapshot(*watched)
     pids = _pids()
-    proc = _grade(inputs, out)
+    # Two at a time, as a TA would grade: the controls keep full marks, performance points
+    # included, beside neighbours that hang, spin, flood and crash.
+    proc = _grade(inputs, out, "--jobs", "2")
     return dict(proc=proc, out=out, before=before, after=_snapshot(*watched), pids=pids,
                 inputs=inputs)
 
