@@ -45,26 +45,37 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def make_zygote(args, student: bool = False):
-    """The worker fork server under the isolation --sandbox asks for, with its warning
-    (printed on stderr) when isolation is reduced. `student`: for `check`, where the code
-    is the student's own, so reduced isolation is a one-line notice, not a warning about
-    the reference and other students' files."""
-    from grader.boundary import sandbox, spawn
+def choose_sandbox(args):
+    """The sandbox --sandbox asks for, and why isolation is reduced (None when it is not)."""
+    from grader.boundary import sandbox
 
     try:
-        box, why = sandbox.choose(getattr(args, "sandbox", "auto"))
+        return sandbox.choose(getattr(args, "sandbox", "auto"))
     except RuntimeError as e:
         raise UsageError(str(e)) from None
+
+
+def announce_sandbox(box, why, student: bool = False) -> None:
+    """The warning (on stderr) when isolation is reduced. `student`: for `check`, where the
+    code is the student's own, so reduced isolation is a one-line notice, not a warning
+    about the reference and other students' files."""
     if student:
         if box.name != "bwrap":
             print(f"notice: your code runs in a separate process with resource limits, "
                   f"without a sandbox ({why}); that is fine for checking your own code",
                   file=sys.stderr)
-        return spawn.start(box)
+        return
     warning = box.warning()
     if warning:
         print(f"warning: {warning}" + (f" ({why})" if why else ""), file=sys.stderr)
+
+
+def make_zygote(args, student: bool = False):
+    """The worker fork server under the isolation --sandbox asks for, announced."""
+    from grader.boundary import spawn
+
+    box, why = choose_sandbox(args)
+    announce_sandbox(box, why, student)
     return spawn.start(box)
 
 
@@ -137,8 +148,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from grader import api
-    from grader.classroom import bulk, executors, report
+    from grader.boundary import spawn
 
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
@@ -151,19 +161,25 @@ def cmd_grade(args) -> int:
         raise UsageError("--scheduler needs --executor dask")
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be positive")
-    # Everything that can refuse the command is checked before anything is started or
-    # written: no output folder or secret appears for a command that then fails.
-    out = Path(args.out)
     assignments.load(args.assignment)
-    try:
-        bulk.check_out_dir(out, args.assignment, args.force)
-    except bulk.OutDirError as e:
-        raise UsageError(str(e)) from None
-    device = resolve_device(args.device)
-    # The local fork server boots in parallel with loading the suite.
-    zygote = make_zygote(args) if args.executor == "local" else None
+    # The local fork server starts before this process imports torch (below), so the two
+    # imports overlap. Everything else that can refuse the command is checked before
+    # anything is written: no output folder or secret appears for a command that fails.
+    box, why = choose_sandbox(args) if args.executor == "local" else (None, None)
+    zygote = spawn.start(box) if box is not None else None
     executor = None
     try:
+        from grader import api
+        from grader.classroom import bulk, executors, report
+
+        out = Path(args.out)
+        try:
+            bulk.check_out_dir(out, args.assignment, args.force)
+        except bulk.OutDirError as e:
+            raise UsageError(str(e)) from None
+        device = resolve_device(args.device)
+        if box is not None:
+            announce_sandbox(box, why)
         suite = _load(args.assignment, with_reference=True)
         a = suite.assignment
         if suite.reference is None:
