@@ -4,9 +4,9 @@ Score distribution, status counts, pass rate per test, the performance ratios (f
 `perf_*` tests' `extra["ratio"]` and `extra["limit"]`: one dot per submission on a log
 axis, with the limit), the hardest tests, the submissions that ended in an error or a
 timeout with their reasons, and a table of every submission (score, status, the failed
-tests, a link to its feedback.txt). Plots are
-drawn with matplotlib's Agg backend and embedded as base64 PNGs; every piece of text that
-comes from a submission (ids, reasons) is HTML-escaped.
+tests, a link to its feedback.txt). Plots are drawn with matplotlib's object API (Agg, no
+pyplot) and embedded as base64 PNGs; every piece of text that comes from a submission
+(ids, reasons) is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -26,12 +26,18 @@ def _num(x: float) -> str:
     return f"{x:g}" if float(x).is_integer() else f"{x:.2f}"
 
 
+def _figure(**kwargs):
+    """A figure of its own: matplotlib's object API renders it with Agg, never touching
+    pyplot's global state (the caller's backend, in a notebook, stays as it was; two
+    threads may draw at once)."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     return ('<img alt="plot" src="data:image/png;base64,'
             + base64.b64encode(buf.getvalue()).decode("ascii") + '">')
 
@@ -108,11 +114,6 @@ def perf_ratios(results: list[SubmissionResult]) -> dict[str, tuple[list[float],
 
 def html_report(a: Assignment, results: list[SubmissionResult],
                 folders: dict[str, str] | None = None) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
     folders = folders or {}
     n = len(results)
     scores = [r.score for r in results]
@@ -139,8 +140,8 @@ def html_report(a: Assignment, results: list[SubmissionResult],
         return _page(a, parts)
 
     # Score distribution and status counts.
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2),
-                                   gridspec_kw={"width_ratios": [3, 1]})
+    fig = _figure(figsize=(10, 3.2))
+    ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1]})
     bins = min(20, max(5, int(a.max_score) + 1))
     ax1.hist(scores, bins=bins, range=(0, a.max_score), color="#4878a8", edgecolor="white")
     ax1.set_xlabel("score")
@@ -162,7 +163,8 @@ def html_report(a: Assignment, results: list[SubmissionResult],
         attempted[t.id] = sum(not x.not_attempted for x in rows)
     parts.append("<h2>Pass rate per test</h2>")
     if tests:
-        fig, ax = plt.subplots(figsize=(10, 0.3 * len(tests) + 1))
+        fig = _figure(figsize=(10, 0.3 * len(tests) + 1))
+        ax = fig.subplots()
         ids = [t.id for t in tests][::-1]
         ax.barh(ids, [100 * rate[i] for i in ids],
                 color=["#9c755f" if a.test(i).visibility == "hidden" else "#4878a8"
@@ -191,8 +193,8 @@ def html_report(a: Assignment, results: list[SubmissionResult],
     else:
         cols = min(4, len(perf))
         rows_n = -(-len(perf) // cols)
-        fig, axes = plt.subplots(rows_n, cols, figsize=(2.8 * cols, 3.4 * rows_n),
-                                 squeeze=False)
+        fig = _figure(figsize=(2.8 * cols, 3.4 * rows_n))
+        axes = fig.subplots(rows_n, cols, squeeze=False)
         for ax, (tid, (ratios, limit)) in zip(axes.flat, sorted(perf.items())):
             _strip_plot(ax, ratios, limit, tid)
         for ax in list(axes.flat)[len(perf):]:

@@ -43,3 +43,15 @@ def test_an_empty_class_has_a_report():
     a = suite("backprop").assignment
     page = classreport.html_report(a, [])
     assert "No results." in page
+
+
+def test_the_report_leaves_the_callers_matplotlib_backend_alone():
+    """api.grade_class may run in a TA's notebook: drawing the report must not switch its
+    backend (it once forced Agg through pyplot)."""
+    import matplotlib
+
+    matplotlib.use("svg")
+    a = suite("backprop").assignment
+    html = classreport.html_report(a, [_result("s1", 1.0), _result("s2", 0.0, "error")])
+    assert "data:image/png;base64," in html
+    assert matplotlib.get_backend() == "svg"
