@@ -1,8 +1,8 @@
 """Adversarial (neighbours): a correct solution that also serves a neighbour: it answers any
 call sent over an abstract unix socket and leaves a POSIX shared memory segment for it. A
 worker may start no thread, so it serves from a signal handler on an interval timer, which
-runs whenever the worker waits for its next request. (SysV segments need ctypes, which the static scan refuses;
-tests/boundary/test_sandbox.py tries them between two workers.)"""
+runs whenever the worker waits for its next request. (SysV segments need ctypes, which the
+static scan refuses; tests/boundary/test_sandbox.py tries them between two workers.)"""
 import json
 import signal
 import socket
