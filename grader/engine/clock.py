@@ -132,6 +132,12 @@ class Stopper:
             os.close(self.fd)
             self.fd = None
 
+    def __enter__(self) -> Stopper:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def _wait_state(pid: int, states: str, timeout: float) -> bool:
     """Wait (briefly) until /proc says `pid` is in one of `states`."""

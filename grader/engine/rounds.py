@@ -237,94 +237,79 @@ def time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, w
     student_pid = host_pid(root, session.pid)
     delay_student = RunDelay(student_pid)
     delay_probe = RunDelay(host_pid(root, probe.pid))
-    stopper = Stopper(student_pid)
-    try:
-        _rounds(t, m, fn, make_inputs, sizes, base_fn, rounds=rounds, warmup=warmup,
-                sets=sets, budget=budget, settings=settings, only=only, check=check,
-                clock=clock, keep=keep, timeout=timeout, probe=probe, stopper=stopper,
-                delay_student=delay_student, delay_probe=delay_probe)
-    finally:
-        stopper.close()
-
-
-def _rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, warmup, sets,
-            budget, settings: PerfSettings, only, check, clock: Clock, keep, timeout,
-            probe: WorkerSession, stopper: Stopper, delay_student: RunDelay,
-            delay_probe: RunDelay) -> None:
-    session: WorkerSession = t.session
-    device = session.device
-    overheads: list[int] = []
-    base_ns_all: list[float] = []
-    stud_ns_all: list[float] = []
-    gpu_notes: list[str] = []
-    start = time.monotonic()
-    for i in range(warmup + rounds):
-        made = [_make(make_inputs, sizes) for _ in range(sets)]
-        placed = [(to_device(args, device), to_device(kwargs, device))
-                  for args, kwargs in made]
-        # The lock covers the timed calls only (the checks and the next round's draws run
-        # unlocked, beside another submission's timing). The inputs reach the worker inside
-        # its timed request: no student code sees them before the clock starts.
-        with TIMING_LOCK, timing_conditions(device):
-            with stopper.stopped() as stopped:  # no student code runs until its turn
-                # the baseline, here
-                base_outs, base_ns, base_gpu = [], 0, 0.0
-                for args, kwargs in placed:
-                    out, ns, gpu = clock.call(base_fn, args, kwargs)
-                    base_outs.append(_strip(out, keep))
-                    base_ns += ns
-                    base_gpu += gpu or 0.0
-                # the probe: what a round trip with these outputs costs an honest worker
-                overheads.append(_probe_round_trip(probe, base_outs, made, timeout,
-                                                   delay_probe))
-            # the student
-            d0 = delay_student.read()
-            r = session.time(fn, made, keep=keep, timeout=timeout,
-                             flush_mb=FLUSH_MB if clock.cuda else 0)
-            d1 = delay_student.read()
-        if clock.cuda and base_gpu > base_ns / 1e6 * 1.05 + 0.05:
-            gpu_notes.append(f"baseline: events {base_gpu:.3f} ms > wall")
-        if r.error is not None:
-            t._call_failed(fn, r)
-        got = as_plain(r.value)
-        if check is None:
-            _check_round(t, fn, got, base_outs, sets, only)
-        else:
-            if not isinstance(got, list) or len(got) != sets:
-                t.fail("protocol", f"{fn}: the timed call returned "
-                       f"{compare.describe_value(got)}",
-                       f"{fn}: returned an unreadable value")
-            for (args, kwargs), value in zip(made, got):
-                _check_property(t, fn, value, args, kwargs, check, timed=True)
-        gpu_ms = r.extra.get("gpu_ms") or []
-        if clock.cuda and isinstance(gpu_ms, list) and all(
-                isinstance(x, (int, float)) for x in gpu_ms) and \
-                sum(gpu_ms) > r.elapsed_ns / 1e6 * 1.05 + 0.05:
-            gpu_notes.append("student: the worker's CUDA events exceed the round "
-                             "trip (ignored: the round trip is what counts)")
-        if i < warmup:
-            continue
-        honest = [o for o in overheads if o is not None]
-        overhead = int(statistics.median(honest)) if honest else 0
-        busy = RunDelay.busy(r.elapsed_ns, d0, d1)
-        cap = MAX_OVERHEAD_FRACTION_STOPPED if stopped else MAX_OVERHEAD_FRACTION
-        overhead = min(overhead, int(busy * cap))
-        stud_ns = max(busy - overhead, 1) / sets
-        base_ns_all.append(base_ns / sets)
-        stud_ns_all.append(stud_ns)
-        m.ratios.append(stud_ns * sets / max(base_ns, 1))
-        if DEBUG:
-            print(f"round {i}: base {base_ns / 1e6:.2f} probe "
-                  f"{(overheads[-1] or 0) / 1e6:.2f} student rt "
-                  f"{r.elapsed_ns / 1e6:.2f} busy {busy / 1e6:.2f}")
-        m.overhead_ms = overhead / 1e6
-        done = len(m.ratios)
-        if done >= 3 and settings.early_stop and not (
-                m.limit / EARLY_PASS < statistics.median(m.ratios)
-                < EARLY_FAIL * m.limit):
-            break
-        if done >= 3 and time.monotonic() - start > budget:
-            break
+    with Stopper(student_pid) as stopper:
+        overheads: list[int] = []
+        base_ns_all: list[float] = []
+        stud_ns_all: list[float] = []
+        gpu_notes: list[str] = []
+        start = time.monotonic()
+        for i in range(warmup + rounds):
+            made = [_make(make_inputs, sizes) for _ in range(sets)]
+            placed = [(to_device(args, device), to_device(kwargs, device))
+                      for args, kwargs in made]
+            # The lock covers the timed calls only (the checks and the next round's draws run
+            # unlocked, beside another submission's timing). The inputs reach the worker inside
+            # its timed request: no student code sees them before the clock starts.
+            with TIMING_LOCK, timing_conditions(device):
+                with stopper.stopped() as stopped:  # no student code runs until its turn
+                    # the baseline, here
+                    base_outs, base_ns, base_gpu = [], 0, 0.0
+                    for args, kwargs in placed:
+                        out, ns, gpu = clock.call(base_fn, args, kwargs)
+                        base_outs.append(_strip(out, keep))
+                        base_ns += ns
+                        base_gpu += gpu or 0.0
+                    # the probe: what a round trip with these outputs costs an honest worker
+                    overheads.append(_probe_round_trip(probe, base_outs, made, timeout,
+                                                       delay_probe))
+                # the student
+                d0 = delay_student.read()
+                r = session.time(fn, made, keep=keep, timeout=timeout,
+                                 flush_mb=FLUSH_MB if clock.cuda else 0)
+                d1 = delay_student.read()
+            if clock.cuda and base_gpu > base_ns / 1e6 * 1.05 + 0.05:
+                gpu_notes.append(f"baseline: events {base_gpu:.3f} ms > wall")
+            if r.error is not None:
+                t._call_failed(fn, r)
+            got = as_plain(r.value)
+            if check is None:
+                _check_round(t, fn, got, base_outs, sets, only)
+            else:
+                if not isinstance(got, list) or len(got) != sets:
+                    t.fail("protocol", f"{fn}: the timed call returned "
+                           f"{compare.describe_value(got)}",
+                           f"{fn}: returned an unreadable value")
+                for (args, kwargs), value in zip(made, got):
+                    _check_property(t, fn, value, args, kwargs, check, timed=True)
+            gpu_ms = r.extra.get("gpu_ms") or []
+            if clock.cuda and isinstance(gpu_ms, list) and all(
+                    isinstance(x, (int, float)) for x in gpu_ms) and \
+                    sum(gpu_ms) > r.elapsed_ns / 1e6 * 1.05 + 0.05:
+                gpu_notes.append("student: the worker's CUDA events exceed the round "
+                                 "trip (ignored: the round trip is what counts)")
+            if i < warmup:
+                continue
+            honest = [o for o in overheads if o is not None]
+            overhead = int(statistics.median(honest)) if honest else 0
+            busy = RunDelay.busy(r.elapsed_ns, d0, d1)
+            cap = MAX_OVERHEAD_FRACTION_STOPPED if stopped else MAX_OVERHEAD_FRACTION
+            overhead = min(overhead, int(busy * cap))
+            stud_ns = max(busy - overhead, 1) / sets
+            base_ns_all.append(base_ns / sets)
+            stud_ns_all.append(stud_ns)
+            m.ratios.append(stud_ns * sets / max(base_ns, 1))
+            if DEBUG:
+                print(f"round {i}: base {base_ns / 1e6:.2f} probe "
+                      f"{(overheads[-1] or 0) / 1e6:.2f} student rt "
+                      f"{r.elapsed_ns / 1e6:.2f} busy {busy / 1e6:.2f}")
+            m.overhead_ms = overhead / 1e6
+            done = len(m.ratios)
+            if done >= 3 and settings.early_stop and not (
+                    m.limit / EARLY_PASS < statistics.median(m.ratios)
+                    < EARLY_FAIL * m.limit):
+                break
+            if done >= 3 and time.monotonic() - start > budget:
+                break
     m.ratio = statistics.median(m.ratios)
     m.baseline_ms = statistics.median(base_ns_all) / 1e6
     m.student_ms = statistics.median(stud_ns_all) / 1e6
