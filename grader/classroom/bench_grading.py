@@ -1,6 +1,6 @@
 """Benchmark of bulk grading: `make bench-grading` (or `python -m grader.classroom.bench_grading`).
 
-For every assignment (every one by default) it grades a class of correct submissions (copies
+For each assignment named (all of them by default) it grades a class of correct submissions (copies
 of the reference) with `--jobs 1` and then `--jobs 2`, and runs `dlgrade check` on the
 reference (the student's public tests, as a fresh process: what a student waits for).
 In the same run it times `python -c "import torch"` (before and after: the machines are
