@@ -110,7 +110,13 @@ def _python_roots() -> list[str]:
 
 MOUNTED_FIRST = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/tmp",
                  "/proc", "/dev")
-"""What bwrap_argv mounts before the Python roots (a folder under one exists already)."""
+"""What bwrap_argv mounts before the Python roots (a folder under one exists already,
+except under FRESH_MOUNTS)."""
+FRESH_MOUNTS = ("/tmp",)
+"""Mounted empty (a tmpfs): the folder exists, nothing below it does. A checkout or
+virtualenv under /tmp (a CI clone, an unpacked autograder) needs its parents made too, or
+bwrap makes them root-only and a worker running as its slot uid can import nothing the
+fork server had not preloaded."""
 
 
 def _missing_parents(targets: list[str], bound: list[str]) -> list[str]:
@@ -121,7 +127,9 @@ def _missing_parents(targets: list[str], bound: list[str]) -> list[str]:
         parts = Path(t).parts[1:-1]
         for i in range(len(parts)):
             p = "/" + "/".join(parts[:i + 1])
-            if p not in out and not any(_is_under(p, b) for b in bound):
+            provided = any(_is_under(p, b) for b in bound) and not any(
+                _is_under(p, f) and p != f for f in FRESH_MOUNTS)
+            if p not in out and not provided:
                 out.append(p)
     return sorted(out, key=lambda p: p.count("/"))
 
@@ -567,6 +575,13 @@ def enter_worker(limits: Limits, workdir: str, uid: int | None = None,
                      "message queues and shared memory are denied by seccomp, and so are "
                      "sockets")
     os.chdir(workdir)
+    # Libraries write their temporary files (torch._dynamo its inductor cache, matplotlib
+    # its config) under tempfile.gettempdir(), which the fork server has cached as /tmp:
+    # root's, or hidden, there. The worker's own folder is where it may write.
+    import tempfile
+
+    os.environ["TMPDIR"] = workdir
+    tempfile.tempdir = workdir
     if uid is not None and os.getuid() == 0:
         os.chown(workdir, uid, uid)
         os.setgroups([])

@@ -174,6 +174,28 @@ def test_bind_parents_are_created_traversable():
         assert argv[i - 3:i] == ["--perms", "0755", "--dir"] and i < first_bind, argv
 
 
+def test_a_checkout_under_tmp_gets_traversable_parents():
+    """/tmp is a fresh tmpfs under bwrap: a CI clone or an unpacked autograder there needs
+    its parents made 0755 too (bwrap would make them root-only, and a slot uid could import
+    nothing the fork server had not preloaded)."""
+    assert sandbox._missing_parents(["/tmp/ci/clone/.venv", "/usr/lib/x"],
+                                    list(sandbox.MOUNTED_FIRST)) == ["/tmp/ci", "/tmp/ci/clone"]
+
+
+@needs_bwrap
+def test_libraries_write_their_temporary_files_in_the_workers_folder(bwrap_zygote):
+    """tempfile.gettempdir() was the fork server's /tmp (root's): importing torch._dynamo,
+    which a worker now does itself when code needs it, failed with PermissionError."""
+    src = ("import os, tempfile\n"
+           "def f():\n"
+           "    fd, path = tempfile.mkstemp()\n"
+           "    os.close(fd)\n"
+           "    import torch._dynamo  # writes its inductor cache folder under TMPDIR\n"
+           "    return os.path.dirname(path) == os.getcwd(), os.environ['TMPDIR'] == os.getcwd()\n")
+    with WorkerSession(bwrap_zygote, "m", src) as s:
+        assert _call(s, "f") == (True, True)
+
+
 @needs_bwrap
 def test_worker_identity_network_and_syscalls(bwrap_zygote):
     import socket
