@@ -474,6 +474,12 @@ def _libc_call(name: str, *args) -> None:
         raise OSError(ctypes.get_errno(), f"{name}{args!r}: {os.strerror(ctypes.get_errno())}")
 
 
+def _roots_under(folder: str) -> list[str]:
+    """The Python roots and the grader package that live under `folder`."""
+    return [p for p in [*_python_roots(), os.path.join(PACKAGE_ROOT, "grader")]
+            if _is_under(p, folder) and os.path.isdir(p)]
+
+
 def _write(path: str, text: str) -> None:
     with open(path, "w") as f:
         f.write(text)
@@ -536,7 +542,19 @@ def private_namespaces(workdir: str, limits: Limits, private_dir: bool) -> None:
             if libc.mount(b"tmpfs", path.encode(), b"tmpfs", 0x2 | 0x4, opts) != 0:
                 raise OSError(ctypes.get_errno(), f"mount tmpfs on {path}")
 
+        # A virtualenv or checkout under /tmp (a CI clone) would vanish under the new
+        # tmpfs, and with it every module the fork server had not imported: hold each by
+        # a file descriptor, then bind it back on top.
+        kept = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in _roots_under("/tmp")]
         tmpfs("/tmp")  # hides other workers' folders (and, in the fallback, the host's /tmp)
+        for path, fd in kept:
+            os.makedirs(path, exist_ok=True)
+            # MS_BIND | MS_REC, then read-only where the kernel lets this namespace say so
+            if libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None,
+                          0x1000 | 0x4000, None) != 0:
+                raise OSError(ctypes.get_errno(), f"bind {path} back over the tmpfs")
+            libc.mount(None, path.encode(), None, 0x20 | 0x1000 | 0x1, None)
+            os.close(fd)
         if _is_under(workdir, "/tmp"):
             os.makedirs(workdir, mode=0o700)
         else:
