@@ -546,15 +546,18 @@ def private_namespaces(workdir: str, limits: Limits, private_dir: bool) -> None:
         # tmpfs, and with it every module the fork server had not imported: hold each by
         # a file descriptor, then bind it back on top.
         kept = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in _roots_under("/tmp")]
-        tmpfs("/tmp")  # hides other workers' folders (and, in the fallback, the host's /tmp)
-        for path, fd in kept:
-            os.makedirs(path, exist_ok=True)
-            # MS_BIND | MS_REC, then read-only where the kernel lets this namespace say so
-            if libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None,
-                          0x1000 | 0x4000, None) != 0:
-                raise OSError(ctypes.get_errno(), f"bind {path} back over the tmpfs")
-            libc.mount(None, path.encode(), None, 0x20 | 0x1000 | 0x1, None)
-            os.close(fd)
+        try:
+            tmpfs("/tmp")  # hides other workers' folders (and, in the fallback, the host's)
+            for path, fd in kept:
+                os.makedirs(path, exist_ok=True)
+                # MS_BIND | MS_REC, then read-only where the kernel lets this namespace
+                if libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None,
+                              0x1000 | 0x4000, None) != 0:
+                    raise OSError(ctypes.get_errno(), f"bind {path} back over the tmpfs")
+                libc.mount(None, path.encode(), None, 0x20 | 0x1000 | 0x1, None)
+        finally:
+            for _, fd in kept:
+                os.close(fd)  # no handle on the host's folders is left to student code
         if _is_under(workdir, "/tmp"):
             os.makedirs(workdir, mode=0o700)
         else:

@@ -7,6 +7,7 @@ Errors name the file, the key path, what was expected and what was found:
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import math
 import operator
@@ -134,6 +135,11 @@ class Scale:
                 raise ValueError(f"{type(node).__name__} is not allowed")
         return Scale(text, tuple(dict.fromkeys(names)))
 
+    @functools.cached_property
+    def _tree(self) -> ast.Expression:
+        # Parsed once per spec, not at every comparison (parses share one lock).
+        return syntax.parse(self.text, mode="eval")
+
     def evaluate(self, values: dict) -> float:
         """The scale for these arguments (name -> tensor or number)."""
         missing = [n for n in self.names if n not in values]
@@ -154,7 +160,7 @@ class Scale:
                 return _SCALE_OPS[type(node.op)](ev(node.left), ev(node.right))
             return _SCALE_IMPL[node.func.id](*(ev(a) for a in node.args))
 
-        value = ev(syntax.parse(self.text, mode="eval"))
+        value = ev(self._tree)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"scale {self.text!r}: expected a number, got "
                             f"{type(value).__name__} (wrap tensors in absmax(...) or rms(...))")
