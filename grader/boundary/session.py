@@ -407,20 +407,24 @@ class WorkerSession:
 
     # -- calls --------------------------------------------------------------------
     def _roundtrip(self, header: dict, enc: wire.Encoder | None, timeout: float) -> CallResult:
-        header, start = self._send(header, enc)
+        header, start = self._send(header, enc, timeout)
         return self._receive(header, timeout, start)
 
-    def _send(self, header: dict, enc: wire.Encoder | None) -> tuple[dict, int]:
-        """Send a request (with the pending drops); (the header sent, the clock at send)."""
+    def _send(self, header: dict, enc: wire.Encoder | None,
+              timeout: float) -> tuple[dict, int]:
+        """Send a request (with the pending drops); (the header sent, the clock at send).
+        A worker that does not take it within `timeout` (one that stopped reading, e.g. a
+        signal handler asleep between calls) is given up on: its reply never comes, and
+        the receive that follows reports a timeout."""
         self._seq += 1
         header = dict(header, seq=self._seq)
         if self._drops:
             header["drop"], self._drops = self._drops, []
         start = time.perf_counter_ns()
         try:
-            wire.send(self.sock, header, enc)
+            wire.send(self.sock, header, enc, deadline=time.monotonic() + timeout)
         except OSError:
-            pass  # a dead worker: the receive that follows reports it
+            pass  # a dead worker, or one that stopped reading: the receive reports it
         return header, start
 
     def _receive(self, header: dict, timeout: float, start: int,
@@ -549,7 +553,7 @@ class WorkerSession:
         if batch:
             header, start = self._send({"op": "batch", "device": self.device, "calls": [
                 {"fn": self._canary_name, "args": args, "kwargs": {"$dict": []},
-                 "keep": [], "record_ops": True}]}, enc)
+                 "keep": [], "record_ops": True}]}, enc, timeout)
             reply = self._receive(header, timeout, start, index=0)
         else:
             header = {"op": "call", "fn": self._canary_name, "args": args,
@@ -597,7 +601,7 @@ class WorkerSession:
                 "keep": list(keep), "record_ops": record_ops})
             positions.append([[p] for p in range(len(args) + len(kwargs or {}))])
         header, start = self._send({"op": "batch", "calls": encoded, "device": self.device},
-                                   enc)
+                                   enc, timeout)
         out = []
         for k in range(len(calls)):
             r = self._receive(header, timeout, start, index=k)

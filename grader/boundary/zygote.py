@@ -22,13 +22,16 @@ import traceback
 
 import torch
 
-from grader.boundary import sandbox, wire, worker
+from grader.boundary import allocator, sandbox, wire, worker
 
 # One thread, set before any op runs: a fork after a multi-threaded op can deadlock, and
 # the worker's system-call filter denies new threads (grader.boundary.sandbox), so torch
 # must never need one there (no intra-op pool, no inter-op pool).
 torch.set_num_threads(1)
 torch.set_num_interop_threads(1)
+# Workers inherit the heap's thresholds: a function allocates as it does in the trusted
+# process that times its baseline (grader.boundary.allocator).
+allocator.settle()
 
 
 def _one_thread(n: int) -> None:

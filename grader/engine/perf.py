@@ -191,12 +191,24 @@ def measure(t, fn: str, make_inputs: Callable, *, sizes: dict | None = None, gro
                         m.reason = msg
                         t.fail("performance", msg, msg)
         # 3. timing
-        time_rounds(t, m, fn, make_inputs, sizes, base_fn, rounds=rounds, warmup=warmup,
-                     sets=sets, budget=budget, settings=settings, only=compare,
-                     check=check)
+        timing = dict(rounds=rounds, warmup=warmup, sets=sets, budget=budget,
+                      settings=settings, only=compare, check=check)
+        time_rounds(t, m, fn, make_inputs, sizes, base_fn, **timing)
+        if m.ratio > limit and settings.enforce and settings.confirm:
+            # Load only ever slows a round down, never speeds one up: a figure over the
+            # limit is measured again, from fresh rounds, and the better one stands. (A
+            # stall of the whole machine over a few rounds once cost the reference itself
+            # its point.) A solution that is slow is slow both times.
+            again = Measurement(fn=fn, limit=limit, device=m.device, baseline=m.baseline,
+                                sizes=m.sizes)
+            time_rounds(t, again, fn, make_inputs, sizes, base_fn, **timing)
+            m.measured = [_r(m.ratio), _r(again.ratio)]
+            if again.ratio < m.ratio:
+                m.adopt(again)
         verdict = (f"{fn}: {m.ratio:.2g}x {_whose(base_name)} time; the limit is {limit:g}x "
                    f"({base_name} {m.baseline_ms:.3g} ms, yours {m.student_ms:.3g} ms, "
-                   f"median of {len(m.ratios)} rounds on {dclass})")
+                   f"median of {len(m.ratios)} rounds on {dclass}"
+                   f"{'; the better of two measurements' if m.measured else ''})")
         if m.ratio > limit and settings.enforce:
             t.fail("performance", verdict, verdict)
         m.reason = ""

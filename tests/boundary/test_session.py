@@ -319,3 +319,61 @@ def test_drops_ride_on_the_next_request(zygote):
         assert s._drops == []
         r, _ = s.call("pair", (handle,))  # the handle is gone in the worker
         assert r.error is not None and "unknown handle" in r.error.message
+
+
+HEAP_SOURCE = '''
+import resource
+import torch
+
+
+def faults_per_call(n):
+    """Minor page faults of a step allocating and freeing 16 MB."""
+    def step():
+        return (torch.ones(1 << 20, dtype=torch.float64) * 2).sum()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(n):
+        step()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) // n
+'''
+
+
+def test_a_worker_reuses_its_heap_as_the_trusted_side_does(zygote):
+    """A function timed in a worker must not pay page faults the baseline, timed in the
+    long-lived trusted process, does not: glibc would mmap (and fault in) every block of
+    128 KB or more afresh in a new process (grader.boundary.allocator)."""
+    with session(zygote, HEAP_SOURCE) as s:
+        s.call("faults_per_call", (10,))  # the heap grows first, in any process
+        r, _ = s.call("faults_per_call", (10,))
+    assert r.ok, r.error
+    assert r.value < 100, f"{r.value} page faults per step (600-1,200 without reuse)"
+
+
+ASLEEP_SOURCE = '''
+import signal, time
+
+
+def arm():
+    """Between calls, the worker falls asleep in a signal handler and reads nothing."""
+    signal.signal(signal.SIGALRM, lambda *a: time.sleep(10**6))
+    signal.setitimer(signal.ITIMER_REAL, 0.05)
+    return 1
+
+
+def add(x):
+    return x + 1
+'''
+
+
+def test_a_worker_that_stops_reading_times_out_instead_of_holding_the_sender(zygote):
+    """A request larger than the socket's buffer (a performance test's inputs) used to
+    block the grader forever in sendall: one submission stopped a whole class."""
+    with session(zygote, ASLEEP_SOURCE) as s:
+        r, _ = s.call("arm", ())
+        assert r.ok, r.error
+        time.sleep(0.3)
+        start = time.monotonic()
+        r, _ = s.call("add", (torch.zeros(2_000_000, dtype=torch.float64),), timeout=1)
+        assert r.error is not None and r.error.type == "Timeout", r.error
+        assert time.monotonic() - start < 5
+        r, _ = s.call("add", (torch.zeros(3),))  # a fresh worker answers the next call
+        assert r.ok and torch.equal(r.value, torch.ones(3))

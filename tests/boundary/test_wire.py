@@ -2,6 +2,7 @@
 
 import socket
 import struct
+import time
 
 import pytest
 import torch
@@ -60,6 +61,35 @@ def test_unknown_objects_become_handles_only_where_allowed():
     assert enc.encode(object()) == {"$h": [1, "object"]}
 
 
+def test_a_large_message_of_many_tensors_arrives_whole():
+    """Blobs go out in one gather write, in chunks of at most _IOV_MAX pieces, and land in
+    their tensors' memory: sizes past the socket buffer and counts past one chunk."""
+    import threading
+
+    big = torch.randn(700_001, dtype=torch.float64)  # 5.6 MB, an odd size
+    small = [torch.arange(k, dtype=torch.int64) for k in range(400)]  # 800 pieces
+    enc = wire.Encoder()
+    node = enc.encode((big, small, big[::3]))
+    a, b = socket.socketpair()
+    sender = threading.Thread(target=wire.send, args=(a, {"v": node}, enc))
+    sender.start()
+    try:
+        msg = wire.recv(b, deadline=time.monotonic() + 30)
+    finally:
+        sender.join()
+        a.close()
+        b.close()
+    got_big, got_small, got_strided = wire.Decoder(msg).decode(msg.header["v"])
+    assert torch.equal(got_big, big) and torch.equal(got_strided, big[::3])
+    assert all(torch.equal(g, s) for g, s in zip(got_small, small, strict=True))
+
+
+def test_a_blob_no_tensor_names_is_read_past():
+    header = b'{"nblobs": 2, "tensors": [{"dtype": "uint8", "shape": [2], "blob": 1}]}'
+    msg = _raw(header, (b"unused" * 1000, b"ok"))
+    assert bytes(msg.tensors[0].numpy()) == b"ok"
+
+
 def _raw(header_bytes: bytes, blobs=()):
     data = struct.pack(">I", len(header_bytes)) + header_bytes
     for b in blobs:
@@ -111,7 +141,6 @@ def test_huge_declared_blob_is_rejected():
 
 
 def test_recv_honours_the_deadline():
-    import time
 
     a, b = socket.socketpair()
     a.sendall(struct.pack(">I", 10) + b"{")  # a partial header, then silence
