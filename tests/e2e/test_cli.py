@@ -22,6 +22,14 @@ def dlgrade(*args, cwd=None, env_extra=None, timeout=300):
                           env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def lost_points(folder) -> str:
+    """What a submission's results.json says it lost (for an assertion's message: a
+    correct solution that loses a point must say where, in CI's log)."""
+    res = json.loads((folder / "results.json").read_text())
+    return "; ".join(f"{t['name']}: {t['score']}/{t['max_score']}: {t['output']}"
+                     for t in res["tests"] if t["score"] < t["max_score"]) or "nothing"
+
+
 BROKEN = {
     "syntax_error.py": "import torch\ndef linear_forward(x, w, b)\n    return x\n",
     "import_raises.py": "import torch\nraise RuntimeError('boom at import')\n",
@@ -57,7 +65,8 @@ def test_broken_submissions_each_get_a_row_and_the_run_exits_0(class_run):
     proc, rows, out = class_run
     assert proc.returncode == 0, proc.stderr
     assert set(rows) == {"correct", *(n[:-3] for n in BROKEN)}
-    assert float(rows["correct"]["score"]) == float(rows["correct"]["max_score"]) == 21
+    assert float(rows["correct"]["score"]) == float(rows["correct"]["max_score"]) == 21, \
+        lost_points(out / "correct")
     expected_status = {"syntax_error": "error", "import_raises": "error",
                        "infinite_loop": "timeout", "sys_exit": "error"}
     for sid, status in expected_status.items():
@@ -82,7 +91,8 @@ def test_csv_columns_and_results_schema(class_run):
     assert header[:4] == ["submission", "score", "max_score", "status"]
     assert "linear_public" in header and "mlp" in header
     res = json.loads((out / "correct" / "results.json").read_text())
-    assert res["score"] == 21 and isinstance(res["execution_time"], float)
+    assert res["score"] == 21, lost_points(out / "correct")
+    assert isinstance(res["execution_time"], float)
     assert res["seed"] and res["sandbox"]
     for t in res["tests"]:
         assert set(t) >= {"name", "score", "max_score", "status", "output", "visibility"}

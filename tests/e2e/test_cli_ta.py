@@ -12,7 +12,7 @@ import pytest
 
 from grader import cli
 from tests.conftest import ROOT
-from tests.e2e.test_cli import ALICE, dlgrade
+from tests.e2e.test_cli import ALICE, dlgrade, lost_points
 
 
 def _one_line_error(proc, *needles):
@@ -76,7 +76,7 @@ def test_gradescope_group_gets_a_row_per_member_and_canvas_csv(tmp_path):
     assert [r["submission"] for r in rows] == ["Dina Lee", "Eli Ng"]
     folder = rows[0]["folder"]
     assert folder == rows[1]["folder"] and (out / folder / "feedback.txt").is_file()
-    assert all(float(r["score"]) == 21 for r in rows)
+    assert all(float(r["score"]) == 21 for r in rows), lost_points(out / folder)
     with open(out / "canvas.csv") as f:
         canvas = list(csv.reader(f))
     assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section",
