@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from grader.engine import grading
 from tests.conftest import grade
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,3 +81,17 @@ def test_a_machinery_failure_partway_is_an_error_never_graded(zygote):
     assert r.status == "error", r
     assert r.reason.startswith(grading.GRADER_ERROR) and "fork server went away" in r.reason
     assert r.score == 0 and all(t.output.startswith(grading.GRADER_ERROR) for t in r.tests)
+
+
+def test_only_an_optimizer_constructed_in_a_trusted_file_is_warmed_up(monkeypatch):
+    """torch.optim's optimizer objects import torch._dynamo (2.9 CPU-s) on first use: that
+    import is started before any clock, where a file constructs one; a docstring naming
+    one, or the functional torch.optim.adam.adam, costs nothing and warms nothing."""
+    import sys
+
+    monkeypatch.delitem(sys.modules, "torch._dynamo", raising=False)
+    assert grading.lazy_imports(["opt = torch.optim.SGD([p], lr=0.1)"]) == ["torch._dynamo"]
+    assert grading.lazy_imports(["from torch import optim\no = optim.Adam(ps)"]) \
+        == ["torch._dynamo"]
+    assert grading.lazy_imports(['"""As torch.optim.Adam (amsgrad=False)."""',
+                                 "from torch.optim.adam import adam\nadam([p], [g])"]) == []
