@@ -161,13 +161,20 @@ def cmd_grade(args) -> int:
         raise UsageError("--scheduler needs --executor dask")
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be positive")
-    assignments.load(args.assignment)
-    # The local fork server starts before this process imports torch (below), so the two
-    # imports overlap. Everything else that can refuse the command is checked before
-    # anything is written: no output folder or secret appears for a command that fails.
+    spec = assignments.load(args.assignment)
+    # The local fork server (one job) or job processes (--jobs N, each with a fork server)
+    # start before this process imports torch (below), so the imports overlap. Everything
+    # else that can refuse the command is checked before anything is written: no output
+    # folder or secret appears for a command that fails.
     box, why = choose_sandbox(args) if args.executor == "local" else (None, None)
-    zygote = spawn.start(box) if box is not None else None
-    executor = None
+    zygote = executor = None
+    if box is not None and args.jobs == 1:
+        zygote = spawn.start(box)
+    elif box is not None:
+        from grader.classroom import executors
+
+        executor = executors.ProcessExecutor(
+            spec, assignments.reference_dir(args.assignment), args.jobs, box)
     try:
         from grader import api
         from grader.classroom import bulk, executors, report
@@ -196,7 +203,7 @@ def cmd_grade(args) -> int:
             raise UsageError(f"--out {out}: cannot write there: {e.strerror or e}") from None
         if zygote is not None:
             executor = executors.LocalExecutor(suite, args.jobs, zygote=zygote)
-        else:
+        elif executor is None:
             try:
                 executor = executors.DaskExecutor(args.scheduler, args.jobs)
             except (RuntimeError, OSError) as e:
@@ -452,8 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wall-clock limit per call (default: the spec's, usually 10 s); "
                         "importing a submission may take 3x this (default 30 s)")
     s.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
-                   help="grade N submissions at a time (default 1; with --executor dask "
-                        "and no --scheduler: the number of local Dask workers)")
+                   help="grade N submissions at a time, in N processes (default 1; with "
+                        "--executor dask and no --scheduler: the number of local Dask "
+                        "workers)")
     s.add_argument("--force", action="store_true",
                    help="regrade everything, even submissions already graded in DIR; also "
                         "grade into a DIR that holds another assignment's grades")

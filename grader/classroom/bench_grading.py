@@ -103,13 +103,20 @@ def _suite(tests=None) -> grading.Suite:
 
 
 def grade_timed(suite, subs, out: Path, jobs: int, report: bool = True, zygote=None) -> dict:
-    """Grade `subs` with `jobs` threads (on `zygote`, else a fork server of its own)."""
-    from grader.classroom.executors import LocalExecutor
+    """Grade `subs` as `dlgrade grade --jobs N` does: one job on `zygote` (else a fork
+    server of its own), N > 1 in job processes with a fork server each."""
+    from grader.classroom.executors import LocalExecutor, ProcessExecutor
 
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    ex = LocalExecutor(suite, jobs, zygote=zygote)
-    ex.zygote.wait_ready()  # the fork server boots once per run: not a per-submission cost
+    if jobs == 1:
+        ex = LocalExecutor(suite, jobs, zygote=zygote)
+    else:
+        box = zygote.sandbox if zygote is not None else sandbox.choose("auto")[0]
+        ex = ProcessExecutor(suite.assignment, suite.reference_dir, jobs, box)
+    # Fork servers and job processes boot once per run: not a per-submission cost
+    # (startup_s records it).
+    ex.wait_ready()
     t1 = time.perf_counter()
     try:
         # The class report is drawn once per run, not per submission: timed apart.

@@ -1,4 +1,5 @@
-"""Where submissions are graded: threads beside one warm fork server, or a Dask cluster.
+"""Where submissions are graded: beside one warm fork server (one job), in job processes
+with a fork server each (`--jobs N`), or on a Dask cluster.
 
 An executor takes `Task`s and yields `(task, SubmissionResult or exception)` in the order
 they finish. An exception is a fault of the grading machinery (a fork server that died, a
@@ -16,11 +17,14 @@ from __future__ import annotations
 import atexit
 import concurrent.futures as cf
 import dataclasses
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from grader.engine import grading
+if TYPE_CHECKING:
+    from grader.engine import grading
 
 EXECUTORS = ("local", "dask")
 
@@ -41,6 +45,8 @@ class Task:
     """Per-call limit overriding the spec's (--timeout); imports get 3x."""
 
     def grade(self, suite: grading.Suite, zygote) -> grading.SubmissionResult:
+        from grader.engine import grading
+
         return grading.grade_submission(suite, self.submission, self.source, zygote=zygote,
                                         seed=self.seed, device=self.device,
                                         timeout=self.timeout,
@@ -56,6 +62,8 @@ def result_to_dict(r: grading.SubmissionResult) -> dict:
 
 
 def result_from_dict(d: dict) -> grading.SubmissionResult:
+    from grader.engine import grading
+
     d = dict(d)
     d["tests"] = [grading.TestResult(**t) for t in d["tests"]]
     return grading.SubmissionResult(**d)
@@ -132,6 +140,91 @@ class LocalExecutor:
             self.zygote.close()
 
 
+# ---------------------------------------------------------------------------- local, N processes
+class ProcessExecutor:
+    """`jobs` job processes (grader.classroom.jobprocess), each grading one submission at a
+    time beside its own fork server: `dlgrade grade --jobs N` for N > 1, so that N jobs
+    use N cores (threads share one GIL). Timing takes turns across them (a file lock).
+
+    A job process that dies breaks the pool: a new one is started and the submissions not
+    yet finished are graded again (a few times at most; then each is reported as a
+    machinery failure, which a rerun grades again).
+    """
+
+    RESTARTS = 3
+
+    def __init__(self, assignment, reference_dir, jobs: int, sandbox):
+        """Starts the job processes at once (this module imports no torch: they boot while
+        the caller imports it)."""
+        import tempfile
+
+        self.jobs, self.sandbox = max(1, jobs), sandbox
+        self.sandbox_name = sandbox.name
+        self._dir = tempfile.mkdtemp(prefix="dlgrade-run-")
+        self._args = (assignment, reference_dir, sandbox, os.path.join(self._dir, "timing.lock"))
+        self._pool = self._new_pool()
+        self._started = self._start()
+
+    def _start(self) -> list:
+        from grader.classroom import jobprocess
+
+        # The pool starts a process per task submitted while none is idle: one each.
+        return [self._pool.submit(jobprocess.ready) for _ in range(self.jobs)]
+
+    def _new_pool(self) -> cf.ProcessPoolExecutor:
+        import multiprocessing
+
+        from grader.classroom import jobprocess
+
+        # spawn, not fork: this process has imported torch and runs threads.
+        return cf.ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                      initializer=jobprocess.start, initargs=self._args)
+
+    def warning(self) -> str | None:
+        return self.sandbox.warning()
+
+    def wait_ready(self) -> None:
+        """Block until the job processes are up (their fork servers booted, the suite
+        loaded); a failure shows on the first task."""
+        try:
+            for f in self._started:
+                f.result()
+        except Exception:  # noqa: BLE001 - reported per submission by run()
+            pass
+
+    def run(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, object]]:
+        from concurrent.futures.process import BrokenProcessPool
+
+        from grader.classroom import jobprocess
+
+        todo = list(tasks)
+        for attempt in range(self.RESTARTS + 1):
+            futures = {self._pool.submit(jobprocess.grade, t): t for t in todo}
+            todo = []
+            try:
+                for f in cf.as_completed(futures):
+                    exc = f.exception()
+                    if isinstance(exc, BrokenProcessPool) and attempt < self.RESTARTS:
+                        todo.append(futures[f])  # its job process died: grade it again
+                    else:
+                        yield futures[f], (exc if exc is not None else
+                                           result_from_dict(f.result()))
+            finally:
+                for f in futures:
+                    f.cancel()
+            if not todo:
+                return
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = self._new_pool()
+            self._started = self._start()
+
+    def close(self) -> None:
+        import shutil
+
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
 # ---------------------------------------------------------------------------- dask
 _worker_state: dict = {}
 _worker_lock = threading.Lock()
@@ -147,7 +240,7 @@ def _worker_suite_and_zygote(assignment: str):
     """Per worker process: the loaded assignment and a warm fork server, made once."""
     from grader.boundary import sandbox
     from grader.boundary.session import Zygote
-    from grader.engine import assignments
+    from grader.engine import assignments, grading
 
     with _worker_lock:
         suites = _worker_state.setdefault("suites", {})
@@ -166,6 +259,8 @@ def _worker_suite_and_zygote(assignment: str):
 
 def grade_task(task: Task) -> dict:
     """Run on a Dask worker: grade one submission, return a plain dict."""
+    from grader.engine import grading
+
     suite, zygote = _worker_suite_and_zygote(task.assignment)
     if suite.reference is None:
         raise VersionMismatch(f"this worker has no reference solution for {task.assignment}")

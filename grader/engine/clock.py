@@ -5,8 +5,8 @@
 L2 flushed before the call. `RunDelay` reads the kernel's per-task accounting
 (/proc/<pid>/schedstat, /proc/<pid>/stat) so that a round trip to a worker can be
 corrected for the time the machine's load kept either side waiting, never below the CPU
-time the worker's process tree used. `TIMING_LOCK` keeps two timed calls of one process
-from overlapping.
+time the worker's process tree used. `TIMING_LOCK` keeps two timed calls of one run from
+overlapping (the threads of one process, and the job processes of `grade --jobs N`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,45 @@ import torch
 
 from grader.boundary import allocator
 
-TIMING_LOCK = threading.Lock()
-"""Held while a test times anything: two submissions timed at once would share cores."""
+
+class TimingLock:
+    """Held while a test times anything: two submissions timed at once would share cores.
+
+    A thread lock; in a job process of `dlgrade grade --jobs N`
+    (grader.classroom.jobprocess), also an exclusive lock on a file every job process of
+    the run shares (`share`), so that timing takes turns across processes too.
+    """
+
+    def __init__(self):
+        self._thread = threading.Lock()
+        self._fd: int | None = None
+
+    def share(self, path: str) -> None:
+        """Take turns, from now on, with every process that shares `path` too."""
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    def __enter__(self) -> TimingLock:
+        self._thread.acquire()
+        if self._fd is not None:
+            import fcntl
+
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._thread.release()
+                raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            import fcntl
+
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread.release()
+
+
+TIMING_LOCK = TimingLock()
+"""The lock every timed call of this process holds (see TimingLock)."""
 
 FLUSH_MB = 256
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from grader.classroom import bench_grading, bulk, intake, report
+from grader.classroom.executors import Task
 from tests.conftest import ROOT, SECRET, suite
 
 REF = (ROOT / "reference" / "backprop" / "backprop.py").read_text()
@@ -262,3 +264,51 @@ def test_a_machinery_failure_is_an_error_row_graded_again_by_a_rerun(zygote, tmp
     again = _grade(zygote, cls, out)
     assert again.graded == 2 and again.reused == 0 and not again.failed
     assert all(',"graded",' in r for r in _rows(out)[1:])
+
+
+@dataclasses.dataclass(frozen=True)
+class _DiesOnce(Task):
+    """Grading it kills its job process the first time (a marker file remembers)."""
+
+    marker: str = ""
+
+    def grade(self, suite, zygote):
+        if not os.path.exists(self.marker):
+            Path(self.marker).touch()
+            os._exit(1)
+        return super().grade(suite, zygote)
+
+
+def test_job_processes_grade_in_parallel_and_survive_one_that_dies(tmp_path):
+    """`--jobs N` grades in N job processes (threads shared one GIL); one that dies is
+    replaced and what it had not finished is graded again, not lost."""
+    from grader.boundary import sandbox
+    from grader.classroom.executors import ProcessExecutor
+
+    s = suite("backprop")
+    subs = {"ok": REF, "dies": REF, "stub": STUB}
+    tasks = [_DiesOnce(assignment="backprop", submission=sid, source=src, seed=7,
+                       device="cpu", source_digest="", spec_digest=s.assignment.digest,
+                       suite_digest="", marker=str(tmp_path / f"{sid}.died")
+                       if sid == "dies" else str(tmp_path))  # an existing path: no death
+             for sid, src in subs.items()]
+    ex = ProcessExecutor(s.assignment, s.reference_dir, 2, sandbox.choose("auto")[0])
+    try:
+        ex.wait_ready()
+        got = {t.submission: r for t, r in ex.run(tasks)}
+    finally:
+        ex.close()
+    assert (tmp_path / "dies.died").exists(), "the job process should have died once"
+    assert {sid: (r.score, r.status) for sid, r in got.items()} == {
+        "ok": (21, "graded"), "dies": (21, "graded"), "stub": (0, "graded")}
+
+
+def test_a_job_process_imports_no_torch_before_its_fork_server_starts():
+    """grader.classroom.jobprocess launches the fork server before it imports torch, so
+    the two imports overlap (and executors, which the command line imports to start the
+    job processes, imports none either)."""
+    code = ("import sys\nfrom grader.classroom import executors, jobprocess\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert out.stdout.strip() == "False", out.stderr

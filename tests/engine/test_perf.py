@@ -732,3 +732,29 @@ def test_the_students_worker_is_held_still_while_its_probe_is_timed():
     finally:
         busy.kill()
         busy.wait()
+
+
+def test_the_timing_lock_takes_turns_across_the_processes_that_share_it(tmp_path):
+    """The job processes of `grade --jobs N` never time at once: another process holding
+    the shared lock file keeps this one's timing waiting until it lets go."""
+    import subprocess
+    import sys
+    import time
+
+    path = str(tmp_path / "timing.lock")
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({path!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print('held', flush=True)\n"
+        "time.sleep(0.6)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        lock = clock.TimingLock()
+        lock.share(path)
+        start = time.monotonic()
+        with lock:
+            waited = time.monotonic() - start
+    finally:
+        holder.wait(timeout=10)
+    assert waited > 0.3, f"timed after {waited:.2f} s while another process held the lock"
