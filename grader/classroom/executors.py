@@ -18,6 +18,7 @@ import atexit
 import concurrent.futures as cf
 import dataclasses
 import os
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -156,8 +157,6 @@ class ProcessExecutor:
     def __init__(self, assignment, reference_dir, jobs: int, sandbox):
         """Starts the job processes at once (this module imports no torch: they boot while
         the caller imports it)."""
-        import tempfile
-
         self.jobs, self.sandbox = max(1, jobs), sandbox
         self.sandbox_name = sandbox.name
         self._dir = tempfile.mkdtemp(prefix="dlgrade-run-")
@@ -247,6 +246,14 @@ def _worker_suite_and_zygote(assignment: str):
         if assignment not in suites:
             a = assignments.load(assignment)
             suites[assignment] = grading.load_suite(a, assignments.reference_dir(assignment))
+        if not _worker_state.get("lock"):
+            # Dask workers on one machine take turns timing, as job processes do: one
+            # lock file per machine and user.
+            from grader.engine import clock
+
+            clock.TIMING_LOCK.share(os.path.join(
+                tempfile.gettempdir(), f"dlgrade-timing-{os.getuid()}.lock"))
+            _worker_state["lock"] = True
         z = _worker_state.get("zygote")
         if z is None or z.proc.poll() is not None:
             # Each Dask worker machine sandboxes as well as it can (bwrap where it works).

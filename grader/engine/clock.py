@@ -38,7 +38,8 @@ class TimingLock:
 
     def share(self, path: str) -> None:
         """Take turns, from now on, with every process that shares `path` too."""
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        self._fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o600)
 
     def __enter__(self) -> TimingLock:
         self._thread.acquire()
