@@ -379,7 +379,7 @@ def test_a_worker_that_stops_reading_times_out_instead_of_holding_the_sender(zyg
     with session(zygote, ASLEEP_SOURCE) as s:
         r, _ = s.call("arm", ())
         assert r.ok, r.error
-        time.sleep(0.3)
+        time.sleep(1.0)  # its timer (50 ms) has long fired: it sleeps in the handler
         start = time.monotonic()
         # (unrecorded: no canary call, which would itself time out, goes first)
         r, _ = s.call("add", (torch.zeros(2_000_000, dtype=torch.float64),), timeout=1,
