@@ -162,19 +162,14 @@ def cmd_grade(args) -> int:
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be positive")
     spec = assignments.load(args.assignment)
-    # The local fork server (one job) or job processes (--jobs N, each with a fork server)
-    # start before this process imports torch (below), so the imports overlap. Everything
-    # else that can refuse the command is checked before anything is written: no output
-    # folder or secret appears for a command that fails.
+    # The local fork server (one job) starts before this process imports torch (below), so
+    # the two imports overlap. Everything else that can refuse the command is checked
+    # before anything is written: no output folder or secret appears for a command that
+    # fails.
     box, why = choose_sandbox(args) if args.executor == "local" else (None, None)
     zygote = executor = None
     if box is not None and args.jobs == 1:
         zygote = spawn.start(box)
-    elif box is not None:
-        from grader.classroom import executors
-
-        executor = executors.ProcessExecutor(
-            spec, assignments.reference_dir(args.assignment), args.jobs, box)
     try:
         from grader import api
         from grader.classroom import bulk, executors, report
@@ -184,6 +179,11 @@ def cmd_grade(args) -> int:
             bulk.check_out_dir(out, args.assignment, args.force)
         except bulk.OutDirError as e:
             raise UsageError(str(e)) from None
+        if box is not None and args.jobs > 1:
+            # Job processes (each with a fork server) start once the folder is accepted:
+            # a refused command would otherwise wait for them to boot before saying why.
+            executor = executors.ProcessExecutor(
+                spec, assignments.reference_dir(args.assignment), args.jobs, box)
         device = resolve_device(args.device)
         if box is not None:
             announce_sandbox(box, why)

@@ -29,6 +29,8 @@ def test_out_that_is_a_file_is_one_line(tmp_path):
     f.write_text("x")
     _one_line_error(dlgrade("grade", "backprop", ALICE, "--out", f), "is a file")
     _one_line_error(dlgrade("grade", "backprop", ALICE, "--out", f / "sub"), "is a file")
+    # with job processes: refused before any starts
+    _one_line_error(dlgrade("grade", "backprop", ALICE, "--out", f, "--jobs", "2"), "is a file")
 
 
 def test_out_of_another_assignment_is_refused_unless_force(tmp_path):
