@@ -196,6 +196,19 @@ class Spawner:
         self.close()
 
 
+def revived(server):
+    """`server` (what `start` returned) while it lives, else a new one under the same
+    sandbox, the old one closed: once per death (e.g. the OOM killer took it)."""
+    if server.proc.poll() is None:
+        return server
+    new = start(server.sandbox)
+    try:
+        server.close()
+    except OSError:
+        pass
+    return new
+
+
 def start(box: Sandbox):
     """What starts workers under `box`: a Spawner for "plain", else the fork server."""
     if box.name == "plain":

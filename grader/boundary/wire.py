@@ -252,11 +252,6 @@ def _parts(header: dict, enc: Encoder | None) -> list:
     return parts
 
 
-def pack(header: dict, enc: Encoder | None = None) -> bytes:
-    """One message's bytes (what `send` writes)."""
-    return b"".join(_parts(header, enc))
-
-
 _IOV_MAX = 512
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 

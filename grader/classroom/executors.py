@@ -94,17 +94,11 @@ class LocalExecutor:
         return self.zygote.sandbox.warning()
 
     def _live_zygote(self):
-        """The fork server, restarted once per death (e.g. the OOM killer took it)."""
-        from grader.boundary.session import Zygote
+        """The fork server, restarted once per death (spawn.revived)."""
+        from grader.boundary import spawn
 
         with self._lock:
-            if self.zygote.proc.poll() is not None:
-                old = self.zygote
-                self.zygote = Zygote(old.sandbox)
-                try:
-                    old.close()
-                except OSError:
-                    pass
+            self.zygote = spawn.revived(self.zygote)
             return self.zygote
 
     def _grade(self, task: Task) -> grading.SubmissionResult:

@@ -22,7 +22,7 @@ def start(assignment, reference_dir, sandbox, lock_path: str) -> None:
     from grader.boundary import spawn
 
     zygote = spawn.start(sandbox)
-    _state.update(zygote=zygote, sandbox=sandbox)
+    _state["zygote"] = zygote
     multiprocessing.util.Finalize(None, stop, exitpriority=10)
     from grader.engine import clock, grading
 
@@ -38,16 +38,10 @@ def stop() -> None:
 
 
 def _live_zygote():
-    """The fork server, restarted once per death (e.g. the OOM killer took it)."""
+    """The fork server, restarted once per death (spawn.revived)."""
     from grader.boundary import spawn
 
-    zygote = _state["zygote"]
-    if zygote.proc.poll() is not None:
-        _state["zygote"] = spawn.start(_state["sandbox"])
-        try:
-            zygote.close()
-        except OSError:
-            pass
+    _state["zygote"] = spawn.revived(_state["zygote"])
     return _state["zygote"]
 
 

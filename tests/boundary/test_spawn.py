@@ -55,3 +55,20 @@ def test_the_boundary_imports_without_the_resource_module():
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 0 and p.stdout.strip() == "plain", p.stderr
+
+
+def test_a_dead_fork_server_is_revived_once_and_a_live_one_kept():
+    server = spawn.start(sandbox.Sandbox("rlimits"))
+    try:
+        assert spawn.revived(server) is server  # alive: kept
+        server.proc.kill()  # as the OOM killer would
+        server.proc.wait(timeout=10)
+        new = spawn.revived(server)
+        try:
+            assert new is not server and new.sandbox == server.sandbox
+            new.wait_ready()
+            assert new.proc.poll() is None
+        finally:
+            new.close()
+    finally:
+        server.close()
