@@ -106,37 +106,39 @@ def cmd_list(args) -> int:
 
 
 def cmd_check(args) -> int:
+    # What can refuse the command is checked first, without torch: a wrong path is
+    # answered at once, not after a fork server's boot.
+    a = assignments.load(args.assignment)
+    # No stub text here: in a student's folder the "stub" is their own file; intake
+    # then recognizes an untouched stub by its NotImplementedError bodies.
+    stub = None
+    if args.path:
+        path = Path(args.path)
+    else:
+        path = Path.cwd() / f"{a.module}.py"
+        notebook = Path.cwd() / f"{a.module}.ipynb"
+        if not path.exists() and notebook.exists():
+            path = notebook  # the released notebook, filled in
+        elif path.exists() and notebook.exists():
+            path = Path.cwd()  # both: intake grades the one that is not the stub
+    if not path.exists():
+        raise UsageError(f"{path}: file not found (expected your {a.module}.py or "
+                         f"{a.module}.ipynb)")
+    if path.is_file() and path.suffix.lower() not in intake.SUBMISSION_SUFFIXES:
+        raise UsageError(f"{path}: expected your {a.module}.py, {a.module}.ipynb or a "
+                         ".zip holding either")
+    subs = intake.collect([path], a.module, stub)
+    if len(subs) != 1:
+        raise UsageError(f"{path}: expected one submission, found {len(subs)}")
+    sub = subs[0]
+    if sub.error:
+        raise UsageError(sub.error)
     # The fork server first: it imports torch while this process imports it (below).
     with make_zygote(args, student=True) as zygote:
         from grader.classroom import report
         from grader.engine import grading
 
         suite = _load(args.assignment, with_reference=False)
-        a = suite.assignment
-        # No stub text here: in a student's folder the "stub" is their own file; intake
-        # then recognizes an untouched stub by its NotImplementedError bodies.
-        stub = None
-        if args.path:
-            path = Path(args.path)
-        else:
-            path = Path.cwd() / f"{a.module}.py"
-            notebook = Path.cwd() / f"{a.module}.ipynb"
-            if not path.exists() and notebook.exists():
-                path = notebook  # the released notebook, filled in
-            elif path.exists() and notebook.exists():
-                path = Path.cwd()  # both: intake grades the one that is not the stub
-        if not path.exists():
-            raise UsageError(f"{path}: file not found (expected your {a.module}.py or "
-                             f"{a.module}.ipynb)")
-        if path.is_file() and path.suffix.lower() not in intake.SUBMISSION_SUFFIXES:
-            raise UsageError(f"{path}: expected your {a.module}.py, {a.module}.ipynb or a "
-                             ".zip holding either")
-        subs = intake.collect([path], a.module, stub)
-        if len(subs) != 1:
-            raise UsageError(f"{path}: expected one submission, found {len(subs)}")
-        sub = subs[0]
-        if sub.error:
-            raise UsageError(sub.error)
         r = grading.grade_submission(suite, sub.id, sub.source, zygote=zygote, seed=0,
                                      device=resolve_device(args.device),
                                      visibilities=("public",))
@@ -149,6 +151,7 @@ def cmd_check(args) -> int:
 
 def cmd_grade(args) -> int:
     from grader.boundary import spawn
+    from grader.classroom import outdir
 
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
@@ -161,44 +164,45 @@ def cmd_grade(args) -> int:
         raise UsageError("--scheduler needs --executor dask")
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be positive")
+    # Everything that can refuse the command without torch is checked before anything
+    # heavy starts (a typo answered in a fraction of a second, not after a fork server's
+    # boot) and before anything is written: no output folder or secret appears for a
+    # command that fails.
     spec = assignments.load(args.assignment)
-    # The local fork server (one job) starts before this process imports torch (below), so
-    # the two imports overlap. Everything else that can refuse the command is checked
-    # before anything is written: no output folder or secret appears for a command that
-    # fails.
+    reference_dir = assignments.reference_dir(args.assignment)
+    if reference_dir is None or not (reference_dir / f"{spec.module}.py").is_file():
+        raise UsageError(f"no reference solution for {spec.name} under "
+                         f"{assignments.project_root() / 'reference' / spec.name}")
+    out = Path(args.out)
+    try:
+        outdir.check_out_dir(out, args.assignment, args.force)
+    except outdir.OutDirError as e:
+        raise UsageError(str(e)) from None
     box, why = choose_sandbox(args) if args.executor == "local" else (None, None)
+    skipped: list[str] = []
+    subs = intake.collect([Path(p) for p in args.submissions], spec.module,
+                          intake.stub_source(spec), skipped=skipped)
+    # The fork server (one job) or the job processes start now, before this process
+    # imports torch (below), so that the imports overlap.
     zygote = executor = None
     if box is not None and args.jobs == 1:
         zygote = spawn.start(box)
     try:
-        from grader import api
-        from grader.classroom import bulk, executors, report
+        from grader.classroom import executors  # torch-free: the job processes import it
 
-        out = Path(args.out)
-        try:
-            bulk.check_out_dir(out, args.assignment, args.force)
-        except bulk.OutDirError as e:
-            raise UsageError(str(e)) from None
         if box is not None and args.jobs > 1:
-            # Job processes (each with a fork server) start once the folder is accepted:
-            # a refused command would otherwise wait for them to boot before saying why.
-            executor = executors.ProcessExecutor(
-                spec, assignments.reference_dir(args.assignment), args.jobs, box)
+            executor = executors.ProcessExecutor(spec, reference_dir, args.jobs, box)
+        from grader import api
+        from grader.classroom import report
+
         device = resolve_device(args.device)
         if box is not None:
             announce_sandbox(box, why)
-        suite = _load(args.assignment, with_reference=True)
-        a = suite.assignment
-        if suite.reference is None:
-            raise UsageError(f"no reference solution for {a.name} under "
-                             f"{assignments.project_root() / 'reference' / a.name}")
-        skipped: list[str] = []
-        subs = intake.collect([Path(p) for p in args.submissions], a.module,
-                              intake.stub_source(a), skipped=skipped)
         for line in skipped:
             print(f"notice: {line}", file=sys.stderr)
+        suite = _load(args.assignment, with_reference=True)
         try:
-            secret = bulk.resolve_secret(args.secret, out)
+            secret = outdir.resolve_secret(args.secret, out)
         except OSError as e:
             raise UsageError(f"--out {out}: cannot write there: {e.strerror or e}") from None
         if zygote is not None:

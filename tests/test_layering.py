@@ -84,3 +84,30 @@ def test_no_import_cycles():
 def test_jobs_live_in_subpackages():
     loose = sorted(p.stem for p in GRADER.glob("*.py") if p.stem != "__init__")
     assert set(loose) <= {"__main__", "api", "cli", "notebook_check", "testing"}, loose
+
+
+def test_listing_and_refusing_import_no_torch(tmp_path):
+    """`dlgrade list`, and a `grade` refused for a missing path or an unusable output
+    folder, answer without importing torch (~1.5 s): the modules they use (results,
+    report, outdir, intake) stay free of it."""
+    import subprocess
+    import sys
+
+    (tmp_path / "file").write_text("x")
+    code = f"""
+import contextlib, io, sys
+import grader.classroom.intake, grader.classroom.outdir, grader.classroom.report
+import grader.engine.results
+from grader import cli
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    codes = [cli.main(["list"]),
+             cli.main(["grade", "backprop", {str(tmp_path / "missing")!r}, "--out",
+                       {str(tmp_path / "out")!r}]),
+             cli.main(["grade", "backprop", {str(tmp_path)!r}, "--out",
+                       {str(tmp_path / "file")!r}])]
+print(codes, "torch" in sys.modules)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], cwd=GRADER.parent, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.stdout.split() == ["[0,", "2,", "2]", "False"], proc.stdout + proc.stderr
+    assert not (tmp_path / "out").exists()

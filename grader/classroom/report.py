@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from grader.engine.grading import PRINTED_HEADER, SubmissionResult, TestResult
+from grader.engine.results import PRINTED_HEADER, SubmissionResult, TestResult
 
 
 def num(x: float) -> float | int:

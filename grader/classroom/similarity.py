@@ -55,6 +55,7 @@ from copydetect.utils import get_copied_slices, winnow
 from pygments.lexers import PythonLexer
 from pygments.token import Comment, Name, Number, String, Text
 
+from grader.classroom.report import table
 from grader.engine import syntax
 
 K = 12
@@ -532,16 +533,11 @@ def _marked(source: str, regions: np.ndarray) -> str:
 
 
 def text_table(pairs: list[Pair], n: int) -> str:
-    """The first n pairs as the plain-text table `dlgrade similarity` prints (the layout of
-    report.table, which is not imported: report imports torch)."""
+    """The first n pairs as the plain-text table `dlgrade similarity` prints."""
     header = ["a", "b", "score", "of a", "of b", "matched tokens"]
-    rows = [[p.a, p.b + (" (--against)" if p.kind == "against" else ""), _pct(p.score),
-             _pct(p.a_share), _pct(p.b_share), str(p.matched_tokens)] for p in pairs[:n]]
-    widths = [max(len(x) for x in col) for col in zip(header, *rows)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
-    out.extend(fmt.format(*row) for row in rows)
-    return "\n".join(line.rstrip() for line in out)
+    return table([[p.a, p.b + (" (--against)" if p.kind == "against" else ""), _pct(p.score),
+                   _pct(p.a_share), _pct(p.b_share), str(p.matched_tokens)]
+                  for p in pairs[:n]], header)
 
 
 def _pct(x: float) -> str:

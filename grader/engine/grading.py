@@ -16,63 +16,23 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from grader.boundary.session import WorkerSession, Zygote
 from grader.engine import forbidden, sources, testing
+from grader.engine.results import (  # noqa: F401 - the results' types, named here too
+    PRINTED_HEADER,
+    STATUS_ERROR,
+    STATUS_GRADED,
+    STATUS_TIMEOUT,
+    SubmissionResult,
+    TestResult,
+    zero_result,
+)
 from grader.engine.spec import Assignment, SpecError, TestSpec
-
-STATUS_GRADED, STATUS_ERROR, STATUS_TIMEOUT = "graded", "error", "timeout"
-
-
-@dataclass
-class TestResult:
-    """One test's outcome for one submission."""
-
-    id: str
-    points: float
-    max_points: float
-    visibility: str
-    kind: str
-    passed: bool
-    output: str
-    """What the student sees: details for public tests, kinds of failure for hidden ones."""
-    description: str = ""
-    cases_passed: int = 0
-    cases_total: int = 0
-    not_attempted: bool = False
-    extra: dict = field(default_factory=dict)
-    """Kind-specific figures (e.g. a performance ratio)."""
-
-
-def zero_result(test: TestSpec, output: str) -> TestResult:
-    """A test that could not run for this submission: no points, and the reason."""
-    return TestResult(id=test.id, points=0.0, max_points=test.points,
-                      visibility=test.visibility, kind=test.kind, passed=False, output=output,
-                      description=test.description)
-
-
-@dataclass
-class SubmissionResult:
-    """Everything graded for one submission."""
-
-    submission: str
-    assignment: str
-    score: float
-    max_score: float
-    status: str
-    """graded, error (could not be imported or run) or timeout."""
-    reason: str
-    tests: list[TestResult]
-    seed: str
-    """Hex of the per-submission seed the hidden inputs came from."""
-    sandbox: str
-    execution_time: float
-    spec_digest: str
-    source_digest: str = ""
 
 
 @dataclass
@@ -210,7 +170,6 @@ def run_test(suite: Suite, test: TestSpec, session: WorkerSession, *, seed: int,
     return result
 
 
-PRINTED_HEADER = "your code printed"
 PRINTED_LINES = 10
 
 

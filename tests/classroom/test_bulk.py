@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.classroom import bench_grading, bulk, intake, report
+from grader.classroom import bench_grading, bulk, intake, outdir, report
 from grader.classroom.executors import Task
 from tests.conftest import ROOT, SECRET, suite
 
@@ -183,7 +183,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_results(zygote, tmp_path):
     assert _rows(out) == _rows(baseline)
     assert _results(out) == _results(baseline)
     # no temporaries left (the secret and the folder's assignment marker are meant to stay)
-    assert not [p for p in out.rglob(".*") if p.name not in (".secret", bulk.MARKER)]
+    assert not [p for p in out.rglob(".*") if p.name not in (".secret", outdir.MARKER)]
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from grader.classroom import bulk, classreport, intake, report
+from grader.classroom import classreport, intake, outdir, report
 from grader.engine import grading
 from tests.conftest import suite
 
@@ -92,21 +92,21 @@ def test_strip_plot_draws_every_ratio_and_the_limit():
 def test_out_dir_refusals(tmp_path):
     f = tmp_path / "file"
     f.write_text("x")
-    with pytest.raises(bulk.OutDirError, match="is a file"):
-        bulk.check_out_dir(f, "backprop")
-    with pytest.raises(bulk.OutDirError, match="is a file"):
-        bulk.check_out_dir(f / "below", "backprop")
+    with pytest.raises(outdir.OutDirError, match="is a file"):
+        outdir.check_out_dir(f, "backprop")
+    with pytest.raises(outdir.OutDirError, match="is a file"):
+        outdir.check_out_dir(f / "below", "backprop")
     out = tmp_path / "out"
-    bulk.check_out_dir(out, "backprop")  # missing: fine, created later
+    outdir.check_out_dir(out, "backprop")  # missing: fine, created later
     (out / "alice").mkdir(parents=True)
     # a folder written before markers existed is recognised by its results
     (out / "alice" / "results.json").write_text(json.dumps({"assignment": "pooling"}))
-    with pytest.raises(bulk.OutDirError, match=re.escape("assignment 'pooling', not "
+    with pytest.raises(outdir.OutDirError, match=re.escape("assignment 'pooling', not "
                                                          "'backprop'")):
-        bulk.check_out_dir(out, "backprop")
-    bulk.check_out_dir(out, "backprop", force=True)
-    bulk.check_out_dir(out, "pooling")
-    (out / bulk.MARKER).write_text(json.dumps({"assignment": "backprop"}))
-    bulk.check_out_dir(out, "backprop")
-    with pytest.raises(bulk.OutDirError):
-        bulk.check_out_dir(out, "pooling")
+        outdir.check_out_dir(out, "backprop")
+    outdir.check_out_dir(out, "backprop", force=True)
+    outdir.check_out_dir(out, "pooling")
+    (out / outdir.MARKER).write_text(json.dumps({"assignment": "backprop"}))
+    outdir.check_out_dir(out, "backprop")
+    with pytest.raises(outdir.OutDirError):
+        outdir.check_out_dir(out, "pooling")
