@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,26 @@ from grader.engine import assignments, grading
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "dlgrade-tests"
+
+
+def pytest_configure(config):
+    # `make test` runs two test processes (pytest-xdist): like the job processes of
+    # `dlgrade grade --jobs 2`, they take turns timing, so that a performance test never
+    # times beside another one.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        from grader.engine import clock
+
+        clock.TIMING_LOCK.share(os.path.join(
+            tempfile.gettempdir(), f"dlgrade-tests-timing-{os.getuid()}.lock"))
+
+
+def pytest_collection_modifyitems(items):
+    # `make test` sends each file to one test process (--dist loadfile: a module's fixture,
+    # a graded class or a release, is built once). Files with a slow test go first, so that
+    # the processes take the longest work first instead of one of them ending the run alone
+    # with a minute of the adversarial suite.
+    slow = {i.path for i in items if i.get_closest_marker("slow")}
+    items.sort(key=lambda i: i.path not in slow)
 
 
 @pytest.fixture(scope="session")

@@ -63,20 +63,55 @@ def _secret_lines() -> list[str]:
     return lines
 
 
+def _parents() -> dict[int, int]:
+    out = {}
+    for p in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                out[int(p)] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            pass  # ended meanwhile, or not a process
+    return out
+
+
+def _descends_from(pid: int, ancestor: int, parents: dict[int, int]) -> bool:
+    seen = set()
+    while pid in parents and pid not in seen:
+        seen.add(pid)
+        pid = parents[pid]
+        if pid == ancestor:
+            return True
+    return False
+
+
 def _leftover_processes(before: set[int]) -> list[str]:
-    """Processes of a slot uid, or any zygote/worker, that were not there before, of this
-    checkout (on a shared machine another checkout's grading run may be running)."""
+    """Processes of a slot uid, or any zygote/worker, that were not there before and that
+    this test process started. (Another test process of `make test` grades at the same
+    time; this one is the subreaper of what it starts, so an orphan of the run is still
+    counted as its own: see `adversarial_run`.)"""
     out = subprocess.run(["ps", "-ww", "-eo", "pid=,uid=,args="], capture_output=True,
                          text=True)
+    parents = _parents()
     left = []
     for row in out.stdout.splitlines():
         pid, uid, args = row.split(None, 2) if len(row.split(None, 2)) == 3 else (*row.split(), "")
-        if int(pid) in before:
+        if int(pid) in before or not _descends_from(int(pid), os.getpid(), parents):
             continue
         if str(ROOT) in args and (sandbox.SLOT_UID_BASE <= int(uid) < sandbox.SLOT_UID_BASE
                                   + 1000 or "grader.boundary.zygote" in args):
             left.append(row)
     return left
+
+
+def _adopt_orphans() -> None:
+    """Make this process the subreaper of what it starts (Linux): a process the run
+    leaves behind is then re-parented here, not to init, and `_leftover_processes` sees
+    it among this process's descendants."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
 def _pids() -> set[int]:
@@ -119,6 +154,7 @@ def adversarial_run(tmp_path_factory):
     watched = (ROOT / "reference", ROOT / "assignments", ROOT / "grader", inputs, canary)
     before = _snapshot(*watched)
     pids = _pids()
+    _adopt_orphans()
     # Two at a time, as a TA would grade: the controls keep full marks, performance points
     # included, beside neighbours that hang, spin, flood and crash.
     proc = _grade(inputs, out, "--jobs", "2")

@@ -61,6 +61,7 @@ def class_run(tmp_path_factory):
     return proc, rows, out
 
 
+@pytest.mark.slow
 def test_broken_submissions_each_get_a_row_and_the_run_exits_0(class_run):
     proc, rows, out = class_run
     assert proc.returncode == 0, proc.stderr
