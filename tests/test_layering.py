@@ -87,9 +87,9 @@ def test_jobs_live_in_subpackages():
 
 
 def test_listing_and_refusing_import_no_torch(tmp_path):
-    """`dlgrade list`, and a `grade` refused for a missing path or an unusable output
-    folder, answer without importing torch (~1.5 s): the modules they use (results,
-    report, outdir, intake) stay free of it."""
+    """`dlgrade list`, a `grade` refused for a missing path or an unusable output folder,
+    and a `check` of a missing file answer without importing torch (~1.5 s): the modules
+    they use (results, report, outdir, intake) stay free of it."""
     import subprocess
     import sys
 
@@ -104,10 +104,11 @@ with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.St
              cli.main(["grade", "backprop", {str(tmp_path / "missing")!r}, "--out",
                        {str(tmp_path / "out")!r}]),
              cli.main(["grade", "backprop", {str(tmp_path)!r}, "--out",
-                       {str(tmp_path / "file")!r}])]
+                       {str(tmp_path / "file")!r}]),
+             cli.main(["check", "backprop", {str(tmp_path / "missing.py")!r}])]
 print(codes, "torch" in sys.modules)
 """
     proc = subprocess.run([sys.executable, "-c", code], cwd=GRADER.parent, capture_output=True,
                           text=True, timeout=120)
-    assert proc.stdout.split() == ["[0,", "2,", "2]", "False"], proc.stdout + proc.stderr
+    assert proc.stdout.split() == ["[0,", "2,", "2,", "2]", "False"], proc.stdout + proc.stderr
     assert not (tmp_path / "out").exists()

@@ -23,7 +23,7 @@ import torch
 
 from grader.boundary.session import WorkerSession, Zygote
 from grader.engine import forbidden, sources, testing
-from grader.engine.results import (  # noqa: F401 - the results' types, named here too
+from grader.engine.results import (
     PRINTED_HEADER,
     STATUS_ERROR,
     STATUS_GRADED,

@@ -63,17 +63,6 @@ def _secret_lines() -> list[str]:
     return lines
 
 
-def _parents() -> dict[int, int]:
-    out = {}
-    for p in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                out[int(p)] = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            pass  # ended meanwhile, or not a process
-    return out
-
-
 def _descends_from(pid: int, ancestor: int, parents: dict[int, int]) -> bool:
     seen = set()
     while pid in parents and pid not in seen:
@@ -89,16 +78,18 @@ def _leftover_processes(before: set[int]) -> list[str]:
     this test process started. (Another test process of `make test` grades at the same
     time; this one is the subreaper of what it starts, so an orphan of the run is still
     counted as its own: see `adversarial_run`.)"""
-    out = subprocess.run(["ps", "-ww", "-eo", "pid=,uid=,args="], capture_output=True,
+    out = subprocess.run(["ps", "-ww", "-eo", "pid=,ppid=,uid=,args="], capture_output=True,
                          text=True)
-    parents = _parents()
+    rows = [(row, row.split(None, 3)) for row in out.stdout.splitlines()]
+    rows = [(row, int(f[0]), int(f[1]), int(f[2]), f[3] if len(f) > 3 else "")
+            for row, f in rows if len(f) >= 3]
+    parents = {pid: ppid for _, pid, ppid, _, _ in rows}
     left = []
-    for row in out.stdout.splitlines():
-        pid, uid, args = row.split(None, 2) if len(row.split(None, 2)) == 3 else (*row.split(), "")
-        if int(pid) in before or not _descends_from(int(pid), os.getpid(), parents):
+    for row, pid, _, uid, args in rows:
+        if pid in before or not _descends_from(pid, os.getpid(), parents):
             continue
-        if str(ROOT) in args and (sandbox.SLOT_UID_BASE <= int(uid) < sandbox.SLOT_UID_BASE
-                                  + 1000 or "grader.boundary.zygote" in args):
+        if str(ROOT) in args and (sandbox.SLOT_UID_BASE <= uid < sandbox.SLOT_UID_BASE + 1000
+                                  or "grader.boundary.zygote" in args):
             left.append(row)
     return left
 
