@@ -236,8 +236,12 @@ def _snapshot(obj) -> list:
 
 
 def _same(now: list, before: list) -> bool:
-    return len(now) == len(before) and all(
-        k1 == k2 and v1 is v2 for (k1, v1), (k2, v2) in zip(now, before))
+    if len(now) != len(before):
+        return False
+    for (k1, v1), (k2, v2) in zip(now, before):
+        if v1 is not v2 or k1 != k2:
+            return False
+    return True
 
 
 def _containers(value, skip: set[int], out: dict | None = None) -> dict:
@@ -401,7 +405,10 @@ class Worker:
                     else value
                 if plain.dtype not in wire.DTYPE_NAMES:
                     raise wire.ProtocolError(f"cannot send a tensor of dtype {plain.dtype}")
-                copy = plain.detach().to("cpu").contiguous().clone().to(device)
+                if plain.is_cpu and device.type == "cpu":
+                    copy = plain.detach().clone(memory_format=torch.contiguous_format)
+                else:
+                    copy = plain.detach().to("cpu").contiguous().clone().to(device)
                 seen[id(value)] = (value, copy)
                 made.append(copy)
             return seen[id(value)][1]

@@ -9,8 +9,10 @@ order it was recorded).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -101,17 +103,27 @@ class FixtureError(Exception):
     """A public-test fixture is missing or does not match the test code."""
 
 
+@functools.lru_cache(maxsize=64)
+def _load_fixture(path: str, mtime_ns: int, size: int) -> tuple[dict, list]:
+    """A fixture's arrays and recorded groups, read once per version of the file (every
+    submission replays the same ones; `Replay._build` hands out copies)."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(arrays.pop("__meta__").tobytes())
+    for a in arrays.values():
+        a.flags.writeable = False
+    return arrays, meta["groups"]
+
+
 class Replay:
     """Returns recorded draws and reference outputs, in order."""
 
     def __init__(self, path: Path):
         try:
-            with np.load(path, allow_pickle=False) as data:
-                self.arrays = {k: data[k] for k in data.files}
+            st = os.stat(path)
+            self.arrays, self.groups = _load_fixture(str(path), st.st_mtime_ns, st.st_size)
         except (OSError, ValueError) as e:
             raise FixtureError(f"{path}: cannot read the fixture: {e}") from None
-        meta = json.loads(self.arrays.pop("__meta__").tobytes())
-        self.groups = meta["groups"]
         self.items = self.groups[0]
         self.pos = 0
         self.path = path

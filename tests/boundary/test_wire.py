@@ -174,3 +174,40 @@ def test_what_the_entries_decode_to_is_bounded_before_reading():
     header = ('{"nblobs": 2, "tensors": [' + entry + "0}, " + entry + "1}]}").encode()
     with pytest.raises(wire.ProtocolError, match="would take"):
         _raw(header)  # no blob is sent: the header alone is refused
+
+
+@pytest.mark.parametrize("make", [
+    lambda: torch.randn(3, 4, dtype=torch.float64),
+    lambda: torch.randn(4, 3).t(),                      # not contiguous
+    lambda: torch.randn(9)[::2],                        # strided
+    lambda: torch.randn(4, 1).expand(4, 3),             # stride 0
+    lambda: torch.randn(1, 4)[:, :2],                   # contiguous, odd strides
+    lambda: torch.tensor(2.5),                          # 0-d
+    lambda: torch.empty(0, 3),
+    lambda: torch.randn(2, 2, requires_grad=True),
+    lambda: torch.randn(5).to(torch.bfloat16),          # no numpy dtype
+    lambda: torch._neg_view(torch.randn(3)),            # a lazily negated view
+    lambda: torch.tensor([True, False, True]),
+], ids=["contiguous", "transposed", "strided", "expanded", "odd-strides", "0-d", "empty",
+        "requires-grad", "bfloat16", "neg-view", "bool"])
+def test_tensor_bytes_are_the_row_major_values_whatever_the_layout(make):
+    # The fast path (a contiguous CPU tensor viewed through numpy) and the general one must
+    # give the same bytes: they decide whether an input was modified in place.
+    t = make()
+    want = t.detach().resolve_neg().contiguous().reshape(-1).tolist()
+    got = torch.frombuffer(bytearray(wire.tensor_to_bytes(t)), dtype=t.dtype) \
+        if t.numel() else torch.empty(0, dtype=t.dtype)
+    assert got.tolist() == want
+
+
+def test_readable_says_whether_a_reply_is_waiting():
+    a, b = socket.socketpair()
+    try:
+        assert not wire.readable(b)
+        a.sendall(b"x")
+        assert wire.readable(b)
+        a.close()
+        b.recv(1)
+        assert wire.readable(b)  # the end of the stream is readable too
+    finally:
+        b.close()
