@@ -237,8 +237,11 @@ class TestContext:
 
     # -- randomness (recorded / replayed) -------------------------------------------
     def randn(self, *shape, dtype=torch.float64, scale: float = 1.0) -> torch.Tensor:
-        return self.source.draw(
-            lambda g: (torch.randn(shape, generator=g, dtype=torch.float64) * scale).to(dtype))
+        def make(g):
+            x = torch.randn(shape, generator=g, dtype=torch.float64)
+            # (x * 1.0 is x, bit for bit: the multiply and the copy are skipped, not the draw)
+            return (x if scale == 1.0 else x * scale).to(dtype)
+        return self.source.draw(make)
 
     def rand(self, *shape, dtype=torch.float64, low: float = 0.0, high: float = 1.0):
         return self.source.draw(

@@ -171,6 +171,24 @@ def test_the_expected_record_is_what_the_worker_reports():
     assert e["autograd"] is True and e["op_count"] > x.shape[0]
 
 
+def test_the_record_is_taken_once_per_shape_and_the_value_every_time():
+    from grader.boundary.worker import FunctionRecorder, OpRecorder
+
+    recorders = (OpRecorder, FunctionRecorder)
+    x1, w1 = torch.randn(5, 4, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
+    x2, w2 = torch.randn(5, 4, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
+    first, second = (canary.expected_record(x, w, recorders) for x, w in ((x1, w1), (x2, w2)))
+    xc, wc = x2.clone(), w2.clone()
+    ops, functions = OpRecorder(), FunctionRecorder()
+    with functions, ops:
+        value = canary.probe(xc, wc)
+    assert second["ops"] == sorted(ops.ops) and second["functions"] == sorted(functions.names)
+    assert second["op_count"] == ops.count == first["op_count"]
+    assert torch.equal(second["value"], value) and not torch.equal(first["value"], value)
+    assert torch.equal(x2, x2.clone()) and canary.expected_record(
+        torch.randn(9, 4, dtype=torch.float64), w1, recorders)["op_count"] == ops.count + 4
+
+
 def _caught(zygote, source, count_ops=False):
     with _session(zygote, source) as s:
         _calls(s, n=4, count_ops=count_ops)
