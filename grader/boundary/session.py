@@ -334,6 +334,8 @@ class WorkerSession:
         self.uid, self.load_timeout, self.device = uid, load_timeout, device
         self.pid: int | None = None
         self.sock: socket.socket | None = None
+        self.receiver: wire.Receiver | None = None
+        """Reads the worker's replies (through a read-ahead buffer)."""
         self.output: _OutputTail | None = None
         self.load_error: CallError | None = None
         self.restarts = 0
@@ -351,6 +353,7 @@ class WorkerSession:
     # -- lifecycle ----------------------------------------------------------------
     def _start(self) -> None:
         self.pid, self.sock, out_fd = self.zygote.spawn(self.limits, self.uid, self.device)
+        self.receiver = wire.Receiver(self.sock)
         self.output = _OutputTail(out_fd)
         self._canary_due = True
         reply = self._roundtrip({"op": "load", "module": self.module, "source": self.source,
@@ -379,7 +382,7 @@ class WorkerSession:
             self.zygote.kill(self.pid)
         if self.sock is not None:
             self.sock.close()
-        self.sock = None
+        self.sock = self.receiver = None
         self._drops = []  # a new worker numbers its handles afresh: never drop those
 
     def companion(self, key: str, module: str, source: str) -> WorkerSession:
@@ -437,7 +440,7 @@ class WorkerSession:
                  index: int | None = None) -> CallResult:
         """Read one reply to `header` (the `index`-th, for a batch) within `timeout`."""
         try:
-            msg = wire.recv(self.sock, time.monotonic() + timeout)
+            msg = self.receiver.recv(time.monotonic() + timeout)
         except TimeoutError:
             self._stop()
             return CallResult(error=CallError("Timeout", f"no answer within {timeout:g} s"))
@@ -610,7 +613,7 @@ class WorkerSession:
                                    enc, timeout)
         out = []
         for k in range(len(calls)):
-            if k and not wire.readable(self.sock):
+            if k and not self.receiver.ready():
                 # The worker is still on this call: let a few replies gather rather than
                 # wake for each (a wake-up costs both sides more CPU than a small step).
                 time.sleep(BATCH_NAP_S)

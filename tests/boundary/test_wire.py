@@ -211,3 +211,41 @@ def test_readable_says_whether_a_reply_is_waiting():
         assert wire.readable(b)  # the end of the stream is readable too
     finally:
         b.close()
+
+
+def test_a_receiver_reads_queued_messages_whole_and_in_order():
+    # Replies queued back to back (a batch's), small tensors and one larger than the
+    # read-ahead buffer: each message comes out whole, the next one's bytes kept for it.
+    a, b = socket.socketpair()
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
+    sent = [torch.randn(n, dtype=torch.float64) for n in (3, 0, 50_000, 7, 1)]
+    try:
+        rx = wire.Receiver(b)
+        assert not rx.ready()
+        for i, t in enumerate(sent):
+            enc = wire.Encoder()
+            wire.send(a, {"i": i, "v": enc.encode(t)}, enc)
+        for i, t in enumerate(sent):
+            assert rx.ready()
+            msg = rx.recv(time.monotonic() + 5)
+            assert msg.header["i"] == i
+            assert torch.equal(wire.Decoder(msg).decode(msg.header["v"]), t)
+        assert not rx.ready()
+        with pytest.raises(TimeoutError):
+            rx.recv(time.monotonic() + 0.05)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_receiver_reports_a_stream_that_ends_inside_a_message():
+    a, b = socket.socketpair()
+    try:
+        enc = wire.Encoder()
+        raw = b"".join(bytes(p) for p in wire._parts({"v": enc.encode(torch.ones(8))}, enc))
+        a.sendall(raw[:-5])
+        a.close()
+        with pytest.raises(EOFError):
+            wire.Receiver(b).recv(time.monotonic() + 5)
+    finally:
+        b.close()
