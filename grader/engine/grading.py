@@ -110,11 +110,15 @@ def _case_summary(ctx: testing.TestContext, hidden: bool) -> tuple[int, int, str
 
 def run_test(suite: Suite, test: TestSpec, session: WorkerSession, *, seed: int,
              device: str, static_uses: dict[str, list[forbidden.Use]],
-             source_mode: str = "auto", perf_settings=None) -> TestResult:
+             source_mode: str = "auto", perf_settings=None,
+             shared_rounds: dict | None = None) -> TestResult:
     """Run one test. `source_mode`: "auto" (public: replay fixtures, hidden: live),
     "live" (both live; needs the reference) or "record" (live, keeping a Recorder).
     Performance tests always draw live (they have no fixtures); `perf_settings`
-    (grader.engine.perf.PerfSettings) adjusts them, e.g. for calibration."""
+    (grader.engine.perf.PerfSettings) adjusts them, e.g. for calibration.
+    `shared_rounds`: one dict per submission, through which its performance tests that
+    time the same function at the same sizes share the student's timed rounds
+    (grader.engine.rounds.SharedRounds); None: each times on its own."""
     hidden = test.visibility == "hidden"
     base = dict(id=test.id, max_points=test.points, visibility=test.visibility, kind=test.kind,
                 description=test.description)
@@ -140,6 +144,8 @@ def run_test(suite: Suite, test: TestSpec, session: WorkerSession, *, seed: int,
     ctx = testing.TestContext(suite.assignment, test, session, source, suite.signatures, device)
     if perf_settings is not None:
         ctx.perf_settings = perf_settings
+    if shared_rounds is not None:
+        ctx.shared_rounds = shared_rounds
     try:
         test_fn(ctx)
     except sources.FixtureError as e:
@@ -367,6 +373,7 @@ def _grade_in_worker(suite: Suite, tests, zygote: Zygote, source: str, *, seed: 
             return all_zero(f"importing {a.module}.py failed: {last}", STATUS_ERROR)
         results = []
         status, reason = STATUS_GRADED, ""
+        shared_rounds: dict = {}
         for test in tests:
             if session.tampered:
                 break  # the verdict below replaces every score: stop spending time on it
@@ -376,7 +383,8 @@ def _grade_in_worker(suite: Suite, tests, zygote: Zygote, source: str, *, seed: 
                 results.append(zero_result(test, reason))
                 continue
             results.append(run_test(suite, test, session, seed=seed, device=device,
-                                    static_uses=static_uses, source_mode=source_mode))
+                                    static_uses=static_uses, source_mode=source_mode,
+                                    shared_rounds=shared_rounds))
         if session.tampered:
             # A record was missing or a canary call's record was false: no result of this
             # worker can be believed, the correct-looking ones included.

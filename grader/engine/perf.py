@@ -192,7 +192,8 @@ def measure(t, fn: str, make_inputs: Callable, *, sizes: dict | None = None, gro
                         t.fail("performance", msg, msg)
         # 3. timing
         timing = dict(rounds=rounds, warmup=warmup, sets=sets, budget=budget,
-                      settings=settings, only=compare, check=check)
+                      settings=settings, only=compare, check=check,
+                      shared=getattr(t, "shared_rounds", None))
         time_rounds(t, m, fn, make_inputs, sizes, base_fn, **timing)
         if m.ratio > limit and settings.enforce and settings.confirm:
             # Load only ever slows a round down, never speeds one up: a figure over the

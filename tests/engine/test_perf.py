@@ -319,6 +319,58 @@ def test_public_test_with_a_native_baseline_needs_no_reference(zygote, demo):
     assert r.points == 0 and "not timed" in r.output
 
 
+def _run_shared(zygote, suite, source, test_ids, shared, **settings):
+    """Tests of one submission, in order, in one worker, sharing timed rounds."""
+    from grader.boundary.session import WorkerSession
+
+    out = []
+    with WorkerSession(zygote, "perfdemo", textwrap.dedent(source)) as s:
+        for test_id in test_ids:
+            r = grading.run_test(
+                suite, suite.assignment.test(test_id), s, seed=7, device="cpu",
+                static_uses={}, shared_rounds=shared,
+                perf_settings=perf.PerfSettings(**settings) if settings else None)
+            r.extra.pop("context", None)
+            out.append(r)
+    return out
+
+
+def test_two_tests_timing_one_function_share_the_students_rounds(zygote, demo):
+    hidden, public, again = _run_shared(
+        zygote, demo, REFERENCE, ["perf_softmax", "perf_softmax_public", "perf_softmax"], {})
+    assert hidden.passed and public.passed and again.passed, (hidden.output, public.output)
+    h, p, a = (r.extra["functions"][0] for r in (hidden, public, again))
+    # the public test timed torch.softmax on the hidden test's inputs, against the
+    # student's times of those rounds; its own baseline, its own figure
+    assert p["rounds_from"] == "perf_softmax" and "rounds_from" not in h
+    assert p["student_ms"] == h["student_ms"] and p["rounds"] == h["rounds"]
+    assert p["baseline"] == "torch.softmax" and p["limit"] == 20.0
+    # rounds are used once, and never by the test that timed them
+    assert "rounds_from" not in a
+
+
+def test_a_loop_fails_both_tests_that_share_its_rounds(zygote, demo):
+    results = _run_shared(zygote, demo, LOOP, ["perf_softmax", "perf_softmax_public"], {},
+                          opcount=False)
+    for r in results:
+        assert r.points == 0 and "limit" in r.output, r.output
+        assert all(x > r.extra["limit"] for x in r.extra["functions"][0]["measured"])
+
+
+def test_rounds_that_disagree_with_another_baseline_are_not_reused(zygote, demo):
+    # Rounds whose outputs the public test's baseline does not reproduce (inputs it was
+    # not written for): the public test times the student itself, and passes.
+    x = torch.randn(4096, 32, dtype=torch.float64)
+    key = rounds.share_key("softmax_rows", "cpu", {"N": 4096, "C": 32,
+                                                   "dtype": torch.float64}, 1, ())
+    shared = {key: rounds.SharedRounds(
+        "perf_softmax", [([((x,), {})], [torch.zeros_like(x)], 1000.0)] * 3, 0.1)}
+    (public,) = _run_shared(zygote, demo, REFERENCE, ["perf_softmax_public"], shared)
+    assert public.passed, public.output
+    assert "rounds_from" not in public.extra["functions"][0] and key in shared
+    assert shared[key].producer == "perf_softmax_public"
+
+
 def test_scheduling_delay_is_subtracted_but_never_below_cpu_time():
     # (own run delay, worker run delay, worker session CPU) before and after, in ns
     a = (0, 0, 0)
