@@ -378,9 +378,10 @@ def replay_rounds(t, m: Measurement, other: SharedRounds, fn, base_fn, *, keep, 
     """Time `base_fn` on the inputs of `other`'s rounds, in the same conditions as a round
     (the lock, one thread, the student's worker stopped), and take the student's times
     from those rounds. False, with `m` untouched, when the rounds cannot stand for this
-    test's own: a baseline whose outputs differ from the student's there (inputs this
-    baseline was not written for), or a figure that this test's rounds would not have
-    decided yet (it then times the student itself, as it always did)."""
+    test's own: a baseline that fails on those inputs or whose outputs differ from the
+    student's there (inputs this baseline was not written for), or a figure that this
+    test's rounds would not have decided yet (it then times the student itself, as it
+    always did)."""
     session: WorkerSession = t.session
     device = session.device
     clock = Clock(device)
@@ -391,12 +392,15 @@ def replay_rounds(t, m: Measurement, other: SharedRounds, fn, base_fn, *, keep, 
         for made, got, stud_ns in other.rounds:
             placed = [(to_device(args, device), to_device(kwargs, device))
                       for args, kwargs in made]
-            with TIMING_LOCK, timing_conditions(device), stopper.stopped():
-                base_outs, base_ns = [], 0
-                for args, kwargs in placed:
-                    out, ns, _ = clock.call(base_fn, args, kwargs)
-                    base_outs.append(_strip(out, keep))
-                    base_ns += ns
+            try:
+                with TIMING_LOCK, timing_conditions(device), stopper.stopped():
+                    base_outs, base_ns = [], 0
+                    for args, kwargs in placed:
+                        out, ns, _ = clock.call(base_fn, args, kwargs)
+                        base_outs.append(_strip(out, keep))
+                        base_ns += ns
+            except Exception:  # noqa: BLE001 - inputs this baseline does not take: time anew
+                return False
             if _round_mismatch(t, fn, got, base_outs, sets, only) is not None:
                 return False
             ratios.append(stud_ns * sets / max(base_ns, 1))

@@ -369,6 +369,11 @@ def test_rounds_that_disagree_with_another_baseline_are_not_reused(zygote, demo)
     assert public.passed, public.output
     assert "rounds_from" not in public.extra["functions"][0] and key in shared
     assert shared[key].producer == "perf_softmax_public"
+    # inputs the baseline cannot take at all (softmax over dim 1 of a vector): the same
+    shared = {key: rounds.SharedRounds(
+        "perf_softmax", [([((x[0],), {})], [x[0]], 1000.0)] * 3, 0.1)}
+    (public,) = _run_shared(zygote, demo, REFERENCE, ["perf_softmax_public"], shared)
+    assert public.passed and "rounds_from" not in public.extra["functions"][0], public.output
 
 
 def test_scheduling_delay_is_subtracted_but_never_below_cpu_time():
