@@ -306,12 +306,7 @@ def time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, w
             with TIMING_LOCK, timing_conditions(device):
                 with stopper.stopped() as stopped:  # no student code runs until its turn
                     # the baseline, here
-                    base_outs, base_ns, base_gpu = [], 0, 0.0
-                    for args, kwargs in placed:
-                        out, ns, gpu = clock.call(base_fn, args, kwargs)
-                        base_outs.append(_strip(out, keep))
-                        base_ns += ns
-                        base_gpu += gpu or 0.0
+                    base_outs, base_ns, base_gpu = _time_baseline(clock, base_fn, placed, keep)
                     # the probe: what a round trip with these outputs costs an honest worker
                     overheads.append(_probe_round_trip(probe, base_outs, made, timeout,
                                                        delay_probe))
@@ -373,6 +368,18 @@ def time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, w
         shared[key] = SharedRounds(t.test.id, recorded, m.overhead_ms)
 
 
+def _time_baseline(clock: Clock, base_fn, placed: list, keep) -> tuple[list, int, float]:
+    """The baseline on each set of a round: its outputs (as the time op returns the
+    student's), its total time in ns, and its CUDA event time in ms."""
+    outs, total_ns, total_gpu = [], 0, 0.0
+    for args, kwargs in placed:
+        out, ns, gpu = clock.call(base_fn, args, kwargs)
+        outs.append(_strip(out, keep))
+        total_ns += ns
+        total_gpu += gpu or 0.0
+    return outs, total_ns, total_gpu
+
+
 def replay_rounds(t, m: Measurement, other: SharedRounds, fn, base_fn, *, keep, sets,
                   rounds, settings: PerfSettings, only=None) -> bool:
     """Time `base_fn` on the inputs of `other`'s rounds, in the same conditions as a round
@@ -394,11 +401,7 @@ def replay_rounds(t, m: Measurement, other: SharedRounds, fn, base_fn, *, keep, 
                       for args, kwargs in made]
             try:
                 with TIMING_LOCK, timing_conditions(device), stopper.stopped():
-                    base_outs, base_ns = [], 0
-                    for args, kwargs in placed:
-                        out, ns, _ = clock.call(base_fn, args, kwargs)
-                        base_outs.append(_strip(out, keep))
-                        base_ns += ns
+                    base_outs, base_ns, _ = _time_baseline(clock, base_fn, placed, keep)
             except Exception:  # noqa: BLE001 - inputs this baseline does not take: time anew
                 return False
             if _round_mismatch(t, fn, got, base_outs, sets, only) is not None:
