@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev,dask,release]'
+	$(BIN)/python -m grader.boundary.oprecord
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -34,12 +35,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # Two test processes (CI's 2 cores; tests/conftest.py makes them take turns timing). The
-# bytecode is compiled first: the adversarial suite checks that nothing under grader/,
-# reference/ or assignments/ changes while it grades, and the other process importing a
-# module for the first time would write its __pycache__ there meanwhile.
+# native op recorder is built and the bytecode compiled first: the adversarial suite
+# checks that nothing under grader/, reference/ or assignments/ changes while it grades,
+# and the other process would otherwise write them there meanwhile.
 TEST_WORKERS ?= 2
 
 test: lint
+	$(BIN)/python -m grader.boundary.oprecord
 	$(BIN)/python -m compileall -q grader reference assignments
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 

@@ -36,9 +36,41 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda i: i.path not in slow)
 
 
+def _recorders() -> list:
+    from grader.boundary import oprecord
+    from grader.boundary.worker import OpRecorder
+
+    return [OpRecorder] + ([oprecord.NativeRecorder] if oprecord.mode() == "native" else [])
+
+
+@pytest.fixture(params=_recorders(), ids=lambda r: r.__name__)
+def Recorder(request):  # noqa: N802 - a class
+    """Each op recorder a worker may use: what a test says of the op record holds for both
+    (the native one also names nested ops: torch.matmul's mm)."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
 def zygote():
     with Zygote() as z:
+        yield z
+
+
+@pytest.fixture(scope="module")
+def python_zygote():
+    """A fork server whose workers record with the Python recorders, the fallback where the
+    native one cannot be built (DLGRADE_RECORDER=python, for its process only)."""
+    from grader.boundary import oprecord
+
+    oprecord.mode()  # this process's own choice, made (and cached) without the variable
+    os.environ["DLGRADE_RECORDER"] = "python"
+    try:
+        z = Zygote()
+    finally:
+        del os.environ["DLGRADE_RECORDER"]
+    with z:
+        z.wait_ready()
+        assert z.recorder == "python"
         yield z
 
 

@@ -18,6 +18,8 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from grader.boundary import oprecord
+
 MB = 1024 * 1024
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 # A checkout (PACKAGE_ROOT holds reference/, hidden tests, other submissions) must never be
@@ -273,6 +275,8 @@ def clean_env(extra: dict | None = None) -> dict:
         "MKL_NUM_THREADS": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+    if os.environ.get("DLGRADE_RECORDER"):  # "python": the fallback recorder, on purpose
+        env["DLGRADE_RECORDER"] = os.environ["DLGRADE_RECORDER"]
     env.update(extra or {})
     return env
 
@@ -281,6 +285,9 @@ def launch_zygote(box: Sandbox) -> tuple[subprocess.Popen, socket.socket]:
     """Start the fork server's process under `box` and return it with the grader's end of
     its control socket. Nothing here imports torch, so a caller that has not imported it
     yet can start the fork server first and import torch while the fork server does."""
+    # Its workers record ops with the native recorder when it is built (once per torch
+    # version, a few seconds; `make setup` does it ahead), else with the Python one.
+    oprecord.ensure_built()
     ours, theirs = socket.socketpair()
     try:
         proc = subprocess.Popen(box.zygote_argv(theirs.fileno()), pass_fds=[theirs.fileno()],

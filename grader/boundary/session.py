@@ -81,6 +81,7 @@ class Zygote:
         # its hello is awaited on first use.
         self._start_deadline = time.monotonic() + start_timeout
         self.torch_version: str | None = None
+        self.recorder = "python"
         self.broken = False
 
     def _ready(self) -> None:
@@ -95,6 +96,8 @@ class Zygote:
                 raise WorkerError(
                     f"the worker fork server did not start: {type(e).__name__}") from e
             self.torch_version = str(hello.get("torch"))
+            # Sent before any submission ran: which op recorder the workers use.
+            self.recorder = str(hello.get("recorder", "python"))
 
     def wait_ready(self) -> None:
         """Block until the fork server has booted (imported torch). Grading calls this
@@ -553,10 +556,10 @@ class WorkerSession:
         flags: a one-call batch before a batch), and checked against the truth; a mismatch
         sets `tampered`."""
         self._canary_due = False
-        from grader.boundary.worker import FunctionRecorder, OpRecorder
+        from grader.boundary.worker import RECORD
 
         x, w = canary.make_inputs(large=count_ops)
-        expected = canary.expected_record(x, w, (OpRecorder, FunctionRecorder))
+        expected = canary.expected_record(x, w, RECORD[self.zygote.recorder])
         enc = wire.Encoder()
         args = [enc.encode(x), enc.encode(w)]
         if batch:

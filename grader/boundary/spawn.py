@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 
+from grader.boundary import oprecord
 from grader.boundary.sandbox import PACKAGE_ROOT, Limits, Sandbox, clean_env, launch_zygote
 
 
@@ -78,6 +79,9 @@ class Spawner:
         import torch
 
         self.torch_version: str | None = torch.__version__
+        oprecord.ensure_built()
+        self.recorder = oprecord.mode()
+        """Which op recorder the workers use (they load the same library, or none)."""
 
     def _ready(self) -> None:
         """Nothing to wait for: each worker starts on demand."""

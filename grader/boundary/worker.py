@@ -38,6 +38,7 @@ hidden inputs out).
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import io
 import os
@@ -49,7 +50,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from grader.boundary import canary, wire
+from grader.boundary import canary, oprecord, wire
 
 _Tensor = torch.Tensor
 _graph_task_id = torch._C._current_graph_task_id
@@ -145,6 +146,13 @@ def _install_tripwires() -> None:
     for name in ("_DisableTorchDispatch", "_ExcludeDispatchKeyGuard"):
         if hasattr(torch._C, name):
             setattr(torch._C, name, _tripwire(getattr(torch._C, name)))
+    # What turns the native recorder off: record functions disabled on this thread, or
+    # every callback cleared (a profiler's own start and stop leave it alone).
+    for owner, name in ((torch.autograd, "_enable_record_function"),
+                        (torch._C._autograd, "_enable_record_function"),
+                        (torch._C._autograd, "_clear_callbacks")):
+        if hasattr(owner, name):
+            setattr(owner, name, _tripwire(getattr(owner, name)))
 
 
 _install_tripwires()
@@ -157,6 +165,43 @@ def _recorder_intact(recorder: OpRecorder) -> bool:
     return (n > 0 and _stack_at(n - 1) is recorder and type(recorder) is OpRecorder
             and OpRecorder.__torch_dispatch__ is _DISPATCH and type(recorder.ops) is set
             and not _guard["popped"])
+
+
+RECORDER = oprecord.mode()
+"""Which recorder this process uses (decided at import, before any student code; the
+fork server reports it, and the trusted side computes its canary expectations with it)."""
+_NATIVE_METHODS = tuple(getattr(oprecord.NativeRecorder, m) for m in (
+    "__enter__", "__exit__", "intact", "_names"))
+
+
+def _native_intact(recorder: oprecord.NativeRecorder) -> bool:
+    """Whether the native recording is still live and its class unpatched."""
+    return (type(recorder) is oprecord.NativeRecorder and _NATIVE_METHODS == tuple(
+        getattr(oprecord.NativeRecorder, m) for m in ("__enter__", "__exit__", "intact",
+                                                      "_names"))
+            and recorder.intact() and not _guard["popped"])
+
+
+def record(mode: str, fn, *args) -> tuple[object, dict]:
+    """fn(*args) under the recorders of `mode` (oprecord.NATIVE or PYTHON): its result,
+    and the record an honest worker reports for it (the canary's expectation)."""
+    if mode == oprecord.NATIVE:
+        rec = oprecord.NativeRecorder()
+        with rec:
+            result = fn(*args)
+        # Nested ops vary with kernel choices (and flags a submission may set): the canary
+        # expects the ops called from Python, which must all be in the worker's record.
+        return result, {"ops": sorted(rec.top_ops), "functions": [], "op_count": rec.count,
+                        "autograd": rec.autograd, "closed": False}
+    ops, functions = OpRecorder(), FunctionRecorder()
+    with functions, ops:
+        result = fn(*args)
+    return result, {"ops": sorted(ops.ops), "functions": sorted(functions.names),
+                    "op_count": ops.count, "autograd": ops.autograd, "closed": True}
+
+
+RECORD = {m: functools.partial(record, m) for m in (oprecord.NATIVE, oprecord.PYTHON)}
+"""`record` for each mode, one object each (the canary caches its expectations by it)."""
 
 
 PRINTED_CHARS = 2000
@@ -330,15 +375,27 @@ class Worker:
         kept = {id(o) for o in self.objects.values()}
         containers = [_containers(a, kept) for a in [*args, *kwargs.values()]]
         fn = self.function(req["fn"])
-        recorder = (OpRecorder() if req.get("record_ops", True) or req.get("count_ops")
-                    else None)
-        functions = FunctionRecorder() if recorder is not None else None
+        recording = bool(req.get("record_ops", True) or req.get("count_ops"))
+        native = recording and RECORDER == oprecord.NATIVE
+        recorder = functions = None
+        if recording:
+            recorder = oprecord.NativeRecorder() if native else OpRecorder()
+        if recording and not native:
+            functions = FunctionRecorder()
         repeat = max(1, int(req.get("repeat", 1)))
         intact = False
         printed = _Printed()
         try:
             with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-                if recorder is not None:
+                if native:
+                    with recorder:
+                        _guard.update(active=True, popped=False)
+                        try:
+                            result = fn(*args, **kwargs)
+                        finally:
+                            _guard["active"] = False
+                        intact = _native_intact(recorder)
+                elif recorder is not None:
                     with functions, recorder:
                         _guard.update(active=True, popped=False)
                         try:
@@ -384,7 +441,7 @@ class Worker:
             reply["ops"] = sorted(recorder.ops)
             if req.get("count_ops"):
                 reply["op_count"] = recorder.count
-            reply["functions"] = sorted(functions.names)
+            reply["functions"] = sorted(functions.names) if functions is not None else []
             reply["autograd"] = recorder.autograd
             reply["recorder"] = "intact"
         return reply, enc, result

@@ -250,7 +250,8 @@ def main(control_fd: int, sandbox_name: str = "rlimits") -> None:
     sandbox.die_with_parent()
     _warm_up()
     control = socket.socket(fileno=control_fd)
-    wire.send(control, {"ok": True, "ready": True, "torch": torch.__version__})
+    wire.send(control, {"ok": True, "ready": True, "torch": torch.__version__,
+                        "recorder": worker.RECORDER})
     serve(control)
     # Everything is cleaned up: skip the interpreter's (torch-sized) teardown, which the
     # grader would otherwise wait out at every close.

@@ -1,16 +1,17 @@
 """The static half of forbidden-op enforcement: a syntax-tree scan on the trusted side.
 
-The run-time half records the aten ops each call dispatches (grader.boundary.worker.OpRecorder).
-The scan catches what a trace can miss (torch.nn.LSTM dispatches only matmuls on some
-builds) and names the offending line. It works in two steps: a Resolver works out what
-each name, attribute and `getattr(x, "const")` denotes (imports and aliases, the student's
-own functions, classes and their instances, Python's builtins), then the check flags only
-PyTorch's forbidden objects: `F.softmax` after `import torch.nn.functional as F` is
-torch's; the student's `self.softmax = Softmax(dim=-1)`, `self.pool.backward(dout)`, a
-helper `conv2d_stride1` and `from builtins import range` are theirs and free. What the
-resolver cannot follow (a parameter, a call's result: possibly a tensor) is judged by the
-attribute's name, as a tensor method would be. The scan follows a module's own helpers,
-so a forbidden call inside a helper taints every top-level name using it.
+The run-time half records the aten ops each call dispatches (grader.boundary.oprecord, or
+the Python fallback grader.boundary.worker.OpRecorder). The scan catches what a trace can
+miss (torch.nn.LSTM dispatches only matmuls on some builds) and names the offending line. It
+works in two steps: a Resolver works out what each name, attribute and `getattr(x, "const")`
+denotes (imports and aliases, the student's own functions, classes and their instances,
+Python's builtins), then the check flags only PyTorch's forbidden objects: `F.softmax` after
+`import torch.nn.functional as F` is torch's; the student's `self.softmax =
+Softmax(dim=-1)`, `self.pool.backward(dout)`, a helper `conv2d_stride1` and `from builtins
+import range` are theirs and free. What the resolver cannot follow (a parameter, a call's
+result: possibly a tensor) is judged by the attribute's name, as a tensor method would be.
+The scan follows a module's own helpers, so a forbidden call inside a helper taints every
+top-level name using it.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ ALWAYS_FORBIDDEN = (
 # What the run-time record (grader.boundary.worker.FunctionRecorder: torch-level functions by
 # __name__) counts as autograd in every assignment: Tensor.backward, Tensor.requires_grad_,
 # torch.autograd.grad and torch.autograd.backward. It backs up the static scan where the scan
-# cannot tell a tensor from the student's object (`cache.backward(dout)`, below).
+# cannot tell a tensor from the student's object (`cache.backward(dout)`, below). (The native
+# recorder names no functions: its autograd flag, set by an op on a tensor that requires
+# grad or a node the engine runs, is what catches these there.)
 AUTOGRAD_FUNCTIONS = ("backward", "requires_grad_", "grad")
 
 
@@ -61,10 +64,12 @@ INTERNAL_ATTRIBUTES = frozenset({
     "cell_contents", "__subclasses__", "__builtins__", "get_objects", "get_referrers",
     "get_referents", "_python_dispatch", "__torch_dispatch__", "_pop_mode",
     "_pop_torch_dispatch_stack", "_get_dispatch_stack_at", "_unset_dispatch_mode",
-    "_DisableTorchDispatch", "_ExcludeDispatchKeyGuard"})
+    "_DisableTorchDispatch", "_ExcludeDispatchKeyGuard", "_enable_record_function",
+    "_clear_callbacks"})
 INTERNAL_STRINGS = INTERNAL_ATTRIBUTES | frozenset({
     "gc", "ctypes", "inspect", "importlib", "builtins", "grader", "_C", "OpRecorder",
-    "FunctionRecorder", "Worker", "TorchDispatchMode", "TorchFunctionMode"})
+    "FunctionRecorder", "Worker", "TorchDispatchMode", "TorchFunctionMode", "NativeRecorder",
+    "oprecord"})
 
 MODULE_LEVEL = "<module>"
 """scan()'s key for forbidden uses outside any function (they taint every function)."""

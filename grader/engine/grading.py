@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from grader.boundary.session import WorkerSession, Zygote
-from grader.engine import forbidden, sources, testing
+from grader.engine import forbidden, sources, syntax, testing
 from grader.engine.results import (
     PRINTED_HEADER,
     STATUS_ERROR,
@@ -223,8 +223,12 @@ def warm_up(suite: Suite) -> threading.Thread | None:
     wanted = lazy_imports(texts)
     if not wanted:
         return None
-    thread = threading.Thread(target=lambda: [importlib.import_module(m) for m in wanted],
-                              name="dlgrade-warm-up", daemon=True)
+    def run():
+        with syntax.LOCK:  # torch parses its own sources as it imports (see syntax)
+            for m in wanted:
+                importlib.import_module(m)
+
+    thread = threading.Thread(target=run, name="dlgrade-warm-up", daemon=True)
     thread.start()
     return thread
 

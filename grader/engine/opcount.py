@@ -7,7 +7,9 @@ N=8 and at N=16 for the reference, 611 and 1195 for a per-sample loop. Only the
 dimensions a test names are checked: a loop over time steps in an RNN is legitimate, so
 its tests grow N and not T.
 
-The worker counts (`count_ops` in a call request, an OpRecorder under TorchDispatchMode).
+The worker counts (`count_ops` in a call request): the native recorder counts the ops
+called from outside any op (grader.boundary.oprecord), the Python fallback the aten ops
+its TorchDispatchMode sees; either grows by at least one op per iteration of a loop.
 A submission could lie about its count, but only to look vectorized: the timing, taken on
 the trusted side, still decides; the count can fail code, never pass it.
 """

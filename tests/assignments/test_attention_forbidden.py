@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grader.boundary.worker import OpRecorder
 from grader.engine import forbidden, testing
 from tests.assignments.test_attention_oracle import _params, ref
 from tests.conftest import ROOT, grade, suite
@@ -19,7 +18,7 @@ FORWARD_FUNCTIONS = {"attention_forward", "multihead_attention_forward"}
 BACKWARD_CHEATS = {"softmax_backward"}
 
 
-def _reference_ops(dtype) -> set[str]:
+def _reference_ops(dtype, Recorder) -> set[str]:
     g = torch.Generator().manual_seed(0)
     q = torch.randn(2, 3, 4, 5, generator=g, dtype=dtype)
     k = torch.randn(2, 3, 6, 5, generator=g, dtype=dtype)
@@ -28,7 +27,7 @@ def _reference_ops(dtype) -> set[str]:
     mask[0, 1] = False
     x = torch.randn(2, 4, 8, generator=g, dtype=dtype)
     params = {n: p.to(dtype) for n, p in _params(8, g).items()}
-    rec = OpRecorder()
+    rec = Recorder()
     with rec:
         out, cache = ref.attention_forward(q, k, v, mask)
         ref.attention_backward(torch.ones_like(out), cache)
@@ -42,14 +41,14 @@ def _reference_ops(dtype) -> set[str]:
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_reference_dispatches_no_forbidden_op(dtype):
+def test_reference_dispatches_no_forbidden_op(dtype, Recorder):
     a = suite(NAME).assignment
-    ops = _reference_ops(dtype)
+    ops = _reference_ops(dtype, Recorder)
     assert {"bmm", "exp", "amax"} <= ops  # the trace sees the reference's work
     assert testing.forbidden_matches(ops, a.forbidden_aten) == []
 
 
-def test_forbidden_patterns_catch_the_library():
+def test_forbidden_patterns_catch_the_library(Recorder):
     """The trace of the library attention and softmax matches the spec's patterns."""
     a = suite(NAME).assignment
     q = torch.randn(2, 3, 4, dtype=torch.float64)
@@ -64,7 +63,7 @@ def test_forbidden_patterns_catch_the_library():
         lambda: torch.ops.aten._softmax_backward_data(q, q, -1, q.dtype),
     ]
     for call in calls:
-        rec = OpRecorder()
+        rec = Recorder()
         with rec:
             call()
         assert testing.forbidden_matches(rec.ops, a.forbidden_aten), sorted(rec.ops)

@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 
 from grader.boundary.session import Zygote
-from grader.boundary.worker import OpRecorder
 from grader.engine import assignments, grading
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,26 +100,26 @@ def _forbidden(ops):
 
 
 @pytest.mark.parametrize("path", IMPLEMENTATIONS, ids=lambda p: p.stem)
-def test_allowed_ops_are_not_forbidden(path):
+def test_allowed_ops_are_not_forbidden(path, Recorder):
     """No op that the reference or a variant dispatches matches a forbidden pattern."""
     module = _load(path)
     gen = torch.Generator().manual_seed(2)
     for shape in SHAPES[:4]:
         for bias in (True, False):
             x, w, b = _inputs(shape, gen, bias)
-            rec = OpRecorder()
+            rec = Recorder()
             with rec:
                 out, cache = module.conv2d_forward(x, w, b, shape[7], shape[8])
                 module.conv2d_backward(torch.ones_like(out), cache)
             assert rec.ops and _forbidden(rec.ops) == [], (path.name, rec.ops)
 
 
-def test_library_convolutions_are_forbidden():
+def test_library_convolutions_are_forbidden(Recorder):
     x, w = torch.randn(1, 2, 5, 5), torch.randn(3, 2, 3, 3)
     for f in (lambda: F.conv2d(x, w), lambda: torch.conv2d(x, w, padding=1),
               lambda: F.conv_transpose2d(x, w.transpose(0, 1)),
               lambda: torch.nn.Conv2d(2, 3, 3)(x)):
-        rec = OpRecorder()
+        rec = Recorder()
         with rec, torch.no_grad():
             f()
         assert _forbidden(rec.ops), rec.ops

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader.boundary.worker import OpRecorder
 from grader.engine import assignments, forbidden, grading, testing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,14 +25,14 @@ def suite():
     return grading.load_suite(a, assignments.reference_dir("dropout", ROOT))
 
 
-def _ops(fn) -> set[str]:
-    rec = OpRecorder()
+def _ops(fn, Recorder) -> set[str]:
+    rec = Recorder()
     with rec:
         fn()
     return rec.ops
 
 
-def test_random_draws_are_allowed(suite):
+def test_random_draws_are_allowed(suite, Recorder):
     x = torch.randn(4, 5)
     g = torch.Generator().manual_seed(0)
     draws = {
@@ -44,15 +43,15 @@ def test_random_draws_are_allowed(suite):
         "Tensor.uniform_": lambda: torch.empty_like(x).uniform_(generator=g),
     }
     for name, fn in draws.items():
-        ops = _ops(fn)
+        ops = _ops(fn, Recorder)
         assert ops, name
         assert not testing.forbidden_matches(ops, suite.assignment.forbidden_aten), name
 
 
-def test_library_dropout_is_forbidden(suite):
+def test_library_dropout_is_forbidden(suite, Recorder):
     a = suite.assignment
     # At run time: native_dropout (what torch.native_dropout and the CUDA path dispatch).
-    ops = _ops(lambda: torch.native_dropout(torch.randn(3, 4), 0.5, True))
+    ops = _ops(lambda: torch.native_dropout(torch.randn(3, 4), 0.5, True), Recorder)
     assert testing.forbidden_matches(ops, a.forbidden_aten)
     # Statically: every spelling of the library's dropout taints the function using it.
     uses = [

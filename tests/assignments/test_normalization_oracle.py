@@ -10,7 +10,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader.boundary.worker import OpRecorder
 from grader.engine import assignments
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,13 +85,13 @@ def _forbidden(ops):
 
 
 @pytest.mark.parametrize("path", IMPLEMENTATIONS, ids=lambda p: p.stem)
-def test_allowed_ops_are_not_forbidden(path):
+def test_allowed_ops_are_not_forbidden(path, Recorder):
     module = _load(path)
     x4 = torch.randn(2, 3, 4, 5, dtype=torch.float64)
     c = torch.ones(3, dtype=torch.float64)
     x3 = torch.randn(2, 3, 6, dtype=torch.float64)
     d = torch.ones(6, dtype=torch.float64)
-    rec = OpRecorder()
+    rec = Recorder()
     with rec:
         for train in (True, False):
             out, cache, _, _ = module.batchnorm_forward(x4, c, c, c, c, train)
@@ -102,7 +101,7 @@ def test_allowed_ops_are_not_forbidden(path):
     assert rec.ops and _forbidden(rec.ops) == [], (path.name, rec.ops)
 
 
-def test_library_normalization_is_forbidden():
+def test_library_normalization_is_forbidden(Recorder):
     x = torch.randn(4, 3, 5, 5)
     c = torch.ones(3)
     for f in (lambda: F.batch_norm(x, c.clone(), c.clone(), c, c, True),
@@ -111,7 +110,7 @@ def test_library_normalization_is_forbidden():
               lambda: F.instance_norm(x), lambda: torch.nn.BatchNorm2d(3)(x),
               lambda: torch.nn.LayerNorm(5)(x), lambda: torch.native_layer_norm(x, (5,), None,
                                                                                 None, 1e-5)):
-        rec = OpRecorder()
+        rec = Recorder()
         with rec, torch.no_grad():
             f()
         assert _forbidden(rec.ops), rec.ops

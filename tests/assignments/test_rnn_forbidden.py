@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader.boundary.worker import OpRecorder
 from grader.engine import testing
 from tests.conftest import grade, suite
 
@@ -58,7 +57,7 @@ def test_library_lstm_scores_zero_on_lstm_tests_only(zygote, body, name):
             assert t.points == t.max_points, (t.id, t.output)
 
 
-def test_reference_dispatches_no_forbidden_op():
+def test_reference_dispatches_no_forbidden_op(Recorder):
     spec = importlib.util.spec_from_file_location("_rnn_ref_ops", REFERENCE)
     ref = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ref)
@@ -68,7 +67,7 @@ def test_reference_dispatches_no_forbidden_op():
     def r(*shape):
         return torch.randn(*shape, generator=g, dtype=torch.float64)
 
-    rec = OpRecorder()
+    rec = Recorder()
     with rec:
         _, cache = ref.rnn_forward(r(N, T, D), r(N, H), r(D, H), r(H, H), r(H))
         ref.rnn_backward(r(N, T, H), cache)
@@ -99,6 +98,8 @@ def lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b):
     r = grade(zygote, "rnn", source, submission_id="hidden-lstm-cell")
     for t in r.tests:
         if "lstm" in t.id:
-            assert t.points == 0 and "torch.lstm_cell" in t.output, t.id
+            # the function mode names torch.lstm_cell; the native recorder, its aten op
+            assert t.points == 0 and ("torch.lstm_cell" in t.output
+                                      or "aten.lstm_cell" in t.output), t.id
         else:
             assert t.passed, t.id

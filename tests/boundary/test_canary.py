@@ -6,9 +6,10 @@ names the static scan does not resolve, and changes what the worker reports."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from grader.boundary import canary
+from grader.boundary import canary, oprecord
 from grader.boundary.session import WorkerSession
 
 HONEST = '''
@@ -161,32 +162,39 @@ def test_honest_global_settings_neither_crash_nor_fail_the_canary(zygote):
         assert s.canaries >= 1 and s.tampered == ""
 
 
-def test_the_expected_record_is_what_the_worker_reports():
-    from grader.boundary.worker import FunctionRecorder, OpRecorder
+MODES = [oprecord.PYTHON] + ([oprecord.NATIVE] if oprecord.mode() == oprecord.NATIVE else [])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_expected_record_is_what_the_worker_reports(mode):
+    from grader.boundary.worker import RECORD
 
     x, w = canary.make_inputs()
-    e = canary.expected_record(x, w, (OpRecorder, FunctionRecorder))
-    assert set(canary.REQUIRED_OPS) <= set(e["ops"])
-    assert set(canary.REQUIRED_FUNCTIONS) <= set(e["functions"])
+    e = canary.expected_record(x, w, RECORD[mode])
+    if mode == oprecord.PYTHON:
+        assert set(canary.REQUIRED_OPS) <= set(e["ops"])
+        assert set(canary.REQUIRED_FUNCTIONS) <= set(e["functions"]) and e["closed"]
+    else:  # the ops called from Python; the worker's record holds the nested ones too
+        assert {"relu", "softmax", "matmul", "add_", "stack"} <= set(e["ops"])
+        assert not e["closed"] and "_softmax" not in e["ops"]
     assert e["autograd"] is True and e["op_count"] > x.shape[0]
 
 
-def test_the_record_is_taken_once_per_shape_and_the_value_every_time():
-    from grader.boundary.worker import FunctionRecorder, OpRecorder
+@pytest.mark.parametrize("mode", MODES)
+def test_the_record_is_taken_once_per_shape_and_the_value_every_time(mode):
+    from grader.boundary.worker import RECORD, record
 
-    recorders = (OpRecorder, FunctionRecorder)
+    recorder = RECORD[mode]
     x1, w1 = torch.randn(5, 4, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
     x2, w2 = torch.randn(5, 4, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
-    first, second = (canary.expected_record(x, w, recorders) for x, w in ((x1, w1), (x2, w2)))
+    first, second = (canary.expected_record(x, w, recorder) for x, w in ((x1, w1), (x2, w2)))
     xc, wc = x2.clone(), w2.clone()
-    ops, functions = OpRecorder(), FunctionRecorder()
-    with functions, ops:
-        value = canary.probe(xc, wc)
-    assert second["ops"] == sorted(ops.ops) and second["functions"] == sorted(functions.names)
-    assert second["op_count"] == ops.count == first["op_count"]
+    value, rec = record(mode, canary.probe, xc, wc)
+    assert second["ops"] == rec["ops"] and second["functions"] == rec["functions"]
+    assert second["op_count"] == rec["op_count"] == first["op_count"]
     assert torch.equal(second["value"], value) and not torch.equal(first["value"], value)
     assert torch.equal(x2, x2.clone()) and canary.expected_record(
-        torch.randn(9, 4, dtype=torch.float64), w1, recorders)["op_count"] == ops.count + 4
+        torch.randn(9, 4, dtype=torch.float64), w1, recorder)["op_count"] == rec["op_count"] + 4
 
 
 def _caught(zygote, source, count_ops=False):
@@ -237,8 +245,11 @@ def test_autograd_is_seen_at_run_time(zygote):
             assert r.ok, r.error
             assert torch.allclose(r.value, x.sum(0)[:, None].expand_as(w))
             assert r.autograd is True, fn
+            # (the native recorder also names the ops these call: matmul's transpose...)
             assert set(r.ops) <= {"clone", "mm", "sum", "ones_like", "expand", "t", "detach",
-                                  "lift_fresh", "alias", "empty_like", "copy_", "new_empty"}
+                                  "lift_fresh", "alias", "empty_like", "copy_", "new_empty",
+                                  "matmul", "transpose", "resolve_conj", "empty",
+                                  "as_strided", "fill_", "empty_strided"}
         r, _ = s.call("by_hand", (x, w))
         assert r.ok and r.autograd is False
         assert s.tampered == ""

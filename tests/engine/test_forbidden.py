@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from grader.boundary.session import WorkerSession
 from grader.engine import forbidden
 
@@ -97,7 +99,7 @@ def test_computed_getattr_is_caught_at_run_time(zygote):
     assert r.error is None and "relu" in r.ops  # ... but not to the op record
 
 
-def test_popping_the_recorder_leaves_no_record_and_fails_the_call(zygote):
+def test_popping_the_recorder_leaves_no_record_and_fails_the_call(python_zygote):
     import torch
 
     src = ("import torch\n"
@@ -108,12 +110,12 @@ def test_popping_the_recorder_leaves_no_record_and_fails_the_call(zygote):
            "        return getattr(torch, 're' + 'lu')(x)\n"
            "    finally:\n"
            "        getattr(pd, '_push' + '_mode')(mode)\n")
-    with WorkerSession(zygote, "m", src) as s:
+    with WorkerSession(python_zygote, "m", src) as s:
         r, _ = s.call("f", (torch.randn(3),))
     assert r.error is not None and r.error.type == "RecorderTampered", r
 
 
-def test_patching_the_recorder_class_fails_the_call(zygote):
+def test_patching_the_recorder_class_fails_the_call(python_zygote):
     import torch
 
     src = ("import torch, sys\n"
@@ -122,7 +124,44 @@ def test_patching_the_recorder_class_fails_the_call(zygote):
            "    W.OpRecorder.__torch_dispatch__ = "
            "lambda self, func, types, args=(), kwargs=None: func(*args, **(kwargs or {}))\n"
            "    return getattr(torch, 're' + 'lu')(x)\n")
-    with WorkerSession(zygote, "m", src) as s:
+    with WorkerSession(python_zygote, "m", src) as s:
+        r, _ = s.call("f", (torch.randn(3),))
+    assert r.error is not None and r.error.type == "RecorderTampered", r
+
+
+NATIVE_TAMPERING = {
+    # record functions off on this thread, for the forbidden op only
+    "disabled": ("import torch\n"
+                 "A = getattr(torch, 'auto' + 'grad')\n"
+                 "def f(x):\n"
+                 "    getattr(A, '_enable_record' + '_function')(False)\n"
+                 "    try:\n"
+                 "        return getattr(torch, 're' + 'lu')(x)\n"
+                 "    finally:\n"
+                 "        getattr(A, '_enable_record' + '_function')(True)\n"),
+    # every callback removed (the profiler's starts again; the recorder's cannot)
+    "cleared": ("import torch\n"
+                "C = getattr(getattr(torch, '_' + 'C'), '_auto' + 'grad')\n"
+                "def f(x):\n"
+                "    getattr(C, '_clear' + '_callbacks')()\n"
+                "    return getattr(torch, 're' + 'lu')(x)\n"),
+    # the recorder's class patched to report nothing
+    "patched": ("import torch, sys\n"
+                "R = getattr(sys, 'mod' + 'ules')['grader.boundary.oprecord'].NativeRecorder\n"
+                "def f(x):\n"
+                "    R._names = lambda self, top: set()\n"
+                "    return getattr(torch, 're' + 'lu')(x)\n"),
+}
+
+
+@pytest.mark.parametrize("how", sorted(NATIVE_TAMPERING))
+def test_turning_the_native_recorder_off_fails_the_call(zygote, how):
+    import torch
+
+    zygote.wait_ready()
+    if zygote.recorder != "native":
+        pytest.skip("the native recorder is not built here")
+    with WorkerSession(zygote, "m", NATIVE_TAMPERING[how]) as s:
         r, _ = s.call("f", (torch.randn(3),))
     assert r.error is not None and r.error.type == "RecorderTampered", r
 
@@ -312,4 +351,6 @@ def test_autograd_behind_a_students_method_name_is_caught_at_run_time(zygote):
               test_ids={"relu", "activations_public"})
     assert {t.id for t in r.tests} == {"relu", "activations_public"}
     for t in r.tests:
-        assert t.points == 0 and "forbidden" in t.output and "torch.backward" in t.output, t
+        # named by the function (the Python recorders) or as autograd (both)
+        assert t.points == 0 and "forbidden" in t.output and (
+            "torch.backward" in t.output or "torch.autograd" in t.output), t
