@@ -43,7 +43,7 @@ cd "$(dirname "$0")"
 export DEBIAN_FRONTEND=noninteractive
 if command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq
-  apt-get install -y -qq python3 python3-venv python3-pip bubblewrap >/dev/null
+  apt-get install -y -qq python3 python3-venv python3-pip bubblewrap g++ >/dev/null
 fi
 python3 -m venv /opt/dlgrade-venv
 /opt/dlgrade-venv/bin/python -m pip install --quiet --upgrade pip
@@ -51,8 +51,11 @@ python3 -m venv /opt/dlgrade-venv
 /opt/dlgrade-venv/bin/python -m pip install --quiet --index-url \\
   https://download.pytorch.org/whl/cpu "torch=={torch}"
 /opt/dlgrade-venv/bin/python -m pip install --quiet -r requirements.txt
+# The native op recorder (grader.boundary.oprecord); without a compiler the workers use
+# the slower Python recorders.
+PYTHONPATH=. /opt/dlgrade-venv/bin/python -m grader.boundary.oprecord || true
 # The workers run as an unprivileged user and must be able to run Python.
-chmod -R a+rX /opt/dlgrade-venv
+chmod -R a+rX /opt/dlgrade-venv grader
 """
 
 RUN_AUTOGRADER = """\
@@ -91,7 +94,8 @@ def build_bundle(staging: Path, *, name: str, module: str, project_root: Path,
 
     package = Path(sandbox.PACKAGE_ROOT) / "grader"
     staging.mkdir(parents=True)
-    _copy_tree(package, staging / "grader")
+    # Not this machine's build of the native recorder: setup.sh builds one for the image.
+    _copy_tree(package, staging / "grader", skip=("__pycache__", "_native"))
     _copy_tree(project_root / "assignments" / name, staging / "assignments" / name)
     _copy_tree(project_root / "reference" / name, staging / "reference" / name,
                skip=("__pycache__", "mutants", "variants"))
