@@ -36,7 +36,7 @@ from pathlib import Path
 SOURCE = Path(__file__).with_name("native") / "oprecord.cpp"
 BUILD_DIR = Path(__file__).with_name("_native")
 NATIVE, PYTHON = "native", "python"
-_NAMES_BYTES = 1 << 16
+_NAMES_BYTES = 1 << 12  # a call's names fit, mostly; more are fetched again
 
 
 def _torch_dir() -> Path:
@@ -145,13 +145,15 @@ def mode() -> str:
 
 class NativeRecorder:
     """A context manager: records what the code inside it dispatches on this thread.
-    Read `ops`, `top_ops`, `count` and `autograd` after it exits; `intact()` inside it says
-    whether the recording is still live (not stopped, disabled or cleared by the code)."""
+    Read `ops`, `count` and `autograd` after it exits (and `top_ops`, the ops called from
+    outside any op, with `top=True`); `intact()` inside it says whether the recording is
+    still live (not stopped, disabled or cleared by the code)."""
 
-    def __init__(self):
+    def __init__(self, top: bool = False):
         self._lib = _load()
         if self._lib is None:
             raise RuntimeError(f"the native op recorder is not built ({library_path()})")
+        self._top = top
         self._generation = 0
         self.ops: set[str] = set()
         self.top_ops: set[str] = set()
@@ -161,7 +163,7 @@ class NativeRecorder:
     def __enter__(self) -> NativeRecorder:
         gen = self._lib.oprec_start()
         if gen < 0:
-            raise RuntimeError("an op recording is already running in this process")
+            raise RuntimeError("an op recording is already running on this thread")
         self._generation = gen
         return self
 
@@ -174,7 +176,8 @@ class NativeRecorder:
         self.count = int(lib.oprec_count())
         self.autograd = bool(lib.oprec_autograd())
         self.ops = self._names(0)
-        self.top_ops = self._names(1)
+        if self._top:
+            self.top_ops = self._names(1)
 
     def _names(self, top_only: int) -> set[str]:
         size = _NAMES_BYTES
@@ -182,7 +185,8 @@ class NativeRecorder:
             buf = ctypes.create_string_buffer(size)
             need = self._lib.oprec_names(top_only, buf, size)
             if need <= size:
-                return set(buf.raw[:need].decode("utf-8", "replace").split("\n")) - {""}
+                text = ctypes.string_at(buf, need).decode("utf-8", "replace")
+                return set(text.split("\n")) - {""}
             size = need
 
 

@@ -186,7 +186,7 @@ def record(mode: str, fn, *args) -> tuple[object, dict]:
     """fn(*args) under the recorders of `mode` (oprecord.NATIVE or PYTHON): its result,
     and the record an honest worker reports for it (the canary's expectation)."""
     if mode == oprecord.NATIVE:
-        rec = oprecord.NativeRecorder()
+        rec = oprecord.NativeRecorder(top=True)
         with rec:
             result = fn(*args)
         # Nested ops vary with kernel choices (and flags a submission may set): the canary

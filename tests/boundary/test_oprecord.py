@@ -13,7 +13,7 @@ native = pytest.mark.skipif(oprecord.mode() != oprecord.NATIVE,
 
 
 def _record(fn):
-    rec = oprecord.NativeRecorder()
+    rec = oprecord.NativeRecorder(top=True)
     with rec:
         fn()
     return rec
@@ -77,8 +77,16 @@ def test_turning_it_off_inside_a_recording_shows():
 
 
 @native
+def test_names_longer_than_the_first_buffer_are_fetched_whole(monkeypatch):
+    monkeypatch.setattr(oprecord, "_NAMES_BYTES", 8)
+    x = torch.randn(4, 4)
+    rec = _record(lambda: (x.sin(), x.cos(), x.exp(), x.sum(), x.amax(), x.t()))
+    assert {"sin", "cos", "exp", "sum", "amax", "t"} <= rec.ops
+
+
+@native
 def test_one_recording_at_a_time():
-    with oprecord.NativeRecorder(), pytest.raises(RuntimeError, match="already running"):
+    with oprecord.NativeRecorder(), pytest.raises(RuntimeError, match="on this thread"):
         with oprecord.NativeRecorder():
             pass
     assert _record(lambda: torch.ones(2) + 1).ops  # and the next one records
