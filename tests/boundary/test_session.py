@@ -388,3 +388,18 @@ def test_a_worker_that_stops_reading_times_out_instead_of_holding_the_sender(zyg
         assert time.monotonic() - start < 5
         r, _ = s.call("add", (torch.zeros(3),))  # a fresh worker answers the next call
         assert r.ok and torch.equal(r.value, torch.ones(3))
+
+
+FROZEN = '''
+import gc
+
+def frozen():
+    return gc.get_freeze_count()
+'''
+
+
+def test_workers_start_with_the_fork_servers_objects_out_of_the_collectors_reach(zygote):
+    # torch and the grader's modules: a full collection would walk them all (67 ms).
+    with session(zygote, FROZEN) as s:
+        r, _ = s.call("frozen")
+    assert r.error is None and r.value > 50_000, r

@@ -95,3 +95,14 @@ def test_only_an_optimizer_constructed_in_a_trusted_file_is_warmed_up(monkeypatc
         == ["torch._dynamo"]
     assert grading.lazy_imports(['"""As torch.optim.Adam (amsgrad=False)."""',
                                  "from torch.optim.adam import adam\nadam([p], [g])"]) == []
+
+
+def test_grading_freezes_what_is_loaded_before_the_first_submission(zygote):
+    import gc
+
+    from tests.conftest import ROOT
+
+    source = (ROOT / "reference" / "dropout" / "dropout.py").read_text()
+    r = grade(zygote, "dropout", source, performance=False, test_ids={"dropout_eval"})
+    assert r.score == r.max_score > 0
+    assert grading._frozen.is_set() and gc.get_freeze_count() > 50_000
