@@ -46,7 +46,8 @@ TAMPERING = (
     "grader", "grader.*", "torch.utils._python_dispatch", "torch.utils._python_dispatch.*",
     "torch._C", "torch._C.*", "torch.overrides", "torch.overrides.*", "torch._ops",
     "torch._ops.*", "*.__torch_dispatch__", "*.__torch_function__", "gc", "gc.*",
-    "inspect", "inspect.*", "ctypes", "ctypes.*", "importlib", "importlib.*", "builtins",
+    "inspect", "inspect.*", "ctypes", "ctypes.*", "_ctypes", "_ctypes.*", "numpy.ctypeslib",
+    "numpy.ctypeslib.*", "importlib", "importlib.*", "builtins",
     "builtins.*", "sys.modules", "sys._getframe", "sys.settrace", "sys.setprofile",
     "sys.addaudithook", "*.f_back", "*.f_locals", "*.f_globals", "*.tb_frame", "*.gi_frame",
     "*.cr_frame", "*.__globals__", "*.__subclasses__", "*.__builtins__",
@@ -65,7 +66,7 @@ INTERNAL_ATTRIBUTES = frozenset({
     "get_referents", "_python_dispatch", "__torch_dispatch__", "_pop_mode",
     "_pop_torch_dispatch_stack", "_get_dispatch_stack_at", "_unset_dispatch_mode",
     "_DisableTorchDispatch", "_ExcludeDispatchKeyGuard", "_enable_record_function",
-    "_clear_callbacks"})
+    "_clear_callbacks", "ctypes", "_ctypes", "ctypeslib"})
 INTERNAL_STRINGS = INTERNAL_ATTRIBUTES | frozenset({
     "gc", "ctypes", "inspect", "importlib", "builtins", "grader", "_C", "OpRecorder",
     "FunctionRecorder", "Worker", "TorchDispatchMode", "TorchFunctionMode", "NativeRecorder",

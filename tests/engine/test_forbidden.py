@@ -32,6 +32,9 @@ def test_tampering_anywhere_taints_every_function():
         ("def f(x):\n    return x\nexec('def g(): pass')\n", "exec"),
         ("def f(x):\n    return x\n__import__('grader')\n", "__import__"),
         ("import sys\ndef f(x):\n    return sys._getframe(1).f_back\n", "sys._getframe"),
+        # ctypes by other doors: numpy's ctypeslib, the C module under ctypes
+        ("from numpy import ctypeslib\ndef f(x):\n    return x\n", "numpy.ctypeslib"),
+        ("import _ctypes\ndef f(x):\n    return x\n", "_ctypes"),
     ]:
         t = _scan(src)
         assert name in [u.name for u in t.get("f", [])], (src, t)
@@ -52,6 +55,9 @@ def test_reaching_internals_by_computed_routes_is_flagged_with_the_line():
         ("def f(x):\n    return x\ng = f.__closure__\n", "f.__closure__", 3),
         ("import torch\ndef f(x):\n    return getattr(torch, f\"{'_C'}\")\n",
          "string '_C'", 3),
+        ("def f(x):\n    p = x.numpy()\n    return p.ctypes.data\n", "p.ctypes", 3),
+        ("import numpy\ndef f(x):\n    return getattr(numpy, 'ctypes' + 'lib')\n",
+         "string 'ctypeslib'", 3),
     ]:
         t = _scan(src)
         found = [(u.name, u.line) for u in t.get("f", [])]
