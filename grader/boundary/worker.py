@@ -387,22 +387,15 @@ class Worker:
         printed = _Printed()
         try:
             with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-                if native:
-                    with recorder:
+                if recorder is not None:
+                    with functions or contextlib.nullcontext(), recorder:
                         _guard.update(active=True, popped=False)
                         try:
                             result = fn(*args, **kwargs)
                         finally:
                             _guard["active"] = False
-                        intact = _native_intact(recorder)
-                elif recorder is not None:
-                    with functions, recorder:
-                        _guard.update(active=True, popped=False)
-                        try:
-                            result = fn(*args, **kwargs)
-                        finally:
-                            _guard["active"] = False
-                        intact = _recorder_intact(recorder)
+                        intact = (_native_intact(recorder) if native
+                                  else _recorder_intact(recorder))
                 else:
                     for _ in range(repeat):
                         result = fn(*args, **kwargs)
