@@ -105,9 +105,12 @@ class LocalExecutor:
         return task.grade(self.suite, self._live_zygote())
 
     def wait_ready(self) -> None:
-        """Block until the fork server is up (a failure shows on the first task)."""
+        """Block until the fork server is up and the suite's lazy imports are done
+        (grading.prepare; a failure shows on the first task)."""
+        from grader.engine import grading
+
         try:
-            self._live_zygote()._ready()
+            grading.prepare(self.suite, self._live_zygote())
         except Exception:  # noqa: BLE001 - reported per submission by run()
             pass
 

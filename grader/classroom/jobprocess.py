@@ -28,7 +28,7 @@ def start(assignment, reference_dir, sandbox, lock_path: str) -> None:
 
     clock.TIMING_LOCK.share(lock_path)
     _state["suite"] = grading.load_suite(assignment, reference_dir)
-    zygote.wait_ready()
+    grading.prepare(_state["suite"], zygote)
 
 
 def stop() -> None:

@@ -106,3 +106,25 @@ def test_grading_freezes_what_is_loaded_before_the_first_submission(zygote):
     r = grade(zygote, "dropout", source, performance=False, test_ids={"dropout_eval"})
     assert r.score == r.max_score > 0
     assert grading._frozen.is_set() and gc.get_freeze_count() > 50_000
+
+
+def test_executors_prepare_the_suite_before_the_first_submission(monkeypatch, zygote):
+    """The lazy imports (adam's torch._dynamo, 2.9 CPU-s per process) happen while an
+    executor starts, off every submission's clock; a job process does the same in its
+    initializer (grader.classroom.jobprocess.start)."""
+    import threading
+
+    from grader.classroom.executors import LocalExecutor
+    from tests.conftest import suite
+
+    imported = threading.Event()
+
+    def warm_up(s):
+        t = threading.Thread(target=imported.set)
+        t.start()
+        return t
+
+    monkeypatch.setattr(grading, "warm_up", warm_up)
+    ex = LocalExecutor(suite("adam"), 1, zygote=zygote)
+    ex.wait_ready()
+    assert imported.is_set() and grading._frozen.is_set()
