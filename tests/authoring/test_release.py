@@ -191,6 +191,10 @@ def test_autograder_bundle_contents(dist):
             assert required in names, required
         assert not any("/mutants/" in n or "/variants/" in n or "__pycache__" in n
                        for n in names)
+        # the native recorder's source, built by setup.sh for the image, not this machine's
+        assert "grader/boundary/native/oprecord.cpp" in names
+        assert not any("/_native/" in n or n.endswith(".so") for n in names)
+        assert "grader.boundary.oprecord" in z.read("setup.sh").decode()
         for exe in ("setup.sh", "run_autograder"):
             assert stat.S_IMODE(z.getinfo(exe).external_attr >> 16) & 0o111, exe
         config = json.loads(z.read("autograder.json"))
