@@ -170,15 +170,16 @@ def _recorder_intact(recorder: OpRecorder) -> bool:
 RECORDER = oprecord.mode()
 """Which recorder this process uses (decided at import, before any student code; the
 fork server reports it, and the trusted side computes its canary expectations with it)."""
-_NATIVE_METHODS = tuple(getattr(oprecord.NativeRecorder, m) for m in (
-    "__enter__", "__exit__", "intact", "_names"))
+_NATIVE_METHOD_NAMES = ("__enter__", "__exit__", "intact", "_names")
+_NATIVE_METHODS = tuple(getattr(oprecord.NativeRecorder, m) for m in _NATIVE_METHOD_NAMES)
 
 
 def _native_intact(recorder: oprecord.NativeRecorder) -> bool:
-    """Whether the native recording is still live and its class unpatched."""
-    return (type(recorder) is oprecord.NativeRecorder and _NATIVE_METHODS == tuple(
-        getattr(oprecord.NativeRecorder, m) for m in ("__enter__", "__exit__", "intact",
-                                                      "_names"))
+    """Whether the native recording is still live and its class unpatched (checked
+    with references taken before any student code ran)."""
+    return (type(recorder) is oprecord.NativeRecorder
+            and _NATIVE_METHODS == tuple(getattr(oprecord.NativeRecorder, m)
+                                         for m in _NATIVE_METHOD_NAMES)
             and recorder.intact() and not _guard["popped"])
 
 
@@ -378,10 +379,10 @@ class Worker:
         recording = bool(req.get("record_ops", True) or req.get("count_ops"))
         native = recording and RECORDER == oprecord.NATIVE
         recorder = functions = None
-        if recording:
-            recorder = oprecord.NativeRecorder() if native else OpRecorder()
-        if recording and not native:
-            functions = FunctionRecorder()
+        if native:
+            recorder = oprecord.NativeRecorder()
+        elif recording:
+            recorder, functions = OpRecorder(), FunctionRecorder()
         repeat = max(1, int(req.get("repeat", 1)))
         intact = False
         printed = _Printed()
