@@ -325,11 +325,7 @@ def grade_submission(suite: Suite, submission_id: str, source: str | None, *,
     # submission's time. (A fork server that never starts raises here: a machinery fault.)
     # What the baselines import lazily is imported meanwhile, once per run, and finished
     # before any clock starts (a background import would disturb the timing).
-    warming = warm_up(suite)
-    zygote.wait_ready()
-    if warming is not None:
-        warming.join()
-    _freeze_imports()
+    prepare(suite, zygote)
     start = time.monotonic()
     load_timeout = 3 * timeout if timeout else 30.0
     tests = [t for t in a.tests if t.visibility in visibilities
