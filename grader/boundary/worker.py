@@ -268,6 +268,18 @@ def _tensor_refs(node) -> list[int]:
     return []
 
 
+def _earlier_calls(node) -> list[int]:
+    """The calls j a batch call's request names as {"$prev": [j, i]} anywhere inside."""
+    if isinstance(node, list):
+        return [j for v in node for j in _earlier_calls(v)]
+    if isinstance(node, dict):
+        prev = node.get("$prev")
+        if len(node) == 1 and isinstance(prev, list) and prev and isinstance(prev[0], int):
+            return [prev[0]]
+        return [j for v in node.values() for j in _earlier_calls(v)]
+    return []
+
+
 def _storage(t: torch.Tensor) -> int:
     try:
         return t.untyped_storage().data_ptr()
@@ -441,36 +453,43 @@ class Worker:
         return reply, enc, result
 
     def _resent(self, value, device: torch.device, made: list, seen: dict,
-                resolve: bool = True):
+                resolve: bool = True, copy: bool = True):
         """`value` (an earlier call's output) as the next call would get it had it gone
         to the trusted side and back: tensors become fresh plain contiguous copies
         (collected in `made`), containers plain tuples, lists and dicts, handles the
         objects they name, anything the wire cannot carry stays this object (the wire
         would keep it under a handle). `seen`: one copy per tensor object, as the wire
-        sends a tensor object once per message."""
+        sends a tensor object once per message. `copy=False`: `value` is such a copy
+        already, made here and seen by no student code: its tensors are passed on as
+        they are (still collected in `made`), in containers of their own."""
         if value is None or isinstance(value, (bool, int, float, str, torch.dtype)):
             return value
         if isinstance(value, torch.Tensor):
             if id(value) not in seen:
-                plain = value.as_subclass(torch.Tensor) if type(value) is not torch.Tensor \
-                    else value
-                if plain.dtype not in wire.DTYPE_NAMES:
-                    raise wire.ProtocolError(f"cannot send a tensor of dtype {plain.dtype}")
-                if plain.is_cpu and device.type == "cpu":
-                    copy = plain.detach().clone(memory_format=torch.contiguous_format)
+                if not copy:
+                    fresh = value
                 else:
-                    copy = plain.detach().to("cpu").contiguous().clone().to(device)
-                seen[id(value)] = (value, copy)
-                made.append(copy)
+                    plain = value.as_subclass(torch.Tensor) if type(value) is not torch.Tensor \
+                        else value
+                    if plain.dtype not in wire.DTYPE_NAMES:
+                        raise wire.ProtocolError(f"cannot send a tensor of dtype {plain.dtype}")
+                    if plain.is_cpu and device.type == "cpu":
+                        fresh = (plain.detach() if plain.requires_grad else plain).clone(
+                            memory_format=torch.contiguous_format)
+                    else:
+                        fresh = plain.detach().to("cpu").contiguous().clone().to(device)
+                seen[id(value)] = (value, fresh)
+                made.append(fresh)
             return seen[id(value)][1]
         if isinstance(value, wire.Handle):
             return self.resolve(value.id) if resolve else value
         if isinstance(value, tuple):
-            return tuple(self._resent(v, device, made, seen, resolve) for v in value)
+            return tuple(self._resent(v, device, made, seen, resolve, copy) for v in value)
         if isinstance(value, list):
-            return [self._resent(v, device, made, seen, resolve) for v in value]
+            return [self._resent(v, device, made, seen, resolve, copy) for v in value]
         if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-            return {k: self._resent(v, device, made, seen, resolve) for k, v in value.items()}
+            return {k: self._resent(v, device, made, seen, resolve, copy)
+                    for k, v in value.items()}
         return value
 
     def batch(self, req: dict, msg: wire.Decoded, seq) -> None:
@@ -484,6 +503,13 @@ class Worker:
             raise ValueError("batch: calls must be a list")
         moved = [t.to(device) for t in msg.tensors]
         results: list = []
+        # Each call's outputs are kept as they were reported (a copy: `results`) and
+        # passed on as a copy of that copy, except at their last use in this batch: no
+        # student code has seen the kept copy, so that use takes it as it is.
+        uses: dict[int, int] = {}
+        for c in calls:
+            for j in _earlier_calls(c):
+                uses[j] = uses.get(j, 0) + 1
         for k, c in enumerate(calls):
             enc = None
             try:
@@ -501,7 +527,8 @@ class Worker:
                                 and 0 <= i < len(out)):
                             raise IndexError(f"call {j} returned no output {i!r} to pass on")
                         out = out[i]
-                    return self._resent(out, device, made, seen)
+                    uses[j] = uses.get(j, 0) - 1
+                    return self._resent(out, device, made, seen, copy=uses[j] > 0)
 
                 dec = wire.Decoder(
                     wire.Decoded(msg.header, moved, msg.tensor_meta),
