@@ -118,10 +118,18 @@ def compare_tensor(name: str, got, expected: torch.Tensor, tol: Tolerance, *,
     # costs about twice as many ops. The fast path passes exactly what the full check
     # passes: a finite scale means every expected value is finite (max propagates NaN),
     # and `diff <= bound` is False wherever got is NaN or inf.
+    # With rtol = 0 the bound is one number: the largest difference against it (NaN
+    # propagates through max, and NaN <= bound is False).
     e_abs = e.abs()
     fast_scale = float(e_abs.max())
-    if math.isfinite(fast_scale) and bool(((g - e).abs() <= tol.bound(e_abs, fast_scale)).all()):
-        return None
+    if math.isfinite(fast_scale):
+        diff = (g - e).abs_()
+        if tol.rtol:
+            passed = bool((diff <= tol.bound(e_abs, fast_scale)).all())
+        else:
+            passed = float(diff.max()) <= tol.bound(0.0, fast_scale)
+        if passed:
+            return None
     g_fin, e_fin = torch.isfinite(g), torch.isfinite(e)
     # Non-finite expected values (rare) must be matched exactly: same inf, or NaN for NaN.
     same_special = (g == e) | (torch.isnan(g) & torch.isnan(e))
