@@ -506,8 +506,8 @@ class WorkerSession:
             functions=([str(o)[:100] for o in functions] if isinstance(functions, list)
                        else []),
             tensors=msg.tensors,
-            tensor_types=[str(m.get("type", ""))[:200] for m in msg.tensor_meta],
-            tensor_devices=[str(m.get("device", ""))[:50] for m in msg.tensor_meta],
+            tensor_types=[kind for _, kind in msg.tensor_meta],
+            tensor_devices=[device for device, _ in msg.tensor_meta],
             elapsed_ns=elapsed,
         )
 

@@ -1,12 +1,16 @@
 """The pipe protocol between the trusted grader and an untrusted worker.
 
-A message is a JSON header followed by raw binary blobs:
+A message is a JSON header followed by the bytes of its tensors, back to back:
 
-    [4-byte big-endian header length][header JSON][8-byte length][blob] ...
+    [4-byte big-endian header length][header JSON][tensor 0's bytes][tensor 1's bytes] ...
 
-Values inside the header are JSON with a few tagged objects:
+The header's "tensors" table has one entry per tensor, in that order: [dtype, shape], then
+its device and Python type where they are not "cpu" and "torch.Tensor". An entry's bytes
+(row-major, numel x itemsize) follow from its dtype and shape: there is no length to trust
+and no entry can name another's bytes. Values inside the header are JSON with a few tagged
+objects:
 
-    {"$t": i}              tensor i of the header's "tensors" table (dtype, shape, device, blob)
+    {"$t": i}              tensor i of the header's "tensors" table
     {"$tuple": [...]}      a tuple (JSON lists stay lists)
     {"$dict": [[k, v]]}    a dict with string keys, in order
     {"$dtype": "float32"}  a torch.dtype
@@ -35,6 +39,7 @@ import torch
 MAX_HEADER_BYTES = 8 * 1024 * 1024
 MAX_BLOB_BYTES = 1024 * 1024 * 1024
 MAX_ELEMENTS = 256 * 1024 * 1024
+MAX_TENSORS = 100_000
 
 DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,
@@ -89,6 +94,14 @@ def type_name(obj) -> str:
 
 
 def tensor_to_bytes(t: torch.Tensor) -> bytes:
+    """A copy of the bytes of `t` (on the CPU, in row-major order)."""
+    if type(t) is torch.Tensor and t.is_cpu and t.dtype in _NUMPY_DTYPES and not t.requires_grad:
+        # The in-place checks take two of these per input of every call: one numpy call
+        # (tobytes copies in row-major order whatever the strides) instead of five.
+        try:
+            return t.numpy().tobytes()
+        except RuntimeError:  # a lazily negated view: numpy() refuses it
+            pass
     return bytes(tensor_view(t))
 
 
@@ -103,9 +116,11 @@ def tensor_view(t: torch.Tensor) -> memoryview:
         # The common case in a few calls (a step of a trajectory copies and checks about
         # ten small tensors: the general path below costs 5 us each, this one 1 us).
         try:
-            return memoryview(t.numpy().reshape(-1).view("u1"))
+            return t.numpy().data.cast("B")
         except RuntimeError:  # a lazily negated view: numpy() refuses it
             pass
+        except TypeError:  # no elements: memoryview cannot cast a view with zeros in shape
+            return memoryview(b"")
     flat = t.detach().to("cpu").resolve_neg().contiguous().reshape(-1)
     if flat.numel() == 0:
         return memoryview(b"")
@@ -113,14 +128,15 @@ def tensor_view(t: torch.Tensor) -> memoryview:
 
 
 class Encoder:
-    """Turns Python values into a JSON-able tree plus a tensor table and blobs.
+    """Turns Python values into a JSON-able tree plus a tensor table and their bytes.
 
     The same tensor object appearing twice is sent once, so the other side recreates one
     tensor (self-attention passes the very same tensor as xq and xkv).
     """
 
     def __init__(self, handle_for=None):
-        self.tensors: list[dict] = []
+        self.tensors: list[list] = []
+        """The tensor table: [dtype, shape] (+ [device] (+ [type]) where not the default)."""
         self.blobs: list[memoryview] = []
         """Each tensor's bytes, viewed, not copied: they are sent straight from its memory
         (send them before changing the tensors)."""
@@ -152,15 +168,12 @@ class Encoder:
                 dtype = DTYPE_NAMES.get(plain.dtype)
                 if dtype is None:
                     raise ProtocolError(f"cannot send a tensor of dtype {plain.dtype}")
-                self.tensors.append(
-                    {
-                        "dtype": dtype,
-                        "shape": list(plain.shape),
-                        "device": str(plain.device),
-                        "type": type_name(obj),
-                        "blob": len(self.blobs),
-                    }
-                )
+                entry = [dtype, list(plain.shape)]
+                if type(obj) is not torch.Tensor:
+                    entry += [str(plain.device), type_name(obj)]
+                elif not plain.is_cpu:
+                    entry.append(str(plain.device))
+                self.tensors.append(entry)
                 self.blobs.append(tensor_view(plain))
             self.touched.append(self._ids[key])
             return {"$t": self._ids[key]}
@@ -189,7 +202,8 @@ class Decoded:
 
     header: dict
     tensors: list[torch.Tensor]
-    tensor_meta: list[dict]
+    tensor_meta: list[tuple[str, str]]
+    """Each tensor's (device, Python type) as the sender described it."""
 
 
 class Decoder:
@@ -249,18 +263,11 @@ class Decoder:
 
 
 def _parts(header: dict, enc: Encoder | None) -> list:
-    header = dict(header)
-    blobs: list = []
-    if enc is not None:
+    if enc is not None and enc.tensors:
+        header = dict(header)
         header["tensors"] = enc.tensors
-        blobs = enc.blobs
-    header["nblobs"] = len(blobs)
     raw = json.dumps(header, separators=(",", ":")).encode()
-    parts = [struct.pack(">I", len(raw)), raw]
-    for b in blobs:
-        parts.append(struct.pack(">Q", len(b)))
-        parts.append(b)
-    return parts
+    return [struct.pack(">I", len(raw)), raw, *(enc.blobs if enc is not None else ())]
 
 
 _IOV_MAX = 512
@@ -347,13 +354,6 @@ class _Reader:
         while got < n:
             got += _recv_some(self.sock, view[got:], self.deadline)
 
-    def skip(self, n: int) -> None:
-        chunk = bytearray(min(n, 1 << 20))
-        while n:
-            step = min(n, len(chunk))
-            self.read_into(memoryview(chunk)[:step])
-            n -= step
-
 
 class Receiver:
     """Reads the messages of one socket through a read-ahead buffer: a message's header
@@ -415,23 +415,32 @@ class _Buffered(_Reader):
         o._start = rest
 
 
-def _check_tensor_meta(meta, nblobs: int) -> tuple[torch.dtype, list[int]]:
-    if not isinstance(meta, dict):
-        raise ProtocolError("malformed tensor entry")
-    dtype = DTYPES.get(meta.get("dtype"))
+def _bytes_of(t: torch.Tensor) -> memoryview:
+    """The memory of a new (contiguous, CPU) tensor with elements, writable, as bytes."""
+    if t.dtype in _NUMPY_DTYPES:
+        return t.numpy().data.cast("B")
+    return memoryview(t.view(-1).view(torch.uint8).numpy())
+
+
+def _check_tensor_meta(entry) -> tuple[torch.dtype, list[int], int, tuple[str, str]]:
+    """(dtype, shape, byte count, (device, type)) of a tensor table entry, validated."""
+    if not (isinstance(entry, list) and 2 <= len(entry) <= 4):
+        raise ProtocolError(f"malformed tensor entry {str(entry)[:60]}")
+    dtype = DTYPES.get(entry[0]) if isinstance(entry[0], str) else None
     if dtype is None:
-        raise ProtocolError(f"tensor dtype {meta.get('dtype')!r} is not supported")
-    shape = meta.get("shape")
+        raise ProtocolError(f"tensor dtype {str(entry[0])[:40]!r} is not supported")
+    shape = entry[1]
     if not (isinstance(shape, list) and len(shape) <= 16
-            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)):
+            and all(type(s) is int and s >= 0 for s in shape)):
         raise ProtocolError(f"malformed tensor shape {str(shape)[:60]}")
     numel = math.prod(shape)
     if numel > MAX_ELEMENTS:
         raise ProtocolError(f"tensor of {numel} elements exceeds the limit of {MAX_ELEMENTS}")
-    blob = meta.get("blob")
-    if not isinstance(blob, int) or not 0 <= blob < nblobs:
-        raise ProtocolError("tensor blob reference out of range")
-    return dtype, shape
+    device = entry[2] if len(entry) > 2 else "cpu"
+    kind = entry[3] if len(entry) > 3 else "torch.Tensor"
+    if not (isinstance(device, str) and isinstance(kind, str)):
+        raise ProtocolError(f"malformed tensor entry {str(entry)[:60]}")
+    return dtype, shape, numel * _ITEMSIZE[dtype], (device[:50], kind[:200])
 
 
 def recv(sock: socket.socket, deadline: float | None = None) -> Decoded:
@@ -449,45 +458,21 @@ def _read_message(r: _Reader) -> Decoded:
         raise ProtocolError(f"header is not JSON: {e}") from None
     if not isinstance(header, dict):
         raise ProtocolError("header is not an object")
-    nblobs = header.get("nblobs", 0)
-    metas = header.get("tensors", [])
-    if not isinstance(nblobs, int) or not isinstance(metas, list) or nblobs > 100_000:
-        raise ProtocolError("malformed blob table")
-    checked = [_check_tensor_meta(m, nblobs) for m in metas]
-    # Every tensor entry becomes a tensor of its own (a copy of its blob): bound what the
-    # entries decode to, not only the bytes on the wire. One 64 MiB blob named by 48
-    # entries once made the trusted side allocate 3.5 GB. An encoder sends each tensor
-    # once, so two entries never share a blob.
-    blob_refs = [m["blob"] for m in metas]
-    if len(set(blob_refs)) != len(blob_refs):
-        raise ProtocolError("two tensor entries name the same blob")
-    decoded = sum(math.prod(shape) * _ITEMSIZE[dtype] for dtype, shape in checked)
-    if decoded > MAX_BLOB_BYTES:
-        raise ProtocolError(f"the tensors of a message would take {decoded} bytes; the "
+    entries = header.get("tensors", [])
+    if not isinstance(entries, list) or len(entries) > MAX_TENSORS:
+        raise ProtocolError("malformed tensor table")
+    checked = [_check_tensor_meta(e) for e in entries]
+    # What the table decodes to is bounded before anything is allocated or read: each
+    # entry is a tensor of its own, with bytes of its own on the wire.
+    total = sum(c[2] for c in checked)
+    if total > MAX_BLOB_BYTES:
+        raise ProtocolError(f"the tensors of a message would take {total} bytes; the "
                             f"limit is {MAX_BLOB_BYTES}")
-    # Each blob is read straight into the memory of the tensor that names it, once its
-    # length is the one that tensor needs (no bytes object, no second copy).
-    owner = {m["blob"]: k for k, m in enumerate(metas)}
-    tensors: list = [None] * len(metas)
-    total = 0
-    for i in range(nblobs):
-        (blen,) = struct.unpack(">Q", r.read(8))
-        total += blen
-        if total > MAX_BLOB_BYTES:
-            raise ProtocolError("message payload exceeds the limit")
-        k = owner.get(i)
-        if k is None:
-            r.skip(blen)  # named by no tensor: read past it
-            continue
-        dtype, shape = checked[k]
-        expected = math.prod(shape) * _ITEMSIZE[dtype]
-        if blen != expected:
-            raise ProtocolError(
-                f"tensor of shape {tuple(shape)} and dtype {metas[k]['dtype']} needs "
-                f"{expected} bytes, got {blen}"
-            )
-        raw = torch.empty(blen, dtype=torch.uint8)
-        if blen:
-            r.read_into(memoryview(raw.numpy()))
-        tensors[k] = raw.view(dtype).reshape(shape)
-    return Decoded(header=header, tensors=tensors, tensor_meta=metas)
+    # Each tensor's bytes are read straight into its memory (no bytes object, no copy).
+    tensors: list = []
+    for dtype, shape, size, _ in checked:
+        tensor = torch.empty(shape, dtype=dtype)
+        if size:
+            r.read_into(_bytes_of(tensor))
+        tensors.append(tensor)
+    return Decoded(header=header, tensors=tensors, tensor_meta=[c[3] for c in checked])

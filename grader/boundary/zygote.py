@@ -239,7 +239,7 @@ def _warm_up() -> None:
     w = worker.Worker(b)
     enc = wire.Encoder()
     x = enc.encode(torch.ones(2, 2, dtype=torch.float64))
-    msg = wire.Decoded({}, [torch.ones(2, 2, dtype=torch.float64)], enc.tensors)
+    msg = wire.Decoded({}, [torch.ones(2, 2, dtype=torch.float64)], [("cpu", "torch.Tensor")])
     w.module = torch
     w.call({"fn": "matmul", "args": [x, x], "keep": [], "record_ops": True}, msg)
     a.close()

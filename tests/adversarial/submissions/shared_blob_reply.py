@@ -1,6 +1,6 @@
 """Adversarial: correct, but relu_forward writes its own reply frame on the worker's socket:
-48 tensor entries naming one 64 MiB blob (the trusted side once decoded a copy per entry,
-3.5 GB), then sends the blob"""
+48 tensor entries of 64 MiB each and 64 MiB of bytes (when entries named a shared blob, the
+trusted side decoded a copy per entry, 3.5 GB); the table alone is refused now"""
 import json
 import os
 import stat
@@ -12,10 +12,9 @@ import torch
 
 def relu_forward(x):
     n = 64 * 1024 * 1024
-    entries = [{"dtype": "uint8", "shape": [n], "blob": 0} for _ in range(48)]
-    header = json.dumps({"seq": 1, "ok": True, "result": None, "tensors": entries,
-                         "nblobs": 1}).encode()
-    frame = struct.pack(">I", len(header)) + header + struct.pack(">Q", n)
+    entries = [["uint8", [n]] for _ in range(48)]
+    header = json.dumps({"seq": 1, "ok": True, "result": None, "tensors": entries}).encode()
+    frame = struct.pack(">I", len(header)) + header
     for fd in range(3, 64):
         try:
             if stat.S_ISSOCK(os.fstat(fd).st_mode):
