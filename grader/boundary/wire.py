@@ -220,6 +220,8 @@ class Decoder:
         self.make_generator = make_generator
         self.resolve_earlier = resolve_earlier
         """{"$prev": [j, i]} -> output i of call j of a batch (worker side only)."""
+        self.tensor_refs: list[int] = []
+        """The tensor-table indices decoded so far, in order (one per {"$t": i})."""
 
     def decode(self, node, depth: int = 0):
         if depth > 64:
@@ -234,6 +236,7 @@ class Decoder:
         if tag == "$t":
             if not isinstance(val, int) or not 0 <= val < len(self.msg.tensors):
                 raise ProtocolError(f"tensor reference out of range: {val!r}")
+            self.tensor_refs.append(val)
             return self.msg.tensors[val]
         if tag == "$tuple" and isinstance(val, list):
             return tuple(self.decode(v, depth + 1) for v in val)

@@ -257,27 +257,20 @@ def _error(exc: BaseException, path: str | None = None) -> dict:
     }
 
 
-def _tensor_refs(node) -> list[int]:
-    """The tensor-table indices a request value names ({"$t": i} anywhere inside)."""
-    if isinstance(node, list):
-        return [i for v in node for i in _tensor_refs(v)]
-    if isinstance(node, dict):
-        if len(node) == 1 and isinstance(node.get("$t"), int):
-            return [node["$t"]]
-        return [i for v in node.values() for i in _tensor_refs(v)]
-    return []
-
-
 def _earlier_calls(node) -> list[int]:
     """The calls j a batch call's request names as {"$prev": [j, i]} anywhere inside."""
-    if isinstance(node, list):
-        return [j for v in node for j in _earlier_calls(v)]
-    if isinstance(node, dict):
-        prev = node.get("$prev")
-        if len(node) == 1 and isinstance(prev, list) and prev and isinstance(prev[0], int):
-            return [prev[0]]
-        return [j for v in node.values() for j in _earlier_calls(v)]
-    return []
+    found, todo = [], [node]
+    while todo:
+        n = todo.pop()
+        if type(n) is list:
+            todo.extend(n)
+        elif type(n) is dict:
+            prev = n.get("$prev")
+            if len(n) == 1 and type(prev) is list and prev and isinstance(prev[0], int):
+                found.append(prev[0])
+            else:
+                todo.extend(n.values())
+    return found
 
 
 def _storage(t: torch.Tensor) -> int:
@@ -508,8 +501,9 @@ class Worker:
         # student code has seen the kept copy, so that use takes it as it is.
         uses: dict[int, int] = {}
         for c in calls:
-            for j in _earlier_calls(c):
-                uses[j] = uses.get(j, 0) + 1
+            if isinstance(c, dict):
+                for j in _earlier_calls([c.get("args"), c.get("kwargs")]):
+                    uses[j] = uses.get(j, 0) + 1
         for k, c in enumerate(calls):
             enc = None
             try:
@@ -548,10 +542,10 @@ class Worker:
                 slot: dict = {}
                 values = []
                 for pos, node in enumerate(arg_nodes + [v for _, v in kw_pairs]):
-                    before = len(made)
+                    before, refs = len(made), len(dec.tensor_refs)
                     seen.clear()  # copies of earlier outputs are per argument
                     values.append(dec.decode(node))
-                    found = [("t", i) for i in _tensor_refs(node)] + [
+                    found = [("t", i) for i in dec.tensor_refs[refs:]] + [
                         ("c", n) for n in range(before, len(made))]
                     for key in found:
                         if key not in slot:
