@@ -12,6 +12,7 @@
 #include <cstring>
 #include <set>
 #include <string>
+#include <string_view>
 
 namespace {
 
@@ -20,9 +21,12 @@ constexpr const char* kMarker = "dlgrade::oprecord_check";
 
 // All of it per thread: the callback is thread-local, and a grading process records its
 // canaries' expectations in several threads at once.
+// (std::less<> looks names up without making a string: most ops repeat a name.)
+using Names = std::set<std::string, std::less<>>;
+
 struct Recording {
-  std::set<std::string> all_names;  // every op, nested ones included ("mm" in "matmul")
-  std::set<std::string> top_names;  // ops called from outside any op (from Python)
+  Names all_names;  // every op, nested ones included ("mm" in "matmul")
+  Names top_names;  // ops called from outside any op (from Python)
   long long top_count = 0;
   bool autograd = false;
   long long marks = 0;
@@ -65,6 +69,11 @@ bool tracks_grad(const c10::IValue& v) {
   return false;
 }
 
+void add(Names& names, const char* name) {
+  const std::string_view view(name);
+  if (names.find(view) == names.end()) names.emplace(view);
+}
+
 std::unique_ptr<at::ObserverContext> on_start(const at::RecordFunction& fn) {
   switch (fn.scope()) {
     case at::RecordScope::USER_SCOPE:
@@ -84,8 +93,8 @@ std::unique_ptr<at::ObserverContext> on_start(const at::RecordFunction& fn) {
   if (kind != kOp) return nullptr;
   const bool top = rec.depth++ == 0;
   if (top) ++rec.top_count;
-  rec.all_names.emplace(name);
-  if (top) rec.top_names.emplace(name);
+  add(rec.all_names, name);
+  if (top) add(rec.top_names, name);
   if (!rec.autograd) {
     for (const c10::IValue& v : fn.inputs()) {
       if (tracks_grad(v)) {
@@ -105,7 +114,7 @@ void on_end(const at::RecordFunction& fn, at::ObserverContext*) {
   }
 }
 
-long long copy_out(const std::set<std::string>& names, char* buf, long long cap) {
+long long copy_out(const Names& names, char* buf, long long cap) {
   std::string joined;
   for (const std::string& n : names) {
     joined += n;
@@ -159,6 +168,15 @@ int oprec_autograd() { return rec.autograd ? 1 : 0; }
 // The recorded names, '\n'-separated, into buf (cap bytes); returns the size needed.
 long long oprec_names(int top_only, char* buf, long long cap) {
   return copy_out(top_only ? rec.top_names : rec.all_names, buf, cap);
+}
+
+// oprec_stop, then the count and the autograd flag into out[0] and out[1], and
+// oprec_names(0, buf, cap): the end of a recording in one call.
+long long oprec_finish(long long* out, char* buf, long long cap) {
+  oprec_stop();
+  out[0] = rec.top_count;
+  out[1] = rec.autograd ? 1 : 0;
+  return copy_out(rec.all_names, buf, cap);
 }
 
 }  // extern "C"
