@@ -80,7 +80,7 @@ exec "$PY" -m grader.authoring.gradescope --root "$ROOT"
 
 def requirements(torch_version: str) -> str:
     return (f"torch=={torch_version}\n"
-            "numpy>=1.24\npyyaml>=6\nnbformat>=5.9\n")
+            "numpy>=1.24\npyyaml>=6\nnbformat>=5.9\norjson>=3.9\n")
 
 
 def _copy_tree(src: Path, dst: Path, skip=("__pycache__",)) -> None:

@@ -46,6 +46,28 @@ def test_nested_values_and_special_floats():
     assert out[3] is torch.float32 and out[4].shape == (0, 3)
 
 
+def test_what_orjson_cannot_write_still_crosses_exactly():
+    """Headers go through orjson, which writes NaN as null, refuses integers past 64 bits
+    and lone surrogates: the first two are tagged, the last goes the standard way."""
+    value = [2**64 - 1, -(2**63), 2**70, -(3**50), float("nan"), float("inf"),
+             "bad byte \udcff here", {"k": "\ud800"}]
+    enc = wire.Encoder()
+    msg = roundtrip({"v": enc.encode(value), "printed": "\udcff"}, enc)
+    out = wire.Decoder(msg).decode(msg.header["v"])
+    assert out[:4] == [2**64 - 1, -(2**63), 2**70, -(3**50)]
+    assert all(type(i) is int for i in out[:4])
+    assert out[4] != out[4] and out[5] == float("inf")
+    assert out[6:] == ["bad byte \udcff here", {"k": "\ud800"}]
+    assert msg.header["printed"] == "\udcff"
+
+
+def test_a_malformed_big_integer_is_a_protocol_error():
+    with pytest.raises(wire.ProtocolError, match="malformed integer"):
+        wire.Decoder(wire.Decoded({}, [], [])).decode({"$int": "12x"})
+    with pytest.raises(wire.ProtocolError):
+        wire.Decoder(wire.Decoded({}, [], [])).decode({"$int": "1" * 5000})
+
+
 def test_the_same_tensor_twice_is_sent_once():
     x = torch.randn(2, 2)
     enc = wire.Encoder()
