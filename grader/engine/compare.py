@@ -6,6 +6,7 @@ reported. Every function is pure and returns a `Mismatch` or None.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -73,6 +74,7 @@ def describe_value(v) -> str:
     return f"a {type(v).__name__}"
 
 
+@functools.lru_cache(maxsize=256)
 def same_device(want: str, got: str) -> bool:
     """"cuda" matches "cuda:0": an unindexed device stands for any of its kind."""
     try:

@@ -174,10 +174,15 @@ def _forbidden_op(op: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatchcase(op, p) for p in patterns)
 
 
+@functools.lru_cache(maxsize=4096)
+def _forbidden_among(ops: tuple[str, ...], patterns: tuple[str, ...]) -> tuple[str, ...]:
+    # The calls of one function mostly dispatch the same set of names: one lookup a call.
+    return tuple(sorted({op for op in ops if _forbidden_op(op, patterns)}))
+
+
 def forbidden_matches(ops, patterns) -> list[str]:
     """The names in `ops` that match one of the fnmatch `patterns` (case-sensitive)."""
-    patterns = tuple(patterns)
-    return sorted({op for op in ops if _forbidden_op(op, patterns)})
+    return list(_forbidden_among(tuple(ops), tuple(patterns)))
 
 
 # ---------------------------------------------------------------------------- the context
