@@ -42,6 +42,17 @@ def probe(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return p + g + rows[:, None]
 
 
+def probe_value(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """What probe(x, w) returns, computed without autograd: the gradient of
+    (x @ w).sum() with respect to w is x^T @ ones (what the engine's MmBackward computes),
+    and the loop over rows is a row sum. A tenth of the probe's cost, and the trusted side
+    computes one per canary call."""
+    y = torch.relu(x)
+    p = torch.softmax(y @ w, dim=1)
+    g = float((x.t() @ torch.ones(x.shape[0], w.shape[1], dtype=x.dtype)).sum())
+    return p + g + y.sum(dim=1)[:, None]
+
+
 def make_inputs(large: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Fresh inputs of a random size, from the OS's randomness (not any seed a submission
     could know). `large`: up to 512 rows (op counts like a loop's, for a count call: a
@@ -71,7 +82,7 @@ def expected_record(x: torch.Tensor, w: torch.Tensor, recorder) -> dict:
     if record is None:
         _, record = recorder(probe, x.clone(), w.clone())
         _RECORDS[key] = record
-    return {"value": probe(x.clone(), w.clone()).detach(), **record}
+    return {"value": probe_value(x, w), **record}
 
 
 _RECORDS: dict = {}

@@ -197,6 +197,16 @@ def test_the_record_is_taken_once_per_shape_and_the_value_every_time(mode):
         torch.randn(9, 4, dtype=torch.float64), w1, recorder)["op_count"] == rec["op_count"] + 4
 
 
+def test_the_expected_value_is_the_probes_without_autograd():
+    for large in (False, False, True, True):
+        x, w = canary.make_inputs(large=large)
+        before = x.clone()
+        expected = canary.probe_value(x, w)
+        assert torch.equal(x, before), "the expectation must not write to the inputs"
+        assert torch.allclose(canary.probe(x.clone(), w.clone()), expected, rtol=1e-12,
+                              atol=1e-12)
+
+
 def _caught(zygote, source, count_ops=False):
     with _session(zygote, source) as s:
         _calls(s, n=4, count_ops=count_ops)
