@@ -305,8 +305,12 @@ def _containers(value, skip: set[int], out: dict | None = None) -> dict:
         out[id(value)] = (value, _snapshot(value))
     if isinstance(value, (dict, list, tuple)):
         for v in (value.values() if isinstance(value, dict) else value):
-            _containers(v, skip, out)
+            if isinstance(v, _NESTING):  # (most items are tensors: no call for them)
+                _containers(v, skip, out)
     return out
+
+
+_NESTING = (dict, list, tuple)
 
 
 class Worker:
@@ -379,7 +383,8 @@ class Worker:
         # The dicts and lists the caller passed, with their keys and items before the call
         # (not the caches kept here, which are the submission's own objects).
         kept = {id(o) for o in self.objects.values()}
-        containers = [_containers(a, kept) for a in [*args, *kwargs.values()]]
+        containers = [_containers(a, kept) if isinstance(a, _NESTING) else {}
+                      for a in [*args, *kwargs.values()]]
         fn = self.function(req["fn"])
         recording = bool(req.get("record_ops", True) or req.get("count_ops"))
         native = recording and RECORDER == oprecord.NATIVE
@@ -433,7 +438,7 @@ class Worker:
         mine = {k for snap in containers for k in snap}
         returned = sorted({i for i, v in enumerate(result if isinstance(result, tuple)
                                                    else (result,))
-                           if _containers(v, kept).keys() & mine})
+                           if isinstance(v, _NESTING) and _containers(v, kept).keys() & mine})
         reply = {"result": value, "mutated": mutated, "aliased": aliased,
                  "containers_mutated": changed, "containers_returned": returned}
         if recorder is not None and intact:  # no record at all when it was tampered with
