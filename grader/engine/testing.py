@@ -113,7 +113,14 @@ class Outcome:
         return self["cache"]
 
 
+_LEAVES = (torch.Tensor, int, float, str, type(None))
+"""What _side, _upcast and _handles_in find most (a trajectory's tensors and numbers): no
+further tests, no recursion."""
+
+
 def _side(value, side: str):
+    if isinstance(value, _LEAVES):
+        return value
     if isinstance(value, Pair):
         return getattr(value, side)
     if isinstance(value, tuple):
@@ -127,8 +134,10 @@ def _side(value, side: str):
 
 def _upcast(value):
     """float32 -> float64 for the reference, so expected values carry no float32 error."""
-    if isinstance(value, torch.Tensor) and value.dtype == torch.float32:
-        return value.to(torch.float64)
+    if isinstance(value, torch.Tensor):
+        return value.to(torch.float64) if value.dtype == torch.float32 else value
+    if isinstance(value, _LEAVES):
+        return value
     if value is torch.float32:
         return torch.float64
     if isinstance(value, tuple):
@@ -153,6 +162,8 @@ def _has_float32(value) -> bool:
 
 
 def _handles_in(value) -> list[Handle]:
+    if isinstance(value, _LEAVES):
+        return []
     if isinstance(value, Handle):
         return [value]
     if isinstance(value, (tuple, list)):
