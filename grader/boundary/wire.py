@@ -306,6 +306,12 @@ def _parts(header: dict, enc: Encoder | None) -> list:
     return [struct.pack(">I", len(raw)), raw, *(enc.blobs if enc is not None else ())]
 
 
+def frame(header: dict, enc: Encoder | None = None) -> bytes:
+    """One message as bytes, its tensors' bytes copied now (to be sent later, with others:
+    the tensors may change meanwhile)."""
+    return b"".join(_parts(header, enc))
+
+
 _IOV_MAX = 512
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 

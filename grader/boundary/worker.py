@@ -44,6 +44,7 @@ import io
 import os
 import socket
 import sys
+import time
 import traceback
 
 import torch
@@ -204,6 +205,15 @@ def record(mode: str, fn, *args) -> tuple[object, dict]:
 RECORD = {m: functools.partial(record, m) for m in (oprecord.NATIVE, oprecord.PYTHON)}
 """`record` for each mode, one object each (the canary caches its expectations by it)."""
 
+
+REPLY_GATHER_S = 0.002
+"""A batch's replies made within this long of the last write go out together in the next:
+one write per few calls, not one each (a write and the reader's wake-up cost more CPU than
+a small step). The first call's reply, a failed call's and the last go at once. A call
+that hangs or crashes can leave the replies of the last 2 ms unsent: the trusted side then
+reports the timeout or crash at the first of those calls (the case fails either way)."""
+REPLY_GATHER_BYTES = 1 << 16
+"""Replies past this size go at once (nothing to gain from gathering them)."""
 
 PRINTED_CHARS = 2000
 
@@ -492,7 +502,8 @@ class Worker:
 
     def batch(self, req: dict, msg: wire.Decoded, seq) -> None:
         """Run a list of calls, one reply per call as each finishes (so the trusted side
-        applies its per-call timeout to each). An argument {"$prev": [j, i]} is output i
+        applies its per-call timeout to each; replies made within REPLY_GATHER_S of the
+        last write go out in the next one). An argument {"$prev": [j, i]} is output i
         (null: the whole result) of call j < this one, passed as if it had been sent
         back. The first call that fails ends the batch (its reply carries the error)."""
         device = torch.device(req.get("device", "cpu"))
@@ -509,6 +520,15 @@ class Worker:
             if isinstance(c, dict):
                 for j in _earlier_calls([c.get("args"), c.get("kwargs")]):
                     uses[j] = uses.get(j, 0) + 1
+        queue: list[bytes] = []
+        try:
+            self._batch_calls(calls, msg, moved, seq, device, results, uses, queue)
+        finally:
+            if queue:
+                self.sock.sendall(b"".join(queue))
+
+    def _batch_calls(self, calls, msg, moved, seq, device, results, uses, queue) -> None:
+        sent = time.monotonic()
         for k, c in enumerate(calls):
             enc = None
             try:
@@ -571,7 +591,15 @@ class Worker:
             except BaseException as exc:  # noqa: BLE001 - reported like any call's error
                 reply, enc, ok = {"seq": seq, "ok": False, "index": k,
                                   "error": _error(exc, self.path)}, None, False
-            self._reply(seq, reply, enc)
+            self._reply(seq, reply, enc, queue)
+            # Replies go out together, a write every REPLY_GATHER_S at most, rather than one
+            # each: the first at once, a failed call's at once (with those before it).
+            now = time.monotonic()
+            if (not ok or k == 0 or now - sent >= REPLY_GATHER_S
+                    or sum(map(len, queue)) > REPLY_GATHER_BYTES):
+                self.sock.sendall(b"".join(queue))
+                queue.clear()
+                sent = now
             if not ok:
                 return
 
@@ -658,7 +686,10 @@ class Worker:
                 reply, enc = {"seq": seq, "ok": False, "error": _error(exc, self.path)}, None
             self._reply(seq, reply, enc)
 
-    def _reply(self, seq, reply: dict, enc: wire.Encoder | None) -> None:
+    def _reply(self, seq, reply: dict, enc: wire.Encoder | None,
+                queue: list[bytes] | None = None) -> None:
+        """Send `reply`, or (`queue`) add its bytes, copied now, to those a batch sends
+        together."""
         if self.printed:  # what the call just answered printed (see _invoke)
             reply["printed"] = self.printed
             self.printed = ""
@@ -668,9 +699,15 @@ class Worker:
             except Exception:  # noqa: BLE001 - a student may have replaced the stream
                 pass
         try:
-            wire.send(self.sock, reply, enc)
+            if queue is None:
+                wire.send(self.sock, reply, enc)
+            else:
+                queue.append(wire.frame(reply, enc))
         except wire.ProtocolError as exc:
             fail = {"seq": seq, "ok": False, "error": _error(exc, self.path)}
             if "index" in reply:
                 fail["index"] = reply["index"]
-            wire.send(self.sock, fail)
+            if queue is None:
+                wire.send(self.sock, fail)
+            else:
+                queue.append(wire.frame(fail, None))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import torch
 
 from grader.boundary.session import WorkerSession
@@ -300,6 +301,61 @@ def test_batch_applies_the_timeout_to_each_call(zygote):
         out = s.batch(calls, timeout=0.5)
         assert [r.ok for r, _ in out] == [True, False] and out[1][0].error.type == "Timeout"
         assert time.monotonic() - start < 5
+
+
+def test_a_batch_of_fast_calls_is_answered_in_few_writes(tmp_path, monkeypatch):
+    """The worker gathers the replies of fast calls (worker.REPLY_GATHER_S): fewer writes
+    than calls, the first reply alone and at once, and every reply whole and in order."""
+    import socket
+
+    from grader.boundary import wire, worker
+    from grader.boundary.wire import Earlier
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(worker, "REPLY_GATHER_S", 60.0)  # the mechanism, not the machine
+    a, b = socket.socketpair()
+    writes = []
+
+    class Counting:
+        def __init__(self, sock):
+            self.sock = sock
+
+        def sendall(self, data):
+            writes.append(bytes(data))
+            return self.sock.sendall(data)
+
+        def __getattr__(self, name):
+            return getattr(self.sock, name)
+
+    w = worker.Worker(Counting(b))
+    w.load({"module": "chain", "source": CHAIN})
+    enc = wire.Encoder()
+    encoded = []
+    for k in range(200):
+        enc.forget_ids()
+        args = (torch.zeros(3) if k == 0 else Earlier(k - 1, 0), torch.ones(3),
+                None if k == 0 else Earlier(k - 1, 1))
+        encoded.append({"fn": "step", "args": [enc.encode(x) for x in args],
+                        "kwargs": {"$dict": []}, "keep": [], "record_ops": True})
+    w.batch({"calls": encoded}, wire.Decoded({}, [t.clone() for t in enc.objects], []), 7)
+    b.close()
+    replies = []
+    while True:
+        try:
+            replies.append(wire.recv(a))
+        except EOFError:
+            break
+    assert [r.header["index"] for r in replies] == list(range(200))
+    assert all(r.header["ok"] and r.header["seq"] == 7 for r in replies)
+    assert torch.allclose(replies[-1].tensors[0], torch.full((3,), -20.0))  # 200 x -0.1
+    # the first at once, then one per REPLY_GATHER_BYTES of replies, the rest at the end
+    assert 2 <= len(writes) <= 2 + sum(map(len, writes)) // worker.REPLY_GATHER_BYTES
+    first, rest = socket.socketpair()
+    first.sendall(writes[0])
+    first.close()
+    assert wire.recv(rest).header["index"] == 0
+    with pytest.raises(EOFError):
+        wire.recv(rest)  # the first write held the first reply alone
 
 
 def test_batch_reports_aliasing_per_call(zygote):
