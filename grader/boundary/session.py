@@ -309,11 +309,6 @@ class _OutputTail(threading.Thread):
         return bytes(self.buf[-self.keep:]).decode("utf-8", "replace")
 
 
-BATCH_NAP_S = 0.001
-"""How long the trusted side waits before listening for the next reply of a batch: a
-trajectory's steps take about 0.5 ms each, and a reply that wakes the trusted side costs
-both processes about 0.1 ms of CPU (a context switch each way). Replies that gather are
-read in one wake-up; a step's timeout is unchanged (its clock starts after the nap)."""
 
 CANARY_RATE = 0.25
 """The share of recorded calls preceded by a canary call (grader.boundary.canary), on top
@@ -616,10 +611,7 @@ class WorkerSession:
                                    enc, timeout)
         out = []
         for k in range(len(calls)):
-            if k and not self.receiver.ready():
-                # The worker is still on this call: let a few replies gather rather than
-                # wake for each (a wake-up costs both sides more CPU than a small step).
-                time.sleep(BATCH_NAP_S)
+            # (The worker writes the replies of a few calls at a time: worker.REPLY_GATHER_S.)
             r = self._receive(header, timeout, start, index=k)
             out.append((r, positions[k]))
             if r.error is not None:

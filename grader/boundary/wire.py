@@ -347,12 +347,6 @@ def send(sock: socket.socket, header: dict, enc: Encoder | None = None,
                 sent = 0
 
 
-def readable(sock: socket.socket) -> bool:
-    """Whether bytes (or the end of the stream) are waiting on `sock`."""
-    ready, _, _ = select.select([sock], [], [], 0)
-    return bool(ready)
-
-
 def _recv_some(sock: socket.socket, view: memoryview, deadline: float | None) -> int:
     """Read at least one byte (at most len(view)) into `view`, by the absolute deadline."""
     want = min(len(view), 1 << 22)
@@ -400,7 +394,7 @@ class _Reader:
 class Receiver:
     """Reads the messages of one socket through a read-ahead buffer: a message's header
     and small blobs, and the messages queued behind it, come in one system call rather
-    than two per part (a batch's replies gather while the trusted side waits). A blob
+    than two per part (the worker writes a batch's replies a few at a time). A blob
     larger than half the buffer still lands straight in its tensor's memory.
 
     Only for a socket nothing else reads (not the fork server's control socket, which
@@ -413,10 +407,6 @@ class Receiver:
         self._buf = bytearray(self.READ_AHEAD)
         self._view = memoryview(self._buf)
         self._start = self._end = 0
-
-    def ready(self) -> bool:
-        """Whether a message (or part of one, or the end of the stream) is waiting."""
-        return self._end > self._start or readable(self.sock)
 
     def recv(self, deadline: float | None = None) -> Decoded:
         """Read one message. Raises EOFError, TimeoutError or ProtocolError."""
