@@ -520,88 +520,85 @@ class Worker:
             if isinstance(c, dict):
                 for j in _earlier_calls([c.get("args"), c.get("kwargs")]):
                     uses[j] = uses.get(j, 0) + 1
-        queue: list[bytes] = []
+        queue: list[bytes] = []  # replies not yet written (see REPLY_GATHER_S)
+        sent = time.monotonic()
         try:
-            self._batch_calls(calls, msg, moved, seq, device, results, uses, queue)
+            for k, c in enumerate(calls):
+                enc = None
+                try:
+                    if not isinstance(c, dict):
+                        raise ValueError("batch: each call must be an object")
+                    made: list = []
+                    seen: dict = {}
+
+                    def earlier(j, i, k=k, made=made, seen=seen):
+                        if not (isinstance(j, int) and 0 <= j < k):
+                            raise wire.ProtocolError(f"$prev names call {j!r} from call {k}")
+                        out = results[j]
+                        if i is not None:
+                            if not (isinstance(i, int) and isinstance(out, (tuple, list))
+                                    and 0 <= i < len(out)):
+                                raise IndexError(f"call {j} returned no output {i!r} to pass on")
+                            out = out[i]
+                        uses[j] = uses.get(j, 0) - 1
+                        return self._resent(out, device, made, seen, copy=uses[j] > 0)
+
+                    dec = wire.Decoder(
+                        wire.Decoded(msg.header, moved, msg.tensor_meta),
+                        resolve_handle=self.resolve,
+                        make_generator=lambda s: torch.Generator(device=device).manual_seed(s),
+                        resolve_earlier=earlier)
+                    arg_nodes = c.get("args", [])
+                    kw_pairs = (c.get("kwargs") or {"$dict": []}).get("$dict")
+                    if not (isinstance(arg_nodes, list) and isinstance(kw_pairs, list) and all(
+                            isinstance(kv, list) and len(kv) == 2 and isinstance(kv[0], str)
+                            for kv in kw_pairs)):
+                        raise wire.ProtocolError("batch: malformed arguments")
+                    # This call's input tensors, and the argument positions (positional, then
+                    # keyword) holding each: "mutated" names positions, not tensors.
+                    inputs: list = []
+                    holders: list[set] = []
+                    slot: dict = {}
+                    values = []
+                    for pos, node in enumerate(arg_nodes + [v for _, v in kw_pairs]):
+                        before, refs = len(made), len(dec.tensor_refs)
+                        seen.clear()  # copies of earlier outputs are per argument
+                        values.append(dec.decode(node))
+                        found = [("t", i) for i in dec.tensor_refs[refs:]] + [
+                            ("c", n) for n in range(before, len(made))]
+                        for key in found:
+                            if key not in slot:
+                                slot[key] = len(inputs)
+                                inputs.append(moved[key[1]] if key[0] == "t" else made[key[1]])
+                                holders.append(set())
+                            holders[slot[key]].add(pos)
+                    args = values[:len(arg_nodes)]
+                    kwargs = {k: v for (k, _), v in zip(kw_pairs, values[len(arg_nodes):])}
+                    originals = [wire.tensor_to_bytes(t) for t in inputs]
+                    reply, enc, result = self._invoke(c, args, kwargs, inputs, originals, device)
+                    reply["mutated"] = sorted({p for i in reply["mutated"] for p in holders[i]})
+                    # What was just reported, frozen now (as the reply's bytes are): a later
+                    # call gets a copy of this, whatever happens to the student's objects.
+                    results.append(self._resent(result, device, [], {}, resolve=False))
+                    reply.update(seq=seq, ok=True, index=k)
+                    ok = True
+                except BaseException as exc:  # noqa: BLE001 - reported like any call's error
+                    reply, enc, ok = {"seq": seq, "ok": False, "index": k,
+                                      "error": _error(exc, self.path)}, None, False
+                self._reply(seq, reply, enc, queue)
+                # Replies go out together, a write every REPLY_GATHER_S at most, rather than one
+                # each: the first at once, a failed call's at once (with those before it).
+                now = time.monotonic()
+                if (not ok or k == 0 or now - sent >= REPLY_GATHER_S
+                        or sum(map(len, queue)) > REPLY_GATHER_BYTES):
+                    self.sock.sendall(b"".join(queue))
+                    queue.clear()
+                    sent = now
+                if not ok:
+                    return
         finally:
             if queue:
                 self.sock.sendall(b"".join(queue))
-
-    def _batch_calls(self, calls, msg, moved, seq, device, results, uses, queue) -> None:
-        sent = time.monotonic()
-        for k, c in enumerate(calls):
-            enc = None
-            try:
-                if not isinstance(c, dict):
-                    raise ValueError("batch: each call must be an object")
-                made: list = []
-                seen: dict = {}
-
-                def earlier(j, i, k=k, made=made, seen=seen):
-                    if not (isinstance(j, int) and 0 <= j < k):
-                        raise wire.ProtocolError(f"$prev names call {j!r} from call {k}")
-                    out = results[j]
-                    if i is not None:
-                        if not (isinstance(i, int) and isinstance(out, (tuple, list))
-                                and 0 <= i < len(out)):
-                            raise IndexError(f"call {j} returned no output {i!r} to pass on")
-                        out = out[i]
-                    uses[j] = uses.get(j, 0) - 1
-                    return self._resent(out, device, made, seen, copy=uses[j] > 0)
-
-                dec = wire.Decoder(
-                    wire.Decoded(msg.header, moved, msg.tensor_meta),
-                    resolve_handle=self.resolve,
-                    make_generator=lambda s: torch.Generator(device=device).manual_seed(s),
-                    resolve_earlier=earlier)
-                arg_nodes = c.get("args", [])
-                kw_pairs = (c.get("kwargs") or {"$dict": []}).get("$dict")
-                if not (isinstance(arg_nodes, list) and isinstance(kw_pairs, list) and all(
-                        isinstance(kv, list) and len(kv) == 2 and isinstance(kv[0], str)
-                        for kv in kw_pairs)):
-                    raise wire.ProtocolError("batch: malformed arguments")
-                # This call's input tensors, and the argument positions (positional, then
-                # keyword) holding each: "mutated" names positions, not tensors.
-                inputs: list = []
-                holders: list[set] = []
-                slot: dict = {}
-                values = []
-                for pos, node in enumerate(arg_nodes + [v for _, v in kw_pairs]):
-                    before, refs = len(made), len(dec.tensor_refs)
-                    seen.clear()  # copies of earlier outputs are per argument
-                    values.append(dec.decode(node))
-                    found = [("t", i) for i in dec.tensor_refs[refs:]] + [
-                        ("c", n) for n in range(before, len(made))]
-                    for key in found:
-                        if key not in slot:
-                            slot[key] = len(inputs)
-                            inputs.append(moved[key[1]] if key[0] == "t" else made[key[1]])
-                            holders.append(set())
-                        holders[slot[key]].add(pos)
-                args = values[:len(arg_nodes)]
-                kwargs = {k: v for (k, _), v in zip(kw_pairs, values[len(arg_nodes):])}
-                originals = [wire.tensor_to_bytes(t) for t in inputs]
-                reply, enc, result = self._invoke(c, args, kwargs, inputs, originals, device)
-                reply["mutated"] = sorted({p for i in reply["mutated"] for p in holders[i]})
-                # What was just reported, frozen now (as the reply's bytes are): a later
-                # call gets a copy of this, whatever happens to the student's objects.
-                results.append(self._resent(result, device, [], {}, resolve=False))
-                reply.update(seq=seq, ok=True, index=k)
-                ok = True
-            except BaseException as exc:  # noqa: BLE001 - reported like any call's error
-                reply, enc, ok = {"seq": seq, "ok": False, "index": k,
-                                  "error": _error(exc, self.path)}, None, False
-            self._reply(seq, reply, enc, queue)
-            # Replies go out together, a write every REPLY_GATHER_S at most, rather than one
-            # each: the first at once, a failed call's at once (with those before it).
-            now = time.monotonic()
-            if (not ok or k == 0 or now - sent >= REPLY_GATHER_S
-                    or sum(map(len, queue)) > REPLY_GATHER_BYTES):
-                self.sock.sendall(b"".join(queue))
-                queue.clear()
-                sent = now
-            if not ok:
-                return
 
     def time(self, req: dict, msg: wire.Decoded) -> tuple[dict, wire.Encoder]:
         import gc
