@@ -475,7 +475,7 @@ tests:
      rounds: 3}}
   - {id: perf_step, points: 1, visibility: hidden, kind: performance,
      functions: [decay_step], options: {cpu: {max_ratio: 8.0}, cuda: {max_ratio: 8.0},
-     rounds: 3}}
+     rounds: 5}}
   - {id: perf_step_public, points: 1, visibility: public, kind: performance,
      functions: [decay_step], options: {cpu: {max_ratio: 8.0}, cuda: {max_ratio: 8.0},
      rounds: 3}}
