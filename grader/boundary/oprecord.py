@@ -131,8 +131,6 @@ def _load():
     lib.oprec_start.restype = ctypes.c_longlong
     lib.oprec_check.argtypes = [ctypes.c_longlong]
     lib.oprec_check.restype = ctypes.c_int
-    lib.oprec_count.restype = ctypes.c_longlong
-    lib.oprec_autograd.restype = ctypes.c_int
     lib.oprec_names.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_longlong]
     lib.oprec_names.restype = ctypes.c_longlong
     lib.oprec_finish.argtypes = [ctypes.POINTER(ctypes.c_longlong), ctypes.c_char_p,

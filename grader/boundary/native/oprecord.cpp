@@ -156,24 +156,16 @@ int oprec_check(long long gen) {
   return rec.marks > before ? 1 : 0;
 }
 
-void oprec_stop() {
-  if (rec.handle != 0) at::removeCallback(rec.handle);
-  rec.handle = 0;
-}
-
-long long oprec_count() { return rec.top_count; }
-
-int oprec_autograd() { return rec.autograd ? 1 : 0; }
-
 // The recorded names, '\n'-separated, into buf (cap bytes); returns the size needed.
 long long oprec_names(int top_only, char* buf, long long cap) {
   return copy_out(top_only ? rec.top_names : rec.all_names, buf, cap);
 }
 
-// oprec_stop, then the count and the autograd flag into out[0] and out[1], and
-// oprec_names(0, buf, cap): the end of a recording in one call.
+// Stop recording on this thread; then the count and the autograd flag into out[0] and
+// out[1], and oprec_names(0, buf, cap): the end of a recording in one call.
 long long oprec_finish(long long* out, char* buf, long long cap) {
-  oprec_stop();
+  if (rec.handle != 0) at::removeCallback(rec.handle);
+  rec.handle = 0;
   out[0] = rec.top_count;
   out[1] = rec.autograd ? 1 : 0;
   return copy_out(rec.all_names, buf, cap);
