@@ -164,6 +164,13 @@ def cmd_grade(args) -> int:
         raise UsageError("--scheduler needs --executor dask")
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be positive")
+    if args.jobs > 1 or args.executor == "dask":
+        from grader.classroom import executors  # torch-free
+
+        try:
+            executors.timing_slots()
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     # Everything that can refuse the command without torch is checked before anything
     # heavy starts (a typo answered in a fraction of a second, not after a fork server's
     # boot) and before anything is written: no output folder or secret appears for a

@@ -17,14 +17,15 @@ SECRET = "dlgrade-tests"
 
 
 def pytest_configure(config):
-    # `make test` runs two test processes (pytest-xdist): like the job processes of
-    # `dlgrade grade --jobs 2`, they take turns timing, so that a performance test never
-    # times beside another one.
+    # `make test` runs two test processes (pytest-xdist). They take turns timing (one slot,
+    # where `dlgrade grade --jobs N` has one per core): a process here may run a whole
+    # class or a release beside the other's timing, and the timing tests' own margins are
+    # made for one timed section at a time.
     if os.environ.get("PYTEST_XDIST_WORKER"):
         from grader.engine import clock
 
         clock.TIMING_LOCK.share(os.path.join(
-            tempfile.gettempdir(), f"dlgrade-tests-timing-{os.getuid()}.lock"))
+            tempfile.gettempdir(), f"dlgrade-tests-timing-{os.getuid()}.lock"), slots=1)
 
 
 def pytest_collection_modifyitems(items):

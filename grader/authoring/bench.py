@@ -211,7 +211,7 @@ def time_pair(ref: Callable, native: Callable, make: Callable, device: str,
     timer = clock.Clock(device)
     g = torch.Generator().manual_seed(0)
     ratios, ref_ns, nat_ns = [], [], []
-    with clock.TIMING_LOCK, clock.timing_conditions(device):
+    with clock.TIMING_LOCK.turn(device), clock.timing_conditions(device):
         for i in range(warmup + rounds):
             args, kwargs = make(g, device, dtype)
             _, a, _ = clock.call(ref, args, kwargs)

@@ -139,6 +139,27 @@ def grade_timed(suite, subs, out: Path, jobs: int, report: bool = True, zygote=N
             "status": status, "failed": len(run.failed), "report_s": t3 - t2}
 
 
+def pooled(runs: list[dict]) -> dict:
+    """One figure for several passes of grade_timed on the same class: their wall times
+    and submissions added up; `passes` keeps each pass's seconds per submission."""
+    if len(runs) == 1:
+        return runs[0]
+    n = sum(r["n"] for r in runs)
+    wall = sum(r["wall_s"] for r in runs)
+    status: dict[str, int] = {}
+    for r in runs:
+        for k, v in r["status"].items():
+            status[k] = status.get(k, 0) + v
+    return {"n": n, "jobs": runs[0]["jobs"],
+            "startup_s": statistics.fmean(r["startup_s"] for r in runs), "wall_s": wall,
+            "per_sub_s": wall / n, "per_min": 60 * n / wall,
+            "mean_execution_time_s": statistics.fmean(r["mean_execution_time_s"]
+                                                      for r in runs),
+            "status": status, "failed": sum(r["failed"] for r in runs),
+            "report_s": sum(r["report_s"] for r in runs),
+            "passes": [r["per_sub_s"] for r in runs]}
+
+
 def import_torch_cost(k: int = 5) -> dict:
     times = []
     for _ in range(k):
@@ -236,12 +257,17 @@ def main(argv: list[str] | None = None) -> int:
                    "even so that --jobs 2 can reach 2x; a run takes about 10 minutes on a "
                    "2-core machine at a load of 12)")
     p.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--passes", type=int, default=1,
+                   help="grade each class this many times per --jobs setting, in ABBA order "
+                   "(1 2 2 1 ...); figures pool the passes (default 1)")
     p.add_argument("--otter", type=int, default=2, help="submissions for `otter run`")
     p.add_argument("--import-runs", type=int, default=2,
                    help="`import torch` timings before and after (each)")
     p.add_argument("--record", metavar="DIR", default="docs/benchmarks",
                    help="write grading-<date>.md and .json there ('' for none)")
     args = p.parse_args(argv)
+    if args.passes < 1 or args.n < 1:
+        p.error(f"-n and --passes must be 1 or more; got -n {args.n}, --passes {args.passes}")
     names = args.assignments or assignments.available()
     work = Path(tempfile.mkdtemp(prefix="dlgrade-bench-"))
     try:
@@ -257,10 +283,15 @@ def main(argv: list[str] | None = None) -> int:
             suite = _suite_of(name)
             subs = correct_class(name, work / f"class-{name}", args.n)
             row = {"tests": len(suite.assignment.tests)}
-            for jobs in args.jobs:
-                r = grade_timed(suite, subs, work / f"out-{name}-{jobs}", jobs, report=False,
-                                zygote=zygote)
-                row[f"jobs{jobs}"] = r
+            runs: dict[int, list[dict]] = {jobs: [] for jobs in args.jobs}
+            for i in range(args.passes):
+                # ABBA order (1 2, 2 1, ...): a machine that slows down or speeds up over
+                # the run weighs on every setting alike.
+                for jobs in (args.jobs if i % 2 == 0 else args.jobs[::-1]):
+                    runs[jobs].append(grade_timed(suite, subs, work / f"out-{name}-{jobs}",
+                                                  jobs, report=False, zygote=zygote))
+            for jobs, rs in runs.items():
+                row[f"jobs{jobs}"] = pooled(rs)
             row["check"] = check_cost(name, work)
             rows[name] = row
             print(name, {k: (v["per_sub_s"] if isinstance(v, dict) and "per_sub_s" in v
@@ -279,8 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         torch_s = statistics.fmean([before["mean_s"], after["mean_s"]])
         figures = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.platform(),
                    "cpus": os.cpu_count(), "loadavg_before": load0, "loadavg_after": load1,
-                   "n": args.n, "import_torch": {"before": before, "after": after,
-                                                 "mean_s": torch_s},
+                   "n": args.n, "passes": args.passes,
+                   "import_torch": {"before": before, "after": after, "mean_s": torch_s},
                    "assignments": rows, "linear_only": linear, "otter_run": otter}
         text = summary(figures)
         print(text)
@@ -307,7 +338,11 @@ def summary(f: dict) -> str:
             per[key] = row[key]["per_sub_s"]
             cells.append(f"{per[key]:.2f} s ({per[key] / torch_s:.2f}x)")
         if "jobs1" in per and "jobs2" in per:
-            cells.append(f"{per['jobs1'] / per['jobs2']:.2f}x")
+            cell = f"{per['jobs1'] / per['jobs2']:.2f}x"
+            one, two = row["jobs1"].get("passes"), row["jobs2"].get("passes")
+            if one and two:  # each pair of passes on its own
+                cell += " (" + ", ".join(f"{a / b:.2f}" for a, b in zip(one, two)) + ")"
+            cells.append(cell)
         check = row["check"]
         cells.append(f"{check['wall_s']:.1f} s ({check['wall_s'] / torch_s:.2f}x)"
                      + ("" if check["exit"] == 0 else f" exit {check['exit']}"))
@@ -323,7 +358,9 @@ def summary(f: dict) -> str:
     lines = [
         f"date {f['date']}, {f['machine']}, {f['cpus']} CPUs, load average before "
         f"{f['loadavg_before'][0]:.2f} after {f['loadavg_after'][0]:.2f}; "
-        f"{f['n']} correct submissions per assignment and --jobs setting",
+        f"{f['n']} correct submissions per assignment and --jobs setting"
+        + (f", graded {f['passes']} times each in ABBA order (figures pooled)"
+           if f.get("passes", 1) > 1 else ""),
         f"`python -c \"import torch\"`: {f['import_torch']['before']['mean_s']:.2f} s before, "
         f"{f['import_torch']['after']['mean_s']:.2f} s after (mean {torch_s:.2f} s: the unit "
         "of the ratios)",

@@ -138,11 +138,31 @@ class LocalExecutor:
             self.zygote.close()
 
 
+# ---------------------------------------------------------------------------- timing slots
+SLOTS_ENV = "DLGRADE_TIMING_SLOTS"
+
+
+def timing_slots() -> int:
+    """How many job processes on this machine may time at once on the CPU
+    (grader.engine.clock.TimingLock): one per core this process may use, or
+    $DLGRADE_TIMING_SLOTS (1: one at a time, as before 2026-12-04)."""
+    raw = os.environ.get(SLOTS_ENV, "").strip()
+    if raw:
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValueError(f"${SLOTS_ENV} must be a whole number of 1 or more; got {raw!r}")
+        return int(raw)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS has no affinity call
+        return max(1, os.cpu_count() or 1)
+
+
 # ---------------------------------------------------------------------------- local, N processes
 class ProcessExecutor:
     """`jobs` job processes (grader.classroom.jobprocess), each grading one submission at a
     time beside its own fork server: `dlgrade grade --jobs N` for N > 1, so that N jobs
-    use N cores (threads share one GIL). Timing takes turns across them (a file lock).
+    use N cores (threads share one GIL). Timing shares lock files across them: as many
+    time at once as there are cores (timing_slots), one on CUDA.
 
     A job process that dies breaks the pool: a new one is started and the submissions not
     yet finished are graded again (a few times at most; then each is reported as a
@@ -157,7 +177,8 @@ class ProcessExecutor:
         self.jobs, self.sandbox = max(1, jobs), sandbox
         self.sandbox_name = sandbox.name
         self._dir = tempfile.mkdtemp(prefix="dlgrade-run-")
-        self._args = (assignment, reference_dir, sandbox, os.path.join(self._dir, "timing.lock"))
+        self._args = (assignment, reference_dir, sandbox,
+                      os.path.join(self._dir, "timing.lock"), timing_slots())
         self._pool = self._new_pool()
         self._started = self._start()
 
@@ -244,12 +265,12 @@ def _worker_suite_and_zygote(assignment: str):
             a = assignments.load(assignment)
             suites[assignment] = grading.load_suite(a, assignments.reference_dir(assignment))
         if not _worker_state.get("lock"):
-            # Dask workers on one machine take turns timing, as job processes do: one
-            # lock file per machine and user.
+            # Dask workers on one machine share timing slots, as job processes do: lock
+            # files per machine and user.
             from grader.engine import clock
 
             clock.TIMING_LOCK.share(os.path.join(
-                tempfile.gettempdir(), f"dlgrade-timing-{os.getuid()}.lock"))
+                tempfile.gettempdir(), f"dlgrade-timing-{os.getuid()}.lock"), timing_slots())
             _worker_state["lock"] = True
         z = _worker_state.get("zygote")
         if z is None or z.proc.poll() is not None:

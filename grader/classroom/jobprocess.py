@@ -3,8 +3,9 @@
 Each process grades one submission at a time beside a fork server of its own, so that N
 jobs use N cores. Threads of one process shared its GIL, and the trusted side's Python
 (drawing inputs, comparing, framing) is about half of each submission's CPU: `--jobs 2` in
-threads measured 1.2-1.4x `--jobs 1`. Timing still takes turns with the other processes
-of the run (grader.engine.clock.TIMING_LOCK, shared through a file lock).
+threads measured 1.2-1.4x `--jobs 1`. Timing shares lock files with the other processes of
+the run (grader.engine.clock.TIMING_LOCK): one timed section per core on the CPU, one in
+all on CUDA.
 
 Nothing here imports torch at module level: the fork server is launched first, so that
 its import of torch overlaps this process's.
@@ -15,7 +16,7 @@ from __future__ import annotations
 _state: dict = {}
 
 
-def start(assignment, reference_dir, sandbox, lock_path: str) -> None:
+def start(assignment, reference_dir, sandbox, lock_path: str, slots: int) -> None:
     """The pool's initializer: a fork server, the shared timing lock, the suite."""
     import multiprocessing.util
 
@@ -26,7 +27,7 @@ def start(assignment, reference_dir, sandbox, lock_path: str) -> None:
     multiprocessing.util.Finalize(None, stop, exitpriority=10)
     from grader.engine import clock, grading
 
-    clock.TIMING_LOCK.share(lock_path)
+    clock.TIMING_LOCK.share(lock_path, slots)
     _state["suite"] = grading.load_suite(assignment, reference_dir)
     grading.prepare(_state["suite"], zygote)
 

@@ -6,7 +6,8 @@ L2 flushed before the call. `RunDelay` reads the kernel's per-task accounting
 (/proc/<pid>/schedstat, /proc/<pid>/stat) so that a round trip to a worker can be
 corrected for the time the machine's load kept either side waiting, never below the CPU
 time the worker's process tree used. `TIMING_LOCK` keeps two timed calls of one run from
-overlapping (the threads of one process, and the job processes of `grade --jobs N`).
+sharing a core or a GPU (the threads of one process, and the job processes of
+`grade --jobs N`).
 """
 
 from __future__ import annotations
@@ -25,40 +26,69 @@ from grader.boundary import allocator
 
 
 class TimingLock:
-    """Held while a test times anything: two submissions timed at once would share cores.
+    """Held while a test times anything (`turn`), so that timed sections never share a core
+    or a GPU.
 
-    A thread lock; in a job process of `dlgrade grade --jobs N`
-    (grader.classroom.jobprocess), also an exclusive lock on a file every job process of
-    the run shares (`share`), so that timing takes turns across processes too.
+    In one process, timed sections take turns (a thread lock: the thread count and gc they
+    set are the process's). Processes that `share` the lock files (the job processes of
+    `dlgrade grade --jobs N`, the test processes of `make test`) each take a slot:
+
+    - on the CPU, one of `slots` slots, one per core (executors.timing_slots). A timed section
+      keeps one core busy: one thread, and the baseline, the probe's round trip and the
+      student's call run one after the other, the student's worker stopped while the
+      baseline runs. So two of them on two cores share no core, as a timed section beside
+      another job's correctness tests shares none. Beyond that many, they take turns.
+    - on CUDA, the first slot only: two timed sections on one GPU would share it.
     """
 
     def __init__(self):
         self._thread = threading.Lock()
-        self._fd: int | None = None
+        self._fds: list[int] = []
 
-    def share(self, path: str) -> None:
-        """Take turns, from now on, with every process that shares `path` too."""
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-        self._fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    def share(self, path: str, slots: int = 1) -> None:
+        """Take turns, from now on, with every process that shares `path` too: `slots`
+        timed sections at once on the CPU (one on CUDA). The first slot is `path` itself,
+        the others `path.1`, `path.2`... (every process of a run must pass the same
+        `slots`)."""
+        if slots < 1:
+            raise ValueError(f"a timing lock needs 1 slot or more; got {slots}")
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | \
+            getattr(os, "O_NOFOLLOW", 0)
+        fds = [os.open(path if i == 0 else f"{path}.{i}", flags, 0o600) for i in range(slots)]
+        for fd in self._fds:
+            os.close(fd)
+        self._fds = fds
 
-    def __enter__(self) -> TimingLock:
-        self._thread.acquire()
-        if self._fd is not None:
-            import fcntl
-
+    @contextlib.contextmanager
+    def turn(self, device: str):
+        """Hold a slot (see the class) while timing on `device`."""
+        with self._thread:
+            fd = self._take(str(device).startswith("cuda"))
             try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
-            except BaseException:
-                self._thread.release()
-                raise
-        return self
+                yield
+            finally:
+                if fd is not None:
+                    import fcntl
 
-    def __exit__(self, *exc) -> None:
-        if self._fd is not None:
-            import fcntl
+                    fcntl.flock(fd, fcntl.LOCK_UN)
 
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-        self._thread.release()
+    def _take(self, cuda: bool) -> int | None:
+        """A free slot's descriptor, locked; blocks on one when none is free."""
+        if not self._fds:
+            return None
+        import fcntl
+
+        fds = self._fds[:1] if cuda else self._fds
+        for fd in fds:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                continue
+        # Every slot is held: wait for one (spread over the slots, by process).
+        fd = fds[os.getpid() % len(fds)]
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
 
 
 TIMING_LOCK = TimingLock()

@@ -303,7 +303,7 @@ def time_rounds(t, m: Measurement, fn, make_inputs, sizes, base_fn, *, rounds, w
             # The lock covers the timed calls only (the checks and the next round's draws run
             # unlocked, beside another submission's timing). The inputs reach the worker inside
             # its timed request: no student code sees them before the clock starts.
-            with TIMING_LOCK, timing_conditions(device):
+            with TIMING_LOCK.turn(device), timing_conditions(device):
                 with stopper.stopped() as stopped:  # no student code runs until its turn
                     # the baseline, here
                     base_outs, base_ns, base_gpu = _time_baseline(clock, base_fn, placed, keep)
@@ -400,7 +400,7 @@ def replay_rounds(t, m: Measurement, other: SharedRounds, fn, base_fn, *, keep, 
             placed = [(to_device(args, device), to_device(kwargs, device))
                       for args, kwargs in made]
             try:
-                with TIMING_LOCK, timing_conditions(device), stopper.stopped():
+                with TIMING_LOCK.turn(device), timing_conditions(device), stopper.stopped():
                     base_outs, base_ns, _ = _time_baseline(clock, base_fn, placed, keep)
             except Exception:  # noqa: BLE001 - inputs this baseline does not take: time anew
                 return False

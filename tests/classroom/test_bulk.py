@@ -303,6 +303,22 @@ def test_job_processes_grade_in_parallel_and_survive_one_that_dies(tmp_path):
         "ok": (21, "graded"), "dies": (21, "graded"), "stub": (0, "graded")}
 
 
+def test_timing_slots_are_the_cores_unless_set(monkeypatch):
+    """`--jobs N` times one section per core at once; $DLGRADE_TIMING_SLOTS overrides
+    that (1: one at a time), and a value that is not a count is refused by name."""
+    from grader.classroom import executors
+
+    monkeypatch.delenv(executors.SLOTS_ENV, raising=False)
+    assert executors.timing_slots() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv(executors.SLOTS_ENV, " 1 ")
+    assert executors.timing_slots() == 1
+    for bad in ("0", "two", "-1", "1.5"):
+        monkeypatch.setenv(executors.SLOTS_ENV, bad)
+        with pytest.raises(ValueError, match=f"DLGRADE_TIMING_SLOTS must be a whole number "
+                           f"of 1 or more; got '{bad}'"):
+            executors.timing_slots()
+
+
 def test_a_job_process_imports_no_torch_before_its_fork_server_starts():
     """grader.classroom.jobprocess launches the fork server before it imports torch, so
     the two imports overlap (and executors, which the command line imports to start the

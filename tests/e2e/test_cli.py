@@ -145,6 +145,14 @@ def test_empty_submissions_folder(tmp_path):
     assert "empty" in proc.stderr
 
 
+def test_a_malformed_timing_slots_setting_is_refused_before_grading(tmp_path):
+    proc = dlgrade("grade", "backprop", ALICE, "--out", tmp_path / "o", "--jobs", "2",
+                   env_extra={"DLGRADE_TIMING_SLOTS": "all"})
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "DLGRADE_TIMING_SLOTS must be a whole number of 1 or more; got 'all'" in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
 def test_malformed_spec_gives_file_key_expected_got(tmp_path):
     root = tmp_path / "root"
     shutil.copytree(ROOT / "assignments" / "backprop", root / "assignments" / "backprop")

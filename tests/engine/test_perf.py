@@ -791,27 +791,64 @@ def test_the_students_worker_is_held_still_while_its_probe_is_timed():
         busy.wait()
 
 
-def test_the_timing_lock_takes_turns_across_the_processes_that_share_it(tmp_path):
-    """The job processes of `grade --jobs N` never time at once: another process holding
-    the shared lock file keeps this one's timing waiting until it lets go."""
+def _hold_slots(paths: list[str], seconds: float):
+    """Another process holding the lock files `paths` for `seconds` (returns once held)."""
     import subprocess
     import sys
-    import time
 
-    path = str(tmp_path / "timing.lock")
     holder = subprocess.Popen([sys.executable, "-c", (
         "import fcntl, os, sys, time\n"
-        f"fd = os.open({path!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
-        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        f"for p in {paths!r}:\n"
+        "    fcntl.flock(os.open(p, os.O_RDWR | os.O_CREAT, 0o600), fcntl.LOCK_EX)\n"
         "print('held', flush=True)\n"
-        "time.sleep(1.0)\n")], stdout=subprocess.PIPE, text=True)
+        f"time.sleep({seconds})\n")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def _wait_for_turn(lock, device: str) -> float:
+    import time
+
+    start = time.monotonic()
+    with lock.turn(device):
+        return time.monotonic() - start
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_the_timing_lock_takes_turns_across_the_processes_that_share_it(tmp_path, device):
+    """With one slot, the job processes of `grade --jobs N` never time at once: another
+    process holding the shared lock file keeps this one's timing waiting until it lets
+    go."""
+    path = str(tmp_path / "timing.lock")
+    holder = _hold_slots([path], 1.0)
     try:
-        assert holder.stdout.readline().strip() == "held"
         lock = clock.TimingLock()
-        lock.share(path)
-        start = time.monotonic()
-        with lock:
-            waited = time.monotonic() - start
+        lock.share(path, slots=1)
+        waited = _wait_for_turn(lock, device)
     finally:
         holder.wait(timeout=10)
     assert waited > 0.5, f"timed after {waited:.2f} s while another process held the lock"
+
+
+def test_the_cpu_has_a_timing_slot_per_core_and_cuda_one_in_all(tmp_path):
+    """Two slots: the CPU times at once beside another process's timed section (they
+    share no core), but not beside two; CUDA waits for the one GPU slot even with a CPU
+    slot free."""
+    path = str(tmp_path / "timing.lock")
+    lock = clock.TimingLock()
+    lock.share(path, slots=2)
+    holder = _hold_slots([path], 1.0)
+    try:
+        assert _wait_for_turn(lock, "cpu") < 0.5, "waited with a slot free"
+        waited = _wait_for_turn(lock, "cuda")
+    finally:
+        holder.wait(timeout=10)
+    assert waited > 0.5, f"CUDA timed after {waited:.2f} s beside another GPU timer"
+    holder = _hold_slots([path, path + ".1"], 1.0)
+    try:
+        waited = _wait_for_turn(lock, "cpu")
+    finally:
+        holder.wait(timeout=10)
+    assert waited > 0.5, f"timed after {waited:.2f} s with both slots held"
+    with pytest.raises(ValueError, match="1 slot or more; got 0"):
+        lock.share(path, slots=0)
