@@ -328,3 +328,67 @@ def test_a_job_process_imports_no_torch_before_its_fork_server_starts():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_the_grading_bench_pools_its_passes_and_shows_each_pair():
+    """`bench_grading --passes 2` grades a class twice per --jobs setting (ABBA): the
+    figure adds the passes up, and the speed-up cell shows each pair's own ratio too."""
+    def run(jobs, n, wall):
+        return {"n": n, "jobs": jobs, "startup_s": 1.0, "wall_s": wall, "per_sub_s": wall / n,
+                "per_min": 60 * n / wall, "mean_execution_time_s": 0.5,
+                "status": {"graded": n}, "failed": 0, "report_s": 0.0}
+
+    one = bench_grading.pooled([run(1, 40, 40.0), run(1, 40, 32.0)])
+    two = bench_grading.pooled([run(2, 40, 20.0), run(2, 40, 20.0)])
+    assert one["per_sub_s"] == pytest.approx(72.0 / 80) and one["passes"] == [1.0, 0.8]
+    assert one["status"] == {"graded": 80} and two["n"] == 80
+    assert bench_grading.pooled([run(2, 3, 1.5)]) == run(2, 3, 1.5)
+    figures = {"date": "2026-12-04 10:00", "machine": "m", "cpus": 2,
+               "loadavg_before": (1.0,), "loadavg_after": (1.0,), "n": 40, "passes": 2,
+               "import_torch": {"before": {"mean_s": 1.5}, "after": {"mean_s": 1.5},
+                                "mean_s": 1.5},
+               "assignments": {"rnn": {"tests": 19, "jobs1": one, "jobs2": two,
+                                       "check": {"wall_s": 2.0, "exit": 0}}}}
+    text = bench_grading.summary(figures)
+    assert "graded 2 times each in ABBA order" in text
+    assert "| rnn | 19 | 0.90 s (0.60x) | 0.50 s (0.33x) | 1.80x (2.00, 1.60) |" in text
+
+
+def test_the_timing_slots_bench_tallies_legitimate_and_naive_ratios(tmp_path):
+    """bench_timing: a legitimate solution's ratios and lost points are counted as such; a
+    naive one's ratio counts only where the test failed it (a naive MLP loop around a
+    vectorized linear layer passes perf_linear by design); untimed functions are skipped."""
+    from grader.classroom import bench_timing
+    from grader.engine.results import SubmissionResult, TestResult
+
+    def perf(tid, points, ratio):
+        return TestResult(id=tid, points=points, max_points=1.0, visibility="hidden",
+                          kind="performance", passed=points == 1.0, output="timed\nmore",
+                          extra={"functions": [{"fn": "f", "ratio": ratio, "limit": 6.0}]})
+
+    def sub(name, *tests):
+        return SubmissionResult(submission=name, assignment="backprop", score=0.0,
+                                max_score=2.0, status="graded", reason="", tests=list(tests),
+                                seed="0", sandbox="rlimits", execution_time=1.0,
+                                spec_digest="")
+
+    got = bench_timing.tally([
+        sub("reference-00", perf("perf_linear", 1.0, 1.1), perf("perf_mlp", 1.0, 0.9)),
+        sub("correct_einsum-01", perf("perf_linear", 0.0, 7.5), perf("perf_mlp", 1.0, None)),
+        sub("naive_mlp_per_sample-00", perf("perf_linear", 1.0, 1.3),
+            perf("perf_mlp", 0.0, 40.0))])
+    assert got["graded"] == 3
+    assert got["tests"]["perf_linear"] == {"limit": 6.0, "legit": [1.1, 7.5], "naive": []}
+    assert got["tests"]["perf_mlp"] == {"limit": 6.0, "legit": [0.9], "naive": [40.0]}
+    assert got["lost"] == ["correct_einsum-01 perf_linear 0/1: timed"]
+    figures = {"assignments": {"backprop": {"cores": got, "one": bench_timing._merge(
+        got, got)}}}
+    text = bench_timing.table(figures)
+    assert "| backprop | perf_mlp | 6 | 1 | 0.90 | 0.90 | 0.90 | 40.0 | 0.90 | 0.90 | 0.90 |" \
+        " 40.0 |" in text
+    assert "one: 6 submissions graded; points lost by legitimate solutions: 2" in text
+    subs = bench_timing.fairness_class("backprop", tmp_path / "c", legit=5, naive=1)
+    ids = sorted(s.id for s in subs)
+    assert len(ids) == 5 + len(list((ROOT / "reference" / "backprop" / "variants").glob(
+        "naive_*.py")))
+    assert ids[0].startswith("correct_") and "reference-00" in ids and "reference-04" in ids
