@@ -139,6 +139,17 @@ def grade_timed(suite, subs, out: Path, jobs: int, report: bool = True, zygote=N
             "status": status, "failed": len(run.failed), "report_s": t3 - t2}
 
 
+def record(folder: Path, prefix: str, title: str, figures: dict, text: str) -> Path:
+    """Write a bench's figures to folder/<prefix>-<date>.json and its summary `text` under
+    `title` to the .md beside it; returns the path without its suffix."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"{prefix}-{time.strftime('%Y-%m-%d-%H%M')}"
+    stem.with_suffix(".json").write_text(json.dumps(figures, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(f"# {title}\n\n{text}\n")
+    print(f"recorded in {stem}.md and .json")
+    return stem
+
+
 def pooled(runs: list[dict]) -> dict:
     """One figure for several passes of grade_timed on the same class: their wall times
     and submissions added up; `passes` keeps each pass's seconds per submission."""
@@ -316,13 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         text = summary(figures)
         print(text)
         if args.record:
-            out = Path(args.record)
-            out.mkdir(parents=True, exist_ok=True)
-            stem = out / f"grading-{time.strftime('%Y-%m-%d-%H%M')}"
-            stem.with_suffix(".json").write_text(json.dumps(figures, indent=2) + "\n")
-            stem.with_suffix(".md").write_text(
-                "# Grading speed (`make bench-grading`)\n\n" + text + "\n")
-            print(f"recorded in {stem}.md and .json")
+            record(Path(args.record), "grading", "Grading speed (`make bench-grading`)",
+                   figures, text)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -15,7 +15,6 @@ sides. Figures go to docs/benchmarks/timing-slots-<date>.{md,json} (`--record DI
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 
 from grader.classroom import bulk, executors, intake
+from grader.classroom.bench_grading import record
 from grader.engine import assignments, grading
 
 SETTINGS = {"cores": "", "one": "1"}
@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="write timing-slots-<date>.md and .json there ('' for none)")
     args = p.parse_args(argv)
     if min(args.legit, args.passes) < 1 or args.naive < 0:
-        p.error("--legit and --passes must be 1 or more, --naive 0 or more")
+        p.error(f"--legit and --passes must be 1 or more, --naive 0 or more; got --legit "
+                f"{args.legit}, --passes {args.passes}, --naive {args.naive}")
     names = args.assignments or assignments.available()
     work = Path(tempfile.mkdtemp(prefix="dlgrade-timing-"))
     started = time.strftime("%Y-%m-%d %H:%M")
@@ -177,14 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                 "`--jobs 2`\n\n" + table(figures))
         print(text)
         if args.record:
-            out = Path(args.record)
-            out.mkdir(parents=True, exist_ok=True)
-            stem = out / f"timing-slots-{time.strftime('%Y-%m-%d-%H%M')}"
-            stem.with_suffix(".json").write_text(json.dumps(figures, indent=1) + "\n")
-            stem.with_suffix(".md").write_text(
-                "# Timing slots and grades (`python -m grader.classroom.bench_timing`)\n\n"
-                + text + "\n")
-            print(f"recorded in {stem}.md and .json")
+            record(Path(args.record), "timing-slots", "Timing slots and grades "
+                   "(`python -m grader.classroom.bench_timing`)", figures, text)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

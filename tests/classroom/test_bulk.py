@@ -330,7 +330,7 @@ def test_a_job_process_imports_no_torch_before_its_fork_server_starts():
     assert out.stdout.strip() == "False", out.stderr
 
 
-def test_the_grading_bench_pools_its_passes_and_shows_each_pair():
+def test_the_grading_bench_pools_its_passes_and_shows_each_pair(tmp_path):
     """`bench_grading --passes 2` grades a class twice per --jobs setting (ABBA): the
     figure adds the passes up, and the speed-up cell shows each pair's own ratio too."""
     def run(jobs, n, wall):
@@ -352,6 +352,9 @@ def test_the_grading_bench_pools_its_passes_and_shows_each_pair():
     text = bench_grading.summary(figures)
     assert "graded 2 times each in ABBA order" in text
     assert "| rnn | 19 | 0.90 s (0.60x) | 0.50 s (0.33x) | 1.80x (2.00, 1.60) |" in text
+    stem = bench_grading.record(tmp_path / "rec", "grading", "Grading speed", figures, text)
+    assert json.loads(stem.with_suffix(".json").read_text()) == json.loads(json.dumps(figures))
+    assert stem.with_suffix(".md").read_text() == f"# Grading speed\n\n{text}\n"
 
 
 def test_the_timing_slots_bench_tallies_legitimate_and_naive_ratios(tmp_path):
