@@ -145,7 +145,7 @@ SLOTS_ENV = "DLGRADE_TIMING_SLOTS"
 def timing_slots() -> int:
     """How many job processes on this machine may time at once on the CPU
     (grader.engine.clock.TimingLock): one per core this process may use, or
-    $DLGRADE_TIMING_SLOTS (1: one at a time, as before 2026-12-04)."""
+    $DLGRADE_TIMING_SLOTS (1: one at a time, as before 2026-12-03)."""
     raw = os.environ.get(SLOTS_ENV, "").strip()
     if raw:
         if not raw.isdigit() or int(raw) < 1:
