@@ -3,9 +3,9 @@
 `python -m grader.classroom.bench_timing [ASSIGNMENT...]` grades, for each assignment, a
 class of legitimate solutions (the reference and every `correct_*` variant, in turn, up to
 `--legit` submissions) and `--naive` copies of every `naive_*` variant, with `--jobs 2`,
-once with every timing slot the machine has (executors.timing_slots: two timed sections
-at once on two cores) and once with one (DLGRADE_TIMING_SLOTS=1: one at a time), in ABBA
-order over `--passes` passes. It reports, per performance test, the ratios the legitimate
+once with a timing slot per core (two timed sections at once on two cores) and once with
+one (as DLGRADE_TIMING_SLOTS=1: one at a time), in ABBA order over `--passes` passes.
+It reports, per performance test, the ratios the legitimate
 solutions got (median, 90th percentile, worst) and the best a naive one got where the test
 fails it, under each setting; any point a legitimate solution lost is listed. Grades must
 not depend on the setting: the two columns should read alike, far from the limit on both
@@ -26,8 +26,8 @@ from grader.classroom import bulk, executors, intake
 from grader.classroom.bench_grading import record
 from grader.engine import assignments, grading
 
-SETTINGS = {"cores": "", "one": "1"}
-"""Setting name -> $DLGRADE_TIMING_SLOTS ('' = unset: one slot per core)."""
+SETTINGS = ("cores", "one")
+"""A timing slot per core (executors.usable_cores), and one slot."""
 
 
 def fairness_class(name: str, folder: Path, legit: int, naive: int) -> list:
@@ -86,16 +86,15 @@ def _merge(a: dict, b: dict) -> dict:
 
 def table(figures: dict) -> str:
     """Markdown: a row per performance test, the settings side by side."""
-    settings = list(SETTINGS)
     head = ["assignment", "test", "limit", "legit samples"]
-    for s in settings:
+    for s in SETTINGS:
         head += [f"{s}: median", "p90", "worst", "best naive"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, per in figures["assignments"].items():
-        for tid in sorted(per[settings[0]]["tests"]):
-            first = per[settings[0]]["tests"][tid]
+        for tid in sorted(per[SETTINGS[0]]["tests"]):
+            first = per[SETTINGS[0]]["tests"][tid]
             cells = [name, tid, f"{first['limit']:g}", str(len(first["legit"]))]
-            for s in settings:
+            for s in SETTINGS:
                 row = per[s]["tests"].get(tid, {"legit": [], "naive": []})
                 v = sorted(row["legit"])
                 if v:
@@ -105,7 +104,7 @@ def table(figures: dict) -> str:
                     cells += ["-", "-", "-"]
                 cells.append(f"{min(row['naive']):.1f}" if row["naive"] else "-")
             lines.append("| " + " | ".join(cells) + " |")
-    for s in settings:
+    for s in SETTINGS:
         lost = [f"{name}: {x}" for name, per in figures["assignments"].items()
                 for x in per[s]["lost"]]
         graded = sum(per[s]["graded"] for per in figures["assignments"].values())
@@ -114,20 +113,12 @@ def table(figures: dict) -> str:
     return "\n".join(lines)
 
 
-def grade_with_slots(suite, subs, out: Path, setting: str) -> list:
-    """Grade `subs` with --jobs 2 in job processes, $DLGRADE_TIMING_SLOTS = `setting`."""
+def grade_with_slots(suite, subs, out: Path, slots: int) -> list:
+    """Grade `subs` with --jobs 2 in job processes, `slots` of them timing at once."""
     from grader.boundary import sandbox
 
-    old = os.environ.get(executors.SLOTS_ENV)
-    os.environ[executors.SLOTS_ENV] = SETTINGS[setting]
-    try:
-        ex = executors.ProcessExecutor(suite.assignment, suite.reference_dir, 2,
-                                       sandbox.choose("auto")[0])
-    finally:
-        if old is None:
-            os.environ.pop(executors.SLOTS_ENV, None)
-        else:
-            os.environ[executors.SLOTS_ENV] = old
+    ex = executors.ProcessExecutor(suite.assignment, suite.reference_dir, 2,
+                                   sandbox.choose("auto")[0], slots=slots)
     try:
         ex.wait_ready()
         shutil.rmtree(out, ignore_errors=True)
@@ -154,9 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     names = args.assignments or assignments.available()
     work = Path(tempfile.mkdtemp(prefix="dlgrade-timing-"))
     started = time.strftime("%Y-%m-%d %H:%M")
+    slots = {"cores": executors.usable_cores(), "one": 1}
     try:
-        figures = {"date": started, "cpus": os.cpu_count(),
-                   "slots_per_core_setting": executors.timing_slots(),
+        figures = {"date": started, "cpus": os.cpu_count(), "slots": slots,
                    "loadavg_before": os.getloadavg(), "legit": args.legit,
                    "naive": args.naive, "passes": args.passes, "assignments": {}}
         for name in names:
@@ -164,13 +155,14 @@ def main(argv: list[str] | None = None) -> int:
             subs = fairness_class(name, work / f"class-{name}", args.legit, args.naive)
             per = {s: {"tests": {}, "lost": [], "graded": 0} for s in SETTINGS}
             for i in range(args.passes):
-                for s in (list(SETTINGS) if i % 2 == 0 else list(SETTINGS)[::-1]):
-                    results = grade_with_slots(suite, subs, work / f"out-{name}-{s}-{i}", s)
+                for s in (SETTINGS if i % 2 == 0 else SETTINGS[::-1]):
+                    results = grade_with_slots(suite, subs, work / f"out-{name}-{s}-{i}",
+                                               slots[s])
                     per[s] = _merge(per[s], tally(results))
                     print(f"{name} {s} pass {i + 1}: {len(results)} graded", flush=True)
             figures["assignments"][name] = per
         figures["loadavg_after"] = os.getloadavg()
-        text = (f"date {started}, {figures['cpus']} CPUs ({figures['slots_per_core_setting']} "
+        text = (f"date {started}, {figures['cpus']} CPUs ({slots['cores']} "
                 "timing slots at one per core), load average before "
                 f"{figures['loadavg_before'][0]:.2f} after {figures['loadavg_after'][0]:.2f}; "
                 f"{args.legit} legitimate submissions and {args.naive} copies of each naive "

@@ -151,6 +151,11 @@ def timing_slots() -> int:
         if not raw.isdigit() or int(raw) < 1:
             raise ValueError(f"${SLOTS_ENV} must be a whole number of 1 or more; got {raw!r}")
         return int(raw)
+    return usable_cores()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # macOS has no affinity call
@@ -171,14 +176,17 @@ class ProcessExecutor:
 
     RESTARTS = 3
 
-    def __init__(self, assignment, reference_dir, jobs: int, sandbox):
+    def __init__(self, assignment, reference_dir, jobs: int, sandbox,
+                 slots: int | None = None):
         """Starts the job processes at once (this module imports no torch: they boot while
-        the caller imports it)."""
+        the caller imports it). `slots`: how many may time at once on the CPU (default
+        timing_slots())."""
         self.jobs, self.sandbox = max(1, jobs), sandbox
         self.sandbox_name = sandbox.name
         self._dir = tempfile.mkdtemp(prefix="dlgrade-run-")
         self._args = (assignment, reference_dir, sandbox,
-                      os.path.join(self._dir, "timing.lock"), timing_slots())
+                      os.path.join(self._dir, "timing.lock"),
+                      timing_slots() if slots is None else slots)
         self._pool = self._new_pool()
         self._started = self._start()
 
