@@ -191,8 +191,12 @@ class Sandbox:
 
     def zygote_argv(self, control_fd: int) -> list[str]:
         # -I: no user site, no PYTHON* variables, no current directory on sys.path.
-        boot = (f"import sys; sys.path.insert(0, {PACKAGE_ROOT!r}); "
-                f"from grader.boundary.zygote import main; main({control_fd}, {self.name!r})")
+        # As root, the uid killer is forked first, while the process is small
+        # (grader.boundary.uidkill); the fork server imports torch after.
+        boot = (f"import os, sys; sys.path.insert(0, {PACKAGE_ROOT!r}); "
+                "from grader.boundary import uidkill; "
+                f"k = uidkill.start(({control_fd},)) if os.getuid() == 0 else None; "
+                f"from grader.boundary.zygote import main; main({control_fd}, {self.name!r}, k)")
         cmd = [sys.executable, "-I", "-c", boot]
         if self.name == "bwrap":
             return self.bwrap_argv(cmd)

@@ -23,7 +23,7 @@ import traceback
 
 import torch
 
-from grader.boundary import allocator, sandbox, wire, worker
+from grader.boundary import allocator, sandbox, uidkill, wire, worker
 
 # One thread, set before any op runs: a fork after a multi-threaded op can deadlock, and
 # the worker's system-call filter denies new threads (grader.boundary.sandbox), so torch
@@ -47,6 +47,7 @@ _workdirs: dict[int, str] = {}
 _uids: dict[int, int] = {}
 _memory: dict[int, int] = {}  # worker pid -> resident-memory cap in bytes
 _mode = {"sandbox": "rlimits"}
+_killer: dict[str, socket.socket] = {}  # "sock": the uid killer's socket, when it runs
 
 
 def _reap(*_):
@@ -64,26 +65,17 @@ def _reap(*_):
 
 
 def _kill_uid(uid: int) -> None:
-    """Kill every process of `uid` (in this pid namespace): kill(-1) from a helper that
-    has become that uid, so nothing the worker left behind (daemons, threads, setsid
-    groups) survives its submission."""
-    helper = os.fork()
-    if helper == 0:
+    """Kill every process of `uid` (in this pid namespace), so nothing the worker left
+    behind (daemons, threads, setsid groups) survives its submission: through the uid
+    killer when it runs (grader.boundary.uidkill), else from a helper forked here."""
+    killer = _killer.get("sock")
+    if killer is not None:
         try:
-            os.setgroups([])
-            os.setresgid(uid, uid, uid)
-            os.setresuid(uid, uid, uid)
-            os.kill(-1, signal.SIGKILL)  # everything this uid may signal, but the helper
-        finally:
-            os._exit(0)
-    while True:
-        try:
-            os.waitpid(helper, 0)
+            uidkill.request(killer, uid)
             return
-        except ChildProcessError:
-            return
-        except InterruptedError:
-            continue
+        except OSError:
+            _killer.pop("sock", None)  # gone: fork the helpers here from now on
+    uidkill.kill_uid(uid)
 
 
 def _kill(pid: int) -> None:
@@ -140,6 +132,8 @@ def _spawn(control: socket.socket, req: dict) -> None:
         try:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             control.close()
+            if "sock" in _killer:
+                _killer["sock"].close()  # a worker must never reach the uid killer
             parent_end.close()
             os.close(out_r)
             devnull = os.open(os.devnull, os.O_RDONLY)
@@ -246,8 +240,13 @@ def _warm_up() -> None:
     b.close()
 
 
-def main(control_fd: int, sandbox_name: str = "rlimits") -> None:
+def main(control_fd: int, sandbox_name: str = "rlimits",
+         killer: socket.socket | None = None) -> None:
+    """Serve on `control_fd`. `killer`: the uid killer's socket (uidkill.start, called
+    before this module imported torch)."""
     _mode["sandbox"] = sandbox_name
+    if killer is not None:
+        _killer["sock"] = killer
     sandbox.die_with_parent()
     _warm_up()
     # Everything imported so far lives as long as the workers: out of the collector's
