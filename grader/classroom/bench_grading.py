@@ -6,6 +6,8 @@ reference (the student's public tests, as a fresh process: what a student waits 
 In the same run it times `python -c "import torch"` (before and after: the machines are
 shared and noisy, so figures are read as ratios to it) and otter-grader's `otter run` on a
 one-test linear-layer autograder, next to dlgrade grading the same linear-layer tests.
+After each class it times two pure-Python processes side by side against one after the
+other (`side_by_side`): the most `--jobs 2` could gain on the machine at that moment.
 The figures go to docs/benchmarks/grading-<date>.{md,json} (`--record DIR`).
 
 `make_class` (a mixed class: correct, every backprop mutant, stubs, crashes, syntax errors,
@@ -201,6 +203,33 @@ OTTER_TEST = {
 }
 
 
+def side_by_side(pairs: int = 2, n: int = 4_000_000) -> dict:
+    """The machine's own ceiling for `--jobs 2` at this moment: two processes of pure Python
+    work (`n` multiply-adds each, about a third of a second) run side by side, against the
+    same two one after the other, in ABBA order. On these shared machines two busy
+    processes do not always get two whole cores; this says how close to 2x anything could
+    get while the class was graded."""
+    argv = [sys.executable, "-S", "-c", f"s = 0\nfor i in range({n}): s += i * i"]
+
+    def run(together: bool) -> float:
+        t = time.perf_counter()
+        if together:
+            procs = [subprocess.Popen(argv) for _ in range(2)]
+            codes = [p.wait() for p in procs]
+        else:
+            codes = [subprocess.run(argv).returncode for _ in range(2)]
+        if any(codes):
+            raise RuntimeError(f"side_by_side: the work process exited with {codes}")
+        return time.perf_counter() - t
+
+    serial, parallel = [], []
+    for i in range(pairs):
+        for together in ((False, True) if i % 2 == 0 else (True, False)):
+            (parallel if together else serial).append(run(together))
+    return {"pairs": pairs, "serial_s": serial, "parallel_s": parallel,
+            "speedup": sum(serial) / sum(parallel)}
+
+
 def otter_cost(files: list[Path], work: Path) -> dict | None:
     """`otter run` with a one-test autograder zip on each file, sequentially."""
     otter = Path(sys.executable).parent / "otter"
@@ -304,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
             for jobs, rs in runs.items():
                 row[f"jobs{jobs}"] = pooled(rs)
             row["check"] = check_cost(name, work)
+            if {1, 2} <= set(args.jobs):
+                row["side_by_side"] = side_by_side()
             rows[name] = row
             print(name, {k: (v["per_sub_s"] if isinstance(v, dict) and "per_sub_s" in v
                              else v) for k, v in row.items()}, flush=True)
@@ -349,6 +380,8 @@ def summary(f: dict) -> str:
             if one and two:  # each pair of passes on its own
                 cell += " (" + ", ".join(f"{a / b:.2f}" for a, b in zip(one, two)) + ")"
             cells.append(cell)
+            if "side_by_side" in row:
+                cells.append(f"{row['side_by_side']['speedup']:.2f}x")
         check = row["check"]
         cells.append(f"{check['wall_s']:.1f} s ({check['wall_s'] / torch_s:.2f}x)"
                      + ("" if check["exit"] == 0 else f" exit {check['exit']}"))
@@ -360,6 +393,8 @@ def summary(f: dict) -> str:
     head = (["assignment", "tests"]
             + [f"per submission --jobs {k[4:]} (x import)" for k in jobs_cols]
             + (["--jobs 2 speed-up"] if {"jobs1", "jobs2"} <= set(jobs_cols) else [])
+            + (["two Python processes side by side"]
+               if any("side_by_side" in row for row in f["assignments"].values()) else [])
             + ["`dlgrade check` (x import)", "statuses"])
     lines = [
         f"date {f['date']}, {f['machine']}, {f['cpus']} CPUs, load average before "

@@ -352,9 +352,21 @@ def test_the_grading_bench_pools_its_passes_and_shows_each_pair(tmp_path):
     text = bench_grading.summary(figures)
     assert "graded 2 times each in ABBA order" in text
     assert "| rnn | 19 | 0.90 s (0.60x) | 0.50 s (0.33x) | 1.80x (2.00, 1.60) |" in text
+    figures["assignments"]["rnn"]["side_by_side"] = {"speedup": 1.9}
+    text = bench_grading.summary(figures)
+    assert "| --jobs 2 speed-up | two Python processes side by side |" in text
+    assert "| 1.80x (2.00, 1.60) | 1.90x |" in text
     stem = bench_grading.record(tmp_path / "rec", "grading", "Grading speed", figures, text)
     assert json.loads(stem.with_suffix(".json").read_text()) == json.loads(json.dumps(figures))
     assert stem.with_suffix(".md").read_text() == f"# Grading speed\n\n{text}\n"
+
+
+def test_the_side_by_side_control_times_two_processes_both_ways():
+    """The machine's own --jobs 2 ceiling: a figure per way, in ABBA order."""
+    got = bench_grading.side_by_side(pairs=2, n=200_000)
+    assert len(got["serial_s"]) == len(got["parallel_s"]) == 2
+    assert got["speedup"] == pytest.approx(sum(got["serial_s"]) / sum(got["parallel_s"]))
+    assert 0.5 < got["speedup"] < 3.0
 
 
 def test_the_timing_slots_bench_tallies_legitimate_and_naive_ratios(tmp_path):
