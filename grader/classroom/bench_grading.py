@@ -8,6 +8,7 @@ shared and noisy, so figures are read as ratios to it) and otter-grader's `otter
 one-test linear-layer autograder, next to dlgrade grading the same linear-layer tests.
 After each class it times two pure-Python processes side by side against one after the
 other (`side_by_side`): the most `--jobs 2` could gain on the machine at that moment.
+Each setting's figure also says how many cores the machine kept busy while it graded.
 The figures go to docs/benchmarks/grading-<date>.{md,json} (`--record DIR`).
 
 `make_class` (a mixed class: correct, every backprop mutant, stubs, crashes, syntax errors,
@@ -104,6 +105,19 @@ def _suite(tests=None) -> grading.Suite:
     return suite
 
 
+def busy_cpu_seconds() -> float | None:
+    """CPU-seconds the whole machine has been busy since boot (/proc/stat: neither idle,
+    waiting for I/O nor stolen by the host), or None where there is no /proc/stat.
+    Over a pass, divided by its wall time: how many cores grading kept busy."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = v
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
 def grade_timed(suite, subs, out: Path, jobs: int, report: bool = True, zygote=None) -> dict:
     """Grade `subs` as `dlgrade grade --jobs N` does: one job on `zygote` (else a fork
     server of its own), N > 1 in job processes with a fork server each."""
@@ -119,12 +133,12 @@ def grade_timed(suite, subs, out: Path, jobs: int, report: bool = True, zygote=N
     # Fork servers and job processes boot once per run: not a per-submission cost
     # (startup_s records it).
     ex.wait_ready()
-    t1 = time.perf_counter()
+    t1, busy1 = time.perf_counter(), busy_cpu_seconds()
     try:
         # The class report is drawn once per run, not per submission: timed apart.
         run = bulk.grade_all(suite, subs, out, secret="bench", device="cpu", executor=ex,
                              progress=False, class_report=False)
-        t2 = time.perf_counter()
+        t2, busy2 = time.perf_counter(), busy_cpu_seconds()
     finally:
         ex.close()
     if report:
@@ -136,6 +150,7 @@ def grade_timed(suite, subs, out: Path, jobs: int, report: bool = True, zygote=N
     for r in run.results:
         status[r.status] = status.get(r.status, 0) + 1
     return {"n": len(subs), "jobs": jobs, "startup_s": t1 - t0, "wall_s": t2 - t1,
+            "busy_cpu_s": None if busy1 is None or busy2 is None else busy2 - busy1,
             "per_sub_s": (t2 - t1) / len(subs), "per_min": 60 * len(subs) / (t2 - t1),
             "mean_execution_time_s": statistics.fmean(r.execution_time for r in run.results),
             "status": status, "failed": len(run.failed), "report_s": t3 - t2}
@@ -163,8 +178,10 @@ def pooled(runs: list[dict]) -> dict:
     for r in runs:
         for k, v in r["status"].items():
             status[k] = status.get(k, 0) + v
+    busy = [r.get("busy_cpu_s") for r in runs]
     return {"n": n, "jobs": runs[0]["jobs"],
             "startup_s": statistics.fmean(r["startup_s"] for r in runs), "wall_s": wall,
+            "busy_cpu_s": None if None in busy else sum(busy),
             "per_sub_s": wall / n, "per_min": 60 * n / wall,
             "mean_execution_time_s": statistics.fmean(r["mean_execution_time_s"]
                                                       for r in runs),
@@ -373,7 +390,9 @@ def summary(f: dict) -> str:
         per = {}
         for key in sorted(k for k in row if k.startswith("jobs")):
             per[key] = row[key]["per_sub_s"]
-            cells.append(f"{per[key]:.2f} s ({per[key] / torch_s:.2f}x)")
+            busy = row[key].get("busy_cpu_s")
+            cells.append(f"{per[key]:.2f} s ({per[key] / torch_s:.2f}x)" + (
+                "" if busy is None else f", {busy / row[key]['wall_s']:.2f} cores busy"))
         if "jobs1" in per and "jobs2" in per:
             cell = f"{per['jobs1'] / per['jobs2']:.2f}x"
             one, two = row["jobs1"].get("passes"), row["jobs2"].get("passes")

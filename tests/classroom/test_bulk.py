@@ -352,6 +352,13 @@ def test_the_grading_bench_pools_its_passes_and_shows_each_pair(tmp_path):
     text = bench_grading.summary(figures)
     assert "graded 2 times each in ABBA order" in text
     assert "| rnn | 19 | 0.90 s (0.60x) | 0.50 s (0.33x) | 1.80x (2.00, 1.60) |" in text
+    busy = bench_grading.pooled([dict(run(2, 40, 20.0), busy_cpu_s=38.0),
+                                 dict(run(2, 40, 20.0), busy_cpu_s=36.0)])
+    assert busy["busy_cpu_s"] == 74.0 and two["busy_cpu_s"] is None
+    figures["assignments"]["rnn"]["jobs2"] = busy
+    assert "| 0.50 s (0.33x), 1.85 cores busy | 1.80x (2.00, 1.60) |" in \
+        bench_grading.summary(figures)
+    figures["assignments"]["rnn"]["jobs2"] = two
     figures["assignments"]["rnn"]["side_by_side"] = {"speedup": 1.9}
     text = bench_grading.summary(figures)
     assert "| --jobs 2 speed-up | two Python processes side by side |" in text
@@ -359,6 +366,14 @@ def test_the_grading_bench_pools_its_passes_and_shows_each_pair(tmp_path):
     stem = bench_grading.record(tmp_path / "rec", "grading", "Grading speed", figures, text)
     assert json.loads(stem.with_suffix(".json").read_text()) == json.loads(json.dumps(figures))
     assert stem.with_suffix(".md").read_text() == f"# Grading speed\n\n{text}\n"
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="no /proc/stat here")
+def test_busy_cpu_seconds_count_this_process_working():
+    before, t0 = bench_grading.busy_cpu_seconds(), time.process_time()
+    while time.process_time() - t0 < 0.3:
+        pass
+    assert bench_grading.busy_cpu_seconds() - before >= 0.2
 
 
 def test_the_side_by_side_control_times_two_processes_both_ways():
