@@ -21,7 +21,8 @@ import struct
 
 FIRST_UID = 64000
 """The lowest uid it will kill: grader.boundary.sandbox.SLOT_UID_BASE (a test holds the
-two equal; importing it here would load that module before the fork)."""
+two equal). This module imports nothing of the project: with grader.boundary.sandbox
+loaded before the fork, each helper's fork took 1.8-2.5 ms here instead of 1.0."""
 _REQUEST = struct.Struct("!I")
 
 
@@ -45,6 +46,7 @@ def start(close_fds: tuple[int, ...] = ()) -> socket.socket:
 
 
 def _die_with_parent() -> None:
+    # sandbox.die_with_parent's twin, for the reason given at FIRST_UID.
     import ctypes
 
     try:
