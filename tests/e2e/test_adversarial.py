@@ -26,6 +26,10 @@ ADV = ROOT / "tests" / "adversarial"
 SECRET = "ADVERSARIAL-SECRET-5b1e9d3c"
 CONTROLS = ("control_a", "control_b", "control_c")
 FULL = 21
+CALL_TIMEOUT = "3"
+"""Seconds per call (the import gets three times that). Short, so the hangs cost little;
+long enough that an attack which behaves keeps its score on a slow machine: huge_file's
+import, 0.2-0.9 s here, once took more than 6 s on CI."""
 
 
 def _grade(inputs: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -33,7 +37,7 @@ def _grade(inputs: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     env.update(PYTHONPATH=str(ROOT), DLGRADE_SECRET=SECRET)
     return subprocess.run(
         [sys.executable, "-m", "grader", "grade", "backprop", str(inputs), "--out", str(out),
-         "--timeout", "2", *extra],
+         "--timeout", CALL_TIMEOUT, *extra],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
