@@ -417,8 +417,12 @@ def test_the_timing_slots_bench_tallies_legitimate_and_naive_ratios(tmp_path):
     assert "| backprop | perf_mlp | 6 | 1 | 0.90 | 0.90 | 0.90 | 40.0 | 0.90 | 0.90 | 0.90 |" \
         " 40.0 |" in text
     assert "one: 6 submissions graded; points lost by legitimate solutions: 2" in text
-    subs = bench_timing.fairness_class("backprop", tmp_path / "c", legit=5, naive=1)
+    variants = ROOT / "reference" / "backprop" / "variants"
+    correct = len(list(variants.glob("correct_*.py")))
+    # The reference, each correct variant in turn, then the reference again.
+    legit = correct + 2
+    subs = bench_timing.fairness_class("backprop", tmp_path / "c", legit=legit, naive=1)
     ids = sorted(s.id for s in subs)
-    assert len(ids) == 5 + len(list((ROOT / "reference" / "backprop" / "variants").glob(
-        "naive_*.py")))
-    assert ids[0].startswith("correct_") and "reference-00" in ids and "reference-04" in ids
+    assert len(ids) == legit + len(list(variants.glob("naive_*.py")))
+    assert ids[0].startswith("correct_") and "reference-00" in ids
+    assert f"reference-{correct + 1:02d}" in ids
