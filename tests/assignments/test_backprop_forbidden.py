@@ -113,3 +113,15 @@ def test_relu_by_leaky_relu_scores_zero_on_exactly_the_relu_tests(zygote):
             assert res.points == 0 and "leaky_relu" in res.output, (res.id, res.output)
         else:
             assert res.points == res.max_points, (res.id, res.output)
+
+
+def test_a_students_own_names_near_the_new_patterns_stay_free():
+    """The scan judges an attribute of an object it cannot resolve (a parameter) by its
+    name, as a tensor method would be: the patterns name the ops exactly where a prefix
+    would catch ordinary words."""
+    a = suite(NAME).assignment
+    source = ("import torch\n\n"
+              "def relu_forward(x, layer):\n"
+              "    s = layer.elu_scale * layer.glue(x) * layer.prelude * layer.mishap\n"
+              "    return x.clamp(min=0) * s, None\n")
+    assert forbidden.scan(source, a.forbidden_python, a.forbidden_aten) == {}
