@@ -9,7 +9,8 @@ Python's builtins), then the check flags only PyTorch's forbidden objects: `F.so
 `import torch.nn.functional as F` is torch's; the student's `self.softmax =
 Softmax(dim=-1)`, `self.pool.backward(dout)`, a helper `conv2d_stride1` and `from builtins
 import range` are theirs and free. What the resolver cannot follow (a parameter, a call's
-result: possibly a tensor) is judged by the attribute's name, as a tensor method would be.
+result: possibly a tensor) is judged by the attribute's name, as a tensor method would be,
+where torch has that name (a cache's own `lstm_gates` field is not the library's).
 The scan follows a module's own helpers, so a forbidden call inside a helper taints every
 top-level name using it.
 """
@@ -20,6 +21,7 @@ import ast
 import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import lru_cache
 
 from grader.engine import syntax
 
@@ -94,6 +96,34 @@ def _matches(dotted: str, attr: str | None, python_patterns, aten_patterns) -> b
     # Tensor methods and torch.* functions share names with the aten ops they dispatch
     # (x.softmax, torch.relu): match the attribute's own name against the aten list.
     return attr is not None and any(fnmatchcase(attr, p) for p in aten_patterns)
+
+
+@lru_cache(maxsize=1)
+def _torch_names() -> frozenset[str]:
+    """Every name a PyTorch object answers to where an unresolved value may come from:
+    the tensor's methods and the functions of torch and its functional namespaces."""
+    import torch
+    import torch.nn.functional
+
+    spaces = (torch, torch.Tensor, torch.nn, torch.nn.functional, torch.special,
+              torch.linalg, torch.fft, torch._VF, torch._C._VariableFunctions, torch._C._nn)
+    return frozenset(n for space in spaces for n in dir(space))
+
+
+@lru_cache(maxsize=4096)
+def may_be_torchs(attr: str) -> bool:
+    """Whether `attr`, read off a value the resolver cannot follow, could be a PyTorch
+    object: a name torch uses, or an aten op's. Only such a name is judged against the aten
+    list: a field of the student's own cache (a namedtuple's `lstm_gates`, a dataclass's
+    `conv_input`) is not the library's, whatever its prefix, and scored 0 when it was."""
+    if attr in _torch_names():
+        return True
+    import torch
+
+    try:
+        return hasattr(torch.ops.aten, attr)
+    except Exception:  # noqa: BLE001 - an odd name the op registry refuses: not an op
+        return False
 
 
 # ------------------------------------------------------------------------ the resolver
@@ -596,7 +626,10 @@ def _direct_uses(node, resolver: Resolver, python_patterns, aten_patterns, *,
                 continue
             elif r.kind == UNKNOWN or (not own_is_free and r.kind != BUILTIN):
                 text = _text(sub)
-                if _matches(text, attr, python_patterns, aten_patterns):
+                # By its name only where the name could be torch's (x.softmax, m.lstm_cell):
+                # the interpreter's names (own_is_free False) are judged on any object.
+                named = attr if (not own_is_free or may_be_torchs(attr)) else None
+                if _matches(text, named, python_patterns, aten_patterns):
                     uses.append(Use(text, sub.lineno))
             elif r.kind in (INSTANCE, OWN) and (r.classes or r.name):
                 # inherited from a library base (class T(torch.Tensor): self.softmax())

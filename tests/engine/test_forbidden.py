@@ -360,3 +360,30 @@ def test_autograd_behind_a_students_method_name_is_caught_at_run_time(zygote):
         # named by the function (the Python recorders) or as autograd (both)
         assert t.points == 0 and "forbidden" in t.output and (
             "torch.backward" in t.output or "torch.autograd" in t.output), t
+
+
+RECURRENT = ("rnn_*", "lstm*", "gru*", "conv*", "layer_norm*")
+
+
+@pytest.mark.parametrize("src", [
+    "from collections import namedtuple\nCache = namedtuple('Cache', ['lstm_gates', 'h'])\n"
+    "def f(dh, cache):\n    return cache.lstm_gates\n",
+    "from dataclasses import dataclass\nimport torch\n@dataclass\nclass Cache:\n"
+    "    conv_input: torch.Tensor\n"
+    "def f(dout, cache):\n    return cache.conv_input\n",
+    "from types import SimpleNamespace\ndef g(x):\n    return SimpleNamespace(rnn_h=x)\n"
+    "def f(dh, cache):\n    return cache.rnn_h * cache.layer_norm_xhat\n",
+], ids=["namedtuple", "dataclass", "namespace"])
+def test_a_cache_field_named_like_an_op_family_is_the_students(src):
+    """An attribute the resolver cannot follow is judged by its name only where torch has
+    that name: a cache whose fields start with lstm_ or conv_ scored 0 for its backward."""
+    assert forbidden.scan(src, (), RECURRENT) == {}
+
+
+def test_a_torch_name_on_a_value_it_cannot_follow_is_still_judged():
+    t = forbidden.scan("import torch\ndef f(x, m=torch):\n    return m.lstm_cell(x)\n"
+                       "def g(x):\n    return x.gru_cell\n", (), RECURRENT)
+    assert [u.name for u in t["f"]] == ["m.lstm_cell"]
+    assert [u.name for u in t["g"]] == ["x.gru_cell"]
+    assert [u.name for u in _scan("def f(x):\n    return x.relu()\n")["f"]] == ["x.relu"]
+    assert not forbidden.may_be_torchs("lstm_gates") and forbidden.may_be_torchs("rnn_tanh")
