@@ -21,22 +21,23 @@ def linear_backward(dout, cache):
 
 
 def relu_forward(x):
-    out = x.clamp(min=0)
-    return out, x
+    gate = (x > 0).to(x.dtype)  # (N, D) of 0 and 1
+    out = x * gate
+    return out, gate
 
 
 def relu_backward(dout, cache):
-    return torch.where(cache > 0, dout, torch.zeros_like(dout))
+    return dout * cache
 
 
 def sigmoid_forward(x):
-    e = torch.exp(-x.abs())
-    out = torch.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    # 1 / (1 + e^-x): e^-x overflows to inf for x << 0 and the quotient is then 0, its limit
+    out = x.neg().exp().add(1).reciprocal()
     return out, out
 
 
 def sigmoid_backward(dout, cache):
-    return dout * cache * (1 - cache)
+    return dout * (cache - cache.square())
 
 
 def softmax_cross_entropy(logits, y):
@@ -50,8 +51,8 @@ def softmax_cross_entropy(logits, y):
 
 
 def mse_loss(pred, target):
-    diff = pred - target
-    return 0.5 * (diff * diff).mean(), diff / diff.numel()
+    diff = (pred - target).reshape(-1)  # (P,)
+    return 0.5 * torch.dot(diff, diff) / diff.numel(), (pred - target) / diff.numel()
 
 
 def mlp_loss(params, x, y):
