@@ -204,6 +204,35 @@ class _Scope:
             self.bindings.setdefault(name, []).append((how, payload))
 
 
+_RECORD_MAKERS = frozenset({"namedtuple", "NamedTuple", "make_dataclass", "SimpleNamespace"})
+
+
+def _record_fields(tree: ast.AST) -> set[str]:
+    """The field names of the records a module makes: namedtuple("C", "a b") or ["a", "b"],
+    NamedTuple("C", [("a", T)]), make_dataclass("C", ["a", ("b", T)]),
+    SimpleNamespace(a=...)."""
+    fields: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        if name not in _RECORD_MAKERS:
+            continue
+        fields.update(k.arg for k in node.keywords if k.arg is not None)
+        spec = [k.value for k in node.keywords if k.arg in ("field_names", "fields")]
+        for arg in [*node.args[1:2], *spec]:
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                fields.update(arg.value.replace(",", " ").split())
+            elif isinstance(arg, (ast.List, ast.Tuple)):
+                for e in arg.elts:
+                    if isinstance(e, (ast.Tuple, ast.List)) and e.elts:
+                        e = e.elts[0]
+                    if isinstance(e, ast.Constant) and isinstance(e.value, str):
+                        fields.add(e.value)
+    return fields
+
+
 class Resolver:
     """Resolves what each name, attribute and `getattr(x, "const")` in a module denotes.
 
@@ -230,8 +259,10 @@ class Resolver:
                 self._collect_class(name, cls)
         self._memo: dict[tuple, frozenset] = {}
         self.own_attributes = {attr for attrs in self.attrs.values() for attr in attrs}
-        """Attribute names the student's classes define (methods, class attributes and
-        attributes set through `self`)."""
+        self.own_attributes |= _record_fields(tree)
+        """Attribute names the student's classes define (methods, class attributes,
+        attributes set through `self`, annotated fields) and the fields of the records it
+        makes (namedtuple, NamedTuple, make_dataclass, SimpleNamespace)."""
 
     # ---- collection
 
@@ -369,6 +400,9 @@ class Resolver:
                 for t in targets:
                     if isinstance(t, ast.Name):
                         attrs.setdefault(t.id, []).append(("expr", stmt.value, outer))
+            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                # a field of a NamedTuple or a dataclass: set by its constructor
+                attrs.setdefault(stmt.target.id, []).append(("unknown", None, outer))
             if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
             scope = self.scopes[stmt]
@@ -774,6 +808,69 @@ def _names_bound(stmt) -> set[str]:
     return out
 
 
+def _shadowed_builtins(source: str) -> frozenset[str]:
+    """The tampering builtins' names that never mean the builtin anywhere in `source`:
+    every scope that uses one binds it for itself (`vars = x.var(0)`, a parameter `eval`),
+    by Python's own scoping (symtable: a comprehension's variable, a default evaluated
+    outside its function). A name the module level or a class body touches at all, or
+    that some function reads without binding, is not one of them."""
+    import symtable
+
+    try:
+        top = symtable.symtable(source, "submission", "exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return frozenset()
+    free = set(TAMPERING_BUILTINS)
+    seen: set[str] = set()
+    tables = [top]
+    while tables:
+        table = tables.pop()
+        tables.extend(table.get_children())
+        for name in TAMPERING_BUILTINS:
+            try:
+                sym = table.lookup(name)
+            except KeyError:
+                continue
+            seen.add(name)
+            if table.get_type() != "function" or not (sym.is_local() or sym.is_free()):
+                free.discard(name)
+    return frozenset(free & seen)
+
+
+def _is_main_guard(stmt) -> bool:
+    """`if __name__ == "__main__":` (either way round)."""
+    if not isinstance(stmt, ast.If) or not isinstance(stmt.test, ast.Compare):
+        return False
+    test = stmt.test
+    if len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
+        return False
+    sides = [test.left, test.comparators[0]]
+    return (any(isinstance(x, ast.Name) and x.id == "__name__" for x in sides)
+            and any(isinstance(x, ast.Constant) and x.value == "__main__" for x in sides))
+
+
+def _main_block_never_runs(tree: ast.Module) -> bool:
+    """Whether nothing in the module can make `__name__` "__main__" when the grader
+    imports it under the assignment's module name: no store to a name or attribute
+    `__name__`, no setattr, no `__dict__` (globals(), vars() and sys.modules are
+    tampering, judged on their own)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and (
+                node.id in ("setattr", "__dict__")
+                or node.id == "__name__" and not isinstance(node.ctx, ast.Load)):
+            return False
+        if isinstance(node, ast.Attribute) and (
+                node.attr in ("__dict__", "setattr")
+                or node.attr == "__name__" and not isinstance(node.ctx, ast.Load)):
+            return False
+        if isinstance(node, (ast.Global, ast.Nonlocal)) and "__name__" in node.names:
+            return False
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and "__name__" in node.value:
+            return False
+    return True
+
+
 class Taint(dict):
     """scan()'s result. A name the scan never saw bound (e.g. a function made by exec)
     inherits the module-level uses: `get` never answers "clean" for it when the module
@@ -791,8 +888,10 @@ def scan(source: str, python_patterns=(), aten_patterns=()) -> dict[str, list[Us
     A name is tainted when its definition uses a forbidden name directly, or refers to
     another tainted top-level name. Code that runs at import time and binds no name (a
     bare call, `torch.Tensor.x = ...`, a loop) may change anything, so its forbidden uses
-    taint every top-level name (and are listed under MODULE_LEVEL). Raises SyntaxError
-    for unparsable code.
+    taint every top-level name (and are listed under MODULE_LEVEL); the body of an
+    `if __name__ == "__main__":` block, which the grader's import never runs, does not
+    (unless something in the module could make it run). Raises SyntaxError for
+    unparsable code.
     """
     python_patterns = tuple(python_patterns) + ALWAYS_FORBIDDEN
     tree = syntax.parse(source)
@@ -800,12 +899,21 @@ def scan(source: str, python_patterns=(), aten_patterns=()) -> dict[str, list[Us
     direct: dict[str, list[Use]] = {}
     refs: dict[str, set[str]] = {}
     # Tampering anywhere (even in a function never called by a test) taints everything.
+    shadowed = _shadowed_builtins(source)
     module_uses: list[Use] = _direct_uses(tree, resolver, TAMPERING, (),
                                           own_is_free=False) + [
         Use(n.id, n.lineno) for n in ast.walk(tree)
-        if isinstance(n, ast.Name) and n.id in TAMPERING_BUILTINS] + internals(tree)
+        if isinstance(n, ast.Name) and n.id in TAMPERING_BUILTINS
+        and n.id not in shadowed] + internals(tree)
+    main_never_runs = _main_block_never_runs(tree)
     for stmt in tree.body:
-        uses = _direct_uses(stmt, resolver, python_patterns, aten_patterns)
+        if main_never_runs and _is_main_guard(stmt):
+            # The student's own checks (they may call F.relu to compare): never run on
+            # import. Tampering in them was judged above, over the whole module.
+            uses = [u for s in stmt.orelse
+                    for u in _direct_uses(s, resolver, python_patterns, aten_patterns)]
+        else:
+            uses = _direct_uses(stmt, resolver, python_patterns, aten_patterns)
         bound = _names_bound(stmt)
         if not bound or not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef,
                                               ast.ClassDef, ast.Assign, ast.AnnAssign,

@@ -125,3 +125,28 @@ def test_a_students_own_names_near_the_new_patterns_stay_free():
               "    s = layer.elu_scale * layer.glue(x) * layer.prelude * layer.mishap\n"
               "    return x.clamp(min=0) * s, None\n")
     assert forbidden.scan(source, a.forbidden_python, a.forbidden_aten) == {}
+
+
+def test_a_solution_with_record_caches_its_own_vars_and_a_main_check_scores_full(zygote):
+    """Three styles the static scan once zeroed: a NamedTuple cache whose field is named
+    `sigmoid`, a local named `vars`, and a `__main__` block checking against F.relu."""
+    from tests.conftest import ROOT
+
+    source = (ROOT / "reference" / NAME / "variants" /
+              "correct_nn_functional_algebra.py").read_text()
+    swaps = [
+        ("def sigmoid_forward(x):",
+         "class SigmoidCache(typing.NamedTuple):\n    sigmoid: torch.Tensor\n\n\n"
+         "def sigmoid_forward(x):"),
+        ("    return out, out\n", "    return out, SigmoidCache(out)\n"),
+        ("    return dout * (cache - cache.square())\n",
+         "    vars = cache.sigmoid - cache.sigmoid.square()\n    return dout * vars\n"),
+        ("import torch\n", "import typing\n\nimport torch\n"),
+    ]
+    for old, new in swaps:
+        assert source.count(old) == 1, old
+        source = source.replace(old, new)
+    source += ("\n\nif __name__ == \"__main__\":\n    x = torch.randn(5, 3)\n"
+               "    assert torch.allclose(relu_forward(x)[0], F.relu(x))\n")
+    r = grade(zygote, NAME, source, submission_id="styles")
+    assert r.score == r.max_score, [(t.id, t.output) for t in r.tests if t.points < t.max_points]

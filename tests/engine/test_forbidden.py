@@ -387,3 +387,70 @@ def test_a_torch_name_on_a_value_it_cannot_follow_is_still_judged():
     assert [u.name for u in t["g"]] == ["x.gru_cell"]
     assert [u.name for u in _scan("def f(x):\n    return x.relu()\n")["f"]] == ["x.relu"]
     assert not forbidden.may_be_torchs("lstm_gates") and forbidden.may_be_torchs("rnn_tanh")
+
+
+OPS = ("sigmoid", "relu")
+
+
+@pytest.mark.parametrize("src", [
+    "from collections import namedtuple\nC = namedtuple('C', 'sigmoid relu')\n",
+    "from collections import namedtuple\nC = namedtuple('C', ['sigmoid', 'relu'])\n",
+    "import typing\nimport torch\nclass C(typing.NamedTuple):\n    sigmoid: torch.Tensor\n"
+    "    relu: torch.Tensor\n",
+    "from typing import NamedTuple\nC = NamedTuple('C', [('sigmoid', int), ('relu', int)])\n",
+    "from dataclasses import dataclass\n@dataclass\nclass C:\n    sigmoid: object\n"
+    "    relu: object\n",
+    "from dataclasses import make_dataclass\nC = make_dataclass('C', ['sigmoid', ('relu', int)])\n",
+    "import types\ndef make(x):\n    return types.SimpleNamespace(sigmoid=x, relu=x)\n",
+], ids=["namedtuple-str", "namedtuple-list", "NamedTuple", "NamedTuple-call", "dataclass",
+        "make_dataclass", "SimpleNamespace"])
+def test_a_record_cache_with_fields_named_like_ops_is_the_students(src):
+    """The fields of the student's own records: reading cache.sigmoid off a parameter is
+    theirs (were it a tensor's method after all, the run-time trace sees the op)."""
+    src += "def f(dout, cache):\n    return dout * cache.sigmoid * cache.relu\n"
+    assert forbidden.scan(src, (), OPS) == {}
+    # without the record, the same read is judged as a tensor method would be
+    plain = "def f(dout, cache):\n    return dout * cache.sigmoid\n"
+    assert [u.name for u in forbidden.scan(plain, (), OPS)["f"]] == ["cache.sigmoid"]
+
+
+def test_a_functions_own_variable_named_like_a_builtin_is_not_the_builtin():
+    free = ("def f(x, train):\n    vars = x.var(0)\n    eval = not train\n"
+            "    def g():\n        return eval\n    return vars, g()\n")
+    assert _scan(free) == {}
+    for src in [
+        "vars = vars\ndef f(x):\n    return x\n",  # the module level: the builtin
+        "def f(x, eval=eval):\n    return eval('x')\n",  # a default: evaluated outside
+        "def f(x):\n    return [eval for eval in [eval]][0]('x')\n",  # the comprehension's
+        "def f(x):\n    global vars\n    vars = 1\n    return x\n",
+        "def f(x):\n    vars = 1\n    return x\ndef g(x):\n    return vars(x)\n",
+    ]:
+        assert _scan(src).get("f"), src
+
+
+MAIN_CHECK = ("import torch\nimport torch.nn.functional as F\n"
+              "def f(x):\n    return x.clamp(min=0)\n"
+              "if __name__ == '__main__':\n"
+              "    x = torch.randn(3)\n    assert torch.equal(f(x), F.relu(x))\n")
+
+
+def test_checks_under_a_main_guard_never_run_and_are_free():
+    assert _scan(MAIN_CHECK) == {}
+    reversed_guard = MAIN_CHECK.replace("__name__ == '__main__'", "'__main__' == __name__")
+    assert reversed_guard != MAIN_CHECK and _scan(reversed_guard) == {}
+
+
+@pytest.mark.parametrize("change", [
+    ("def f(x):", "__name__ = '__main__'\ndef f(x):"),  # it could run after all
+    ("def f(x):", "import sys as _s\nsetattr(_s, 'x', 1)\ndef f(x):"),
+    ("    x = torch.randn(3)\n", "    pass\nelse:\n    f = lambda x: F.relu(x)\n"),  # else runs
+], ids=["rebinds __name__", "setattr", "else branch"])
+def test_a_main_guard_that_might_run_is_judged_as_module_code(change):
+    src = MAIN_CHECK.replace(*change)
+    assert src != MAIN_CHECK
+    assert _scan(src).get("f"), src
+
+
+def test_tampering_under_a_main_guard_still_counts():
+    src = MAIN_CHECK + "    import gc\n"
+    assert [u.name for u in _scan(src)["f"]] == ["gc"]
