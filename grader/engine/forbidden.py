@@ -899,12 +899,11 @@ def scan(source: str, python_patterns=(), aten_patterns=()) -> dict[str, list[Us
     direct: dict[str, list[Use]] = {}
     refs: dict[str, set[str]] = {}
     # Tampering anywhere (even in a function never called by a test) taints everything.
-    shadowed = _shadowed_builtins(source)
+    named = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in TAMPERING_BUILTINS]
+    shadowed = _shadowed_builtins(source) if named else frozenset()  # a second parse: rare
     module_uses: list[Use] = _direct_uses(tree, resolver, TAMPERING, (),
                                           own_is_free=False) + [
-        Use(n.id, n.lineno) for n in ast.walk(tree)
-        if isinstance(n, ast.Name) and n.id in TAMPERING_BUILTINS
-        and n.id not in shadowed] + internals(tree)
+        Use(n.id, n.lineno) for n in named if n.id not in shadowed] + internals(tree)
     main_never_runs = _main_block_never_runs(tree)
     for stmt in tree.body:
         if main_never_runs and _is_main_guard(stmt):

@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 
 from grader.engine import forbidden, testing
-from tests.conftest import grade, suite
+from tests.conftest import ROOT, grade, suite
 
 NAME = "backprop"
+VARIANT = ROOT / "reference" / NAME / "variants" / "correct_nn_functional_algebra.py"
 x = torch.randn(4, 6, dtype=torch.float64)
 t = torch.randn(4, 6, dtype=torch.float64)
 y = torch.tensor([1, 0, 5, 2])
@@ -87,10 +88,7 @@ def test_tensor_algebra_from_torch_nn_functional_is_allowed(name, Recorder):
 
 
 def test_a_solution_built_on_one_hot_and_linear_scores_full_marks(zygote):
-    from tests.conftest import ROOT
-
-    source = (ROOT / "reference" / NAME / "variants" /
-              "correct_nn_functional_algebra.py").read_text()
+    source = VARIANT.read_text()
     assert "F.one_hot" in source and "F.linear" in source and "F.pad" in source
     r = grade(zygote, NAME, source, submission_id="nn-functional-algebra")
     assert r.score == r.max_score, [(t.id, t.output) for t in r.tests if t.points < t.max_points]
@@ -98,10 +96,7 @@ def test_a_solution_built_on_one_hot_and_linear_scores_full_marks(zygote):
 
 def test_relu_by_leaky_relu_scores_zero_on_exactly_the_relu_tests(zygote):
     """The scan names it; the tests that never call relu_forward keep their points."""
-    from tests.conftest import ROOT
-
-    source = (ROOT / "reference" / NAME / "variants" /
-              "correct_nn_functional_algebra.py").read_text()
+    source = VARIANT.read_text()
     old = "    out = x * gate\n"
     assert source.count(old) == 1
     source = source.replace(old, "    out = F.leaky_relu(x, 0.0)\n")
@@ -130,10 +125,7 @@ def test_a_students_own_names_near_the_new_patterns_stay_free():
 def test_a_solution_with_record_caches_its_own_vars_and_a_main_check_scores_full(zygote):
     """Three styles the static scan once zeroed: a NamedTuple cache whose field is named
     `sigmoid`, a local named `vars`, and a `__main__` block checking against F.relu."""
-    from tests.conftest import ROOT
-
-    source = (ROOT / "reference" / NAME / "variants" /
-              "correct_nn_functional_algebra.py").read_text()
+    source = VARIANT.read_text()
     swaps = [
         ("def sigmoid_forward(x):",
          "class SigmoidCache(typing.NamedTuple):\n    sigmoid: torch.Tensor\n\n\n"
